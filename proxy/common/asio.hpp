@@ -1,0 +1,16 @@
+#pragma once
+// The one place that names Boost namespaces; everything else uses these aliases.
+
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+namespace vmsgate {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+
+// Completion token for the data path: errors come back as values, never as exceptions.
+inline constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
+
+}  // namespace vmsgate

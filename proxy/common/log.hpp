@@ -1,0 +1,43 @@
+#pragma once
+// Structured logging: one JSON object per line on stderr, written with a single
+// write(2) so that lines from different worker threads never interleave.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace vmsgate::log {
+
+enum class level { debug, info, warning, error };
+
+// Builds one log line; the line is written when the object is destroyed, so the
+// usual form is a temporary: log::line(level::info, "listening").field("route", r);
+class line {
+ public:
+  line(level lvl, std::string_view event);
+  ~line();
+  line(const line&) = delete;
+  line& operator=(const line&) = delete;
+
+  line& field(std::string_view key, std::string_view value);
+  line& field(std::string_view key, const char* value) { return field(key, std::string_view(value)); }
+  line& field(std::string_view key, const std::string& value) { return field(key, std::string_view(value)); }
+  line& field(std::string_view key, std::int64_t value);
+  line& field(std::string_view key, std::uint64_t value);
+  line& field(std::string_view key, int value) { return field(key, static_cast<std::int64_t>(value)); }
+  line& field(std::string_view key, unsigned value) { return field(key, static_cast<std::uint64_t>(value)); }
+  line& field(std::string_view key, double value);
+  line& field(std::string_view key, bool value);
+
+ private:
+  void key(std::string_view k);
+  std::string text_;
+};
+
+// Appends `s` to `out` as the body of a JSON string (without the quotes).
+void append_json_escaped(std::string& out, std::string_view s);
+
+// Lines below this level are dropped; set once at start-up.
+void set_min_level(level lvl);
+
+}  // namespace vmsgate::log

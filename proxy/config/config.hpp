@@ -1,0 +1,119 @@
+#pragma once
+// The configuration as plain values. Parsing (YAML -> these structs) and validation
+// (cross-field rules) both report every error at once, each with file, line, column
+// and key; nothing here touches sockets or certificates.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vmsgate::config {
+
+// Where a value came from, for error messages (1-based line and column).
+struct location {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+struct error {
+  location where;
+  std::string key;      // dotted path, e.g. "routes[0].listen" or "limits.idle_timeout"
+  std::string message;  // plain words: "expected a duration such as 30s, 5m, 1h or 30d"
+  // "FILE:LINE:COLUMN: KEY: MESSAGE"
+  std::string str() const;
+};
+
+// "host:port", "[v6]:port" or "*:port". The host is kept as written (an IP literal
+// or a DNS name); resolution happens when the runtime is built, not here.
+struct endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string str() const;  // back to "host:port" / "[v6]:port"
+};
+
+struct admin_config {
+  endpoint listen{"127.0.0.1", 9473};
+  location where;
+};
+
+struct limits_config {
+  std::uint64_t max_connections = 50000;
+  std::uint64_t max_handshakes_per_source = 0;  // 0 = unlimited
+  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
+  std::chrono::milliseconds idle_timeout{std::chrono::hours(1)};
+  std::chrono::milliseconds drain_timeout{std::chrono::seconds(30)};
+};
+
+struct role_config {
+  std::string name;
+  std::string ca;  // path, resolved against the config file's directory
+  int min_rsa_bits = 2048;
+  bool allow_ecdsa = false;
+  std::chrono::seconds expiry_warning{std::chrono::hours(24 * 30)};
+  std::vector<std::string> peer_names;
+  location where;
+};
+
+enum class mode { terminate, originate };
+enum class client_auth { none, optional, required };
+
+struct backend_config {
+  endpoint address;
+  std::string server_name;  // originate: SNI and verified name; defaults to address.host
+  location where;
+};
+
+struct route_config {
+  std::string name;
+  std::string role;
+  enum mode mode = mode::terminate;
+  endpoint listen;
+  std::vector<std::string> server_names;
+  std::string cert;  // paths resolved against the config file's directory; empty when absent
+  std::string key;
+  enum client_auth client_auth = client_auth::none;
+  std::vector<std::string> peer_roles;
+  std::vector<backend_config> backends;
+  std::optional<std::uint64_t> max_connections;  // per-route cap; the global one applies too
+  location where;
+};
+
+struct config {
+  std::string path;  // the file it was loaded from
+  admin_config admin;
+  unsigned workers = 0;  // 0 = one per CPU core
+  std::optional<std::string> user;
+  std::optional<std::string> group;
+  bool reload_watch = false;
+  std::optional<std::string> ticket_keys;  // path
+  limits_config limits;
+  std::vector<role_config> roles;
+  std::vector<route_config> routes;
+
+  const role_config* find_role(std::string_view name) const;
+};
+
+struct load_result {
+  std::optional<config> cfg;  // set only when errors is empty
+  std::vector<error> errors;
+};
+
+// Reads, parses and validates. Relative paths in the file are resolved against
+// the directory that holds it.
+load_result load_file(const std::string& path);
+
+// Same, from text; `file` names it in errors and anchors relative paths.
+load_result load_string(std::string_view yaml, const std::string& file);
+
+// "250ms", "10s", "5m", "1h", "30d" (a bare number is seconds). nullopt if malformed.
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+// nullopt if malformed; the message explains why in `why` when given.
+std::optional<endpoint> parse_endpoint(std::string_view text, std::string* why = nullptr);
+
+}  // namespace vmsgate::config

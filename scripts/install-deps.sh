@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs, from Debian 12's own packages, whatever the build and the tests need
+# and this machine lacks. Safe to run again: it installs nothing twice.
+set -euo pipefail
+
+packages=(
+  build-essential cmake g++ pkg-config
+  libboost1.81-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  openssl curl iproute2 procps ca-certificates
+)
+if [ "${VMSGATE_TEST_DEPS:-0}" = 1 ]; then
+  packages+=(haproxy prometheus)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
