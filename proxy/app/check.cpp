@@ -1,25 +1,96 @@
 #include "proxy/app/check.hpp"
 
 #include <cstdio>
+#include <map>
 
 #include "proxy/app/commands.hpp"
+#include "proxy/pki/pki.hpp"
 
 namespace vmsgate::app {
 
-// Interim: the policy engine of issue 4 replaces this.
-std::vector<finding> check_config(const config::config&) { return {}; }
+namespace {
+
+void append(std::vector<finding>& out, const std::string& route, std::vector<tls::finding> found) {
+  for (auto& f : found) {
+    out.push_back({f.level == tls::severity::error ? finding::severity::error : finding::severity::warning, route,
+                   std::move(f.rule), std::move(f.message)});
+  }
+}
+
+void check_route(const config::route_config& route, const tls::role_policy& policy, const tls::ca_bundle& ca,
+                 std::chrono::system_clock::time_point now, std::vector<finding>& out) {
+  const bool terminate = route.mode == config::mode::terminate;
+  if (route.cert.empty()) {
+    // An originating route without a certificate simply does no mutual TLS.
+    if (terminate) {
+      out.push_back({finding::severity::error, route.name, "cert_unreadable",
+                     "route " + route.name + " terminates TLS but names no certificate (cert:)"});
+    }
+    return;
+  }
+  const auto use = terminate ? tls::usage::server : tls::usage::client;
+  const std::vector<std::string> no_names;
+  append(out, route.name,
+         tls::check_files(policy, ca, route.name, use, terminate ? route.server_names : no_names, route.cert,
+                          route.key, now));
+}
+
+}  // namespace
+
+tls::role_policy to_policy(const config::role_config& role) {
+  tls::role_policy p;
+  p.name = role.name;
+  p.ca_path = role.ca;
+  p.min_rsa_bits = role.min_rsa_bits;
+  p.allow_ecdsa = role.allow_ecdsa;
+  p.expiry_warning = role.expiry_warning;
+  p.peer_names = role.peer_names;
+  return p;
+}
+
+std::vector<finding> check_config(const config::config& cfg, std::chrono::system_clock::time_point now) {
+  std::vector<finding> out;
+  std::map<std::string, tls::ca_bundle> cas;
+  for (const auto& role : cfg.roles) {
+    tls::ca_bundle ca = tls::load_ca(role.ca);
+    append(out, "role " + role.name, tls::check_ca(to_policy(role), ca, now));
+    cas.emplace(role.name, std::move(ca));
+  }
+  for (const auto& route : cfg.routes) {
+    const config::role_config* role = cfg.find_role(route.role);
+    if (role == nullptr) {
+      // The loader's validation rejects this; kept so that a direct caller still learns of it.
+      out.push_back({finding::severity::error, route.name, "unknown_role",
+                     "route " + route.name + " names role " + route.role + ", which is not defined under roles:"});
+      continue;
+    }
+    check_route(route, to_policy(*role), cas.at(role->name), now, out);
+  }
+  return out;
+}
+
+std::vector<finding> check_config(const config::config& cfg) {
+  return check_config(cfg, std::chrono::system_clock::now());
+}
+
+std::string format(const finding& f) {
+  return std::string(f.level == finding::severity::error ? "error " : "warning ") + f.route + ": " + f.message;
+}
 
 int check_main(const char* config_path) {
   const auto loaded = config::load_file(config_path);
   for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
   if (!loaded.cfg) return 2;
-  std::printf("0 errors, 0 warnings\n");
-  return 0;
+  const auto findings = check_config(*loaded.cfg);
+  std::size_t errors = 0;
+  for (const auto& f : findings) {
+    std::printf("%s\n", format(f).c_str());
+    if (f.level == finding::severity::error) ++errors;
+  }
+  std::printf("%zu errors, %zu warnings\n", errors, findings.size() - errors);
+  return errors == 0 ? 0 : 1;
 }
 
-int pki_main(int, char**) {
-  std::fputs("vmsgate pki: not yet available\n", stderr);
-  return 1;
-}
+int pki_main(int argc, char** argv) { return pki::run_command(argc, argv); }
 
 }  // namespace vmsgate::app

@@ -1,10 +1,12 @@
 #pragma once
 // The policy check of every route's certificates, shared by `check`, `run` and reload.
 
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "proxy/config/config.hpp"
+#include "proxy/tls/policy.hpp"
 
 namespace vmsgate::app {
 
@@ -16,7 +18,17 @@ struct finding {
   std::string message;  // plain words, naming the file and the rule broken
 };
 
-// Every finding of every route and role; no sockets are touched.
+// Every finding of every route and role; no sockets are touched. Each role's CA is
+// checked once (findings under "role NAME"); each route's own certificate against
+// its role: a server certificate in terminate mode (required), a client
+// certificate in originate mode (optional).
 std::vector<finding> check_config(const config::config& cfg);
+std::vector<finding> check_config(const config::config& cfg, std::chrono::system_clock::time_point now);
+
+// The role's policy as the engine takes it.
+tls::role_policy to_policy(const config::role_config& role);
+
+// "error ROUTE: message" / "warning ROUTE: message", the line format of `check`.
+std::string format(const finding& f);
 
 }  // namespace vmsgate::app

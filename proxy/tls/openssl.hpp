@@ -42,3 +42,12 @@ using x509_stack_ptr = std::unique_ptr<STACK_OF(X509), x509_stack_free>;
 std::string drain_errors();
 
 }  // namespace vmsgate::tls
+
+namespace vmsgate::tls {
+
+// Added for certificate building (proxy/pki) and inspection.
+using bn_ptr = std::unique_ptr<BIGNUM, openssl_deleter<BN_free>>;
+using x509_extension_ptr = std::unique_ptr<X509_EXTENSION, openssl_deleter<X509_EXTENSION_free>>;
+using x509_name_ptr = std::unique_ptr<X509_NAME, openssl_deleter<X509_NAME_free>>;
+
+}  // namespace vmsgate::tls

@@ -1,0 +1,46 @@
+#pragma once
+// The site PKI of `vmsgate pki`: a CA in a directory, and leaf certificates it
+// issues that pass a role's default policy.
+
+#include <string>
+#include <vector>
+
+#include "proxy/pki/builder.hpp"
+
+namespace vmsgate::pki {
+
+struct init_options {
+  std::string dir;
+  std::string name = "vmsgate site CA";
+  int bits = 3072;
+  int days = 3650;
+  bool force = false;
+};
+
+struct issue_options {
+  std::string dir;
+  std::string role;
+  std::vector<std::string> hosts;
+  std::vector<std::string> ips;
+  bool client = false;
+  int bits = 2048;
+  int days = 397;  // the CA/Browser Forum's longest validity, which clients also enforce
+  bool force = false;
+};
+
+struct issued {
+  std::string cert_path;
+  std::string key_path;
+};
+
+// Writes DIR/ca.pem and DIR/ca.key (0600). Throws pki::error.
+issued init_ca(const init_options& opts);
+
+// Writes DIR/NAME.pem (leaf, then the CA) and DIR/NAME.key (0600), NAME being the
+// first host (a leading "*." written as "wildcard."). Throws pki::error.
+issued issue(const issue_options& opts);
+
+// The `pki` subcommand: arguments after "pki"; returns the exit status.
+int run_command(int argc, char** argv);
+
+}  // namespace vmsgate::pki
