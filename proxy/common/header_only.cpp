@@ -1,0 +1,1 @@
+// Compiled into layers that have no source file of their own yet.

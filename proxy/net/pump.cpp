@@ -1,0 +1,193 @@
+// The byte pump of a session: two directions that each borrow the session's sockets
+// and take a pooled buffer only while bytes are moving. Each direction holds at most
+// one buffer and reads nothing more until it has written what it holds, so a slow
+// reader on one side stops reading on the other: memory per connection is bounded by
+// two buffers however fast the sender.
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "proxy/common/log.hpp"
+#include "proxy/net/session.hpp"
+#include "proxy/net/worker.hpp"
+
+namespace vmsgate::net_io {
+namespace {
+
+// What one burst of SSL_read calls produced.
+struct tls_read {
+  std::size_t bytes = 0;
+  int want = 0;  // SSL_ERROR_WANT_READ / _WRITE when OpenSSL needs the socket
+  bool eof = false;
+  bool failed = false;
+};
+
+// Decrypts straight into the buffer that is then written to the backend, record after
+// record until the buffer is full or the socket has nothing more, so one write(2)
+// carries several records.
+tls_read read_tls(SSL* ssl, std::byte* p, std::size_t cap) {
+  tls_read out;
+  while (out.bytes < cap) {
+    const int r = SSL_read(ssl, p + out.bytes, static_cast<int>(cap - out.bytes));
+    if (r > 0) {
+      out.bytes += static_cast<std::size_t>(r);
+      continue;
+    }
+    const int e = SSL_get_error(ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      out.want = e;
+    } else if (e == SSL_ERROR_ZERO_RETURN) {
+      out.eof = true;  // close_notify, or a plain FIN (SSL_OP_IGNORE_UNEXPECTED_EOF)
+    } else {
+      out.failed = true;
+    }
+    break;
+  }
+  return out;
+}
+
+}  // namespace
+
+net::awaitable<bool> session::send_plain(const std::byte* p, std::size_t n, bool& yielded) {
+  const int fd = backend_.native_handle();
+  std::size_t off = 0;
+  while (off < n) {
+    const ssize_t r = ::send(fd, p + off, n - off, MSG_NOSIGNAL);
+    if (r > 0) {
+      off += static_cast<std::size_t>(r);
+    } else if (r < 0 && errno == EINTR) {
+      continue;
+    } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      yielded = true;
+      if (!co_await wait(backend_, tcp::socket::wait_write)) co_return false;
+    } else {
+      error_detail_ = std::strerror(errno);
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+net::awaitable<bool> session::send_tls(const std::byte* p, std::size_t n, bool& yielded) {
+  std::size_t off = 0;
+  while (off < n) {
+    const int r = SSL_write(ssl_.get(), p + off, static_cast<int>(n - off));
+    if (r > 0) {
+      off += static_cast<std::size_t>(r);
+      continue;
+    }
+    const int e = SSL_get_error(ssl_.get(), r);
+    if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
+      error_detail_ = tls::drain_errors();
+      co_return false;
+    }
+    yielded = true;
+    if (!co_await wait_for_tls(e)) co_return false;
+  }
+  co_return true;
+}
+
+net::awaitable<void> session::send_close_notify() {
+  if (!ssl_ || aborted_) co_return;
+  for (;;) {
+    const int r = SSL_shutdown(ssl_.get());
+    if (r >= 0) co_return;
+    const int e = SSL_get_error(ssl_.get(), r);
+    if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
+      tls::drain_errors();
+      co_return;
+    }
+    if (!co_await wait_for_tls(e)) co_return;
+  }
+}
+
+net::awaitable<void> session::client_to_backend() {
+  for (;;) {
+    if (aborted_) co_return;
+    auto buf = worker_.pool().take();
+    tls_read got = read_tls(ssl_.get(), buf.data(), buf.size());
+    if (got.bytes > 0) {
+      bool yielded = false;
+      if (!co_await send_plain(buf.data(), got.bytes, yielded)) co_return fail("backend_error");
+      to_backend_ += got.bytes;
+      counters_.bytes_to_backend.add(got.bytes);
+      touch();
+      // Readiness that arrived while we waited on the backend may have been consumed
+      // unseen: try the socket again instead of waiting.
+      if (yielded) got.want = 0;
+    }
+    buf.reset();
+    if (got.eof) {
+      finish("client_closed");
+      error_code ignored;
+      backend_.shutdown(tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+    if (got.failed) {
+      error_detail_ = tls::drain_errors();
+      co_return fail("client_error");
+    }
+    if (got.want != 0 && !co_await wait_for_tls(got.want)) co_return;
+  }
+}
+
+net::awaitable<void> session::backend_to_client() {
+  const int fd = backend_.native_handle();
+  for (;;) {
+    if (aborted_) co_return;
+    auto buf = worker_.pool().take();
+    const ssize_t r = ::recv(fd, buf.data(), buf.size(), 0);
+    if (r > 0) {
+      bool yielded = false;
+      const auto n = static_cast<std::size_t>(r);
+      if (!co_await send_tls(buf.data(), n, yielded)) co_return fail("client_error");
+      to_client_ += n;
+      counters_.bytes_to_client.add(n);
+      touch();
+      // A short read drained the socket; if nothing yielded since, its next data will
+      // raise a fresh edge, so waiting now is safe and saves an empty read(2).
+      if (n < buf.size() && !yielded) {
+        buf.reset();
+        if (!co_await wait(backend_, tcp::socket::wait_read)) co_return;
+      }
+      continue;
+    }
+    buf.reset();
+    if (r == 0) {
+      finish("backend_closed");
+      co_await send_close_notify();
+      error_code ignored;
+      client_.shutdown(tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!co_await wait(backend_, tcp::socket::wait_read)) co_return;
+      continue;
+    }
+    error_detail_ = std::strerror(errno);
+    co_return fail("backend_error");
+  }
+}
+
+void session::log_close() const {
+  const double secs = std::chrono::duration<double>(clock::now() - started_).count();
+  const bool shook = ssl_ && SSL_is_init_finished(ssl_.get());
+  log::line line(log::level::info, "connection_closed");
+  line.field("route", route_->settings->name)
+      .field("worker", worker_.index())
+      .field("client", client_label_)
+      .field("tls_version", shook ? SSL_get_version(ssl_.get()) : "")
+      .field("cipher", shook ? SSL_get_cipher_name(ssl_.get()) : "")
+      .field("resumed", shook && SSL_session_reused(ssl_.get()) == 1)
+      .field("backend", backend_used_ ? backend_used_->label : std::string())
+      .field("bytes_to_backend", to_backend_)
+      .field("bytes_to_client", to_client_)
+      .field("duration_s", secs)
+      .field("end", end_ ? end_ : "closed");
+  if (!error_detail_.empty()) line.field("detail", error_detail_);
+}
+
+}  // namespace vmsgate::net_io

@@ -1,0 +1,204 @@
+#include "proxy/net/session.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "proxy/common/log.hpp"
+#include "proxy/net/worker.hpp"
+
+namespace vmsgate::net_io {
+namespace {
+
+using namespace net::experimental::awaitable_operators;
+
+std::string endpoint_label(const tcp::socket& s) {
+  error_code ec;
+  const auto ep = s.remote_endpoint(ec);
+  if (ec) return "unknown";
+  const auto addr = ep.address();
+  return (addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) + ":" + std::to_string(ep.port());
+}
+
+// Words for a failed SSL call, taken from the thread's error queue right away so the
+// next connection on this worker starts with an empty queue.
+std::string ssl_failure(int ssl_error) {
+  std::string detail = tls::drain_errors();
+  if (!detail.empty()) return detail;
+  if (ssl_error == SSL_ERROR_SYSCALL) return errno != 0 ? std::strerror(errno) : "connection closed";
+  return "ssl error " + std::to_string(ssl_error);
+}
+
+}  // namespace
+
+net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client) {
+  session s(w, std::move(route), std::move(client));
+  co_await s.run();
+}
+
+session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client)
+    : worker_(w),
+      route_(std::move(route)),
+      counters_(*route_->counters),
+      client_(std::move(client)),
+      backend_(w.context()),
+      watchdog_timer_(w.context()),
+      connect_timer_(w.context()),
+      started_(clock::now()),
+      deadline_(started_ + route_->settings->handshake_timeout),
+      idle_timeout_(route_->settings->idle_timeout) {
+  worker_.attach(*this);
+  route_->shared->active.fetch_add(1, std::memory_order_relaxed);
+  counters_.connections_total.add();
+  counters_.connections_active.add();
+  client_label_ = endpoint_label(client_);
+}
+
+session::~session() {
+  counters_.connections_active.sub();
+  route_->shared->active.fetch_sub(1, std::memory_order_relaxed);
+  worker_.global().active.fetch_sub(1, std::memory_order_relaxed);
+  worker_.detach(*this);
+}
+
+net::awaitable<void> session::run() {
+  co_await (serve() || watchdog());
+  log_close();
+}
+
+void session::finish(const char* reason) noexcept {
+  if (end_ == nullptr) end_ = reason;
+}
+
+// A hard failure ends both directions at once: the flag stops every loop at its next
+// step, and cancelling wakes whichever is waiting. Sockets stay open until the
+// session is destroyed, so the SSL object never writes to a reused descriptor.
+void session::fail(const char* reason) noexcept {
+  finish(reason);
+  aborted_ = true;
+  error_code ignored;
+  client_.cancel(ignored);
+  backend_.cancel(ignored);
+  connect_timer_.cancel();
+  watchdog_timer_.cancel();
+}
+
+void session::abort(const char* reason) { fail(reason); }
+
+net::awaitable<void> session::watchdog() {
+  for (;;) {
+    watchdog_timer_.expires_at(deadline_);
+    auto [ec] = co_await watchdog_timer_.async_wait(use_nothrow);
+    if (ec || aborted_) co_return;
+    if (clock::now() < deadline_) continue;  // activity moved the deadline on
+    switch (phase_) {
+      case phase::handshake: fail("handshake_timeout"); break;
+      case phase::connect: fail("connect_timeout"); break;
+      case phase::pump: fail("idle_timeout"); break;
+      case phase::closing: fail("shutdown_timeout"); break;
+    }
+    co_return;
+  }
+}
+
+net::awaitable<void> session::serve() {
+  if (!co_await handshake()) co_return;
+  if (!co_await connect_backend()) {
+    co_await send_close_notify();
+    co_return;
+  }
+  phase_ = phase::pump;
+  touch();
+  co_await (client_to_backend() && backend_to_client());
+}
+
+net::awaitable<bool> session::wait(tcp::socket& s, tcp::socket::wait_type type) {
+  auto [ec] = co_await s.async_wait(type, use_nothrow);
+  co_return !ec && !aborted_;
+}
+
+net::awaitable<bool> session::wait_for_tls(int ssl_error) {
+  co_return co_await wait(client_, ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write
+                                                                     : tcp::socket::wait_read);
+}
+
+net::awaitable<bool> session::handshake() {
+  error_code ec;
+  client_.non_blocking(true, ec);
+  client_.set_option(tcp::no_delay(true), ec);
+  ssl_.reset(SSL_new(route_->tls->ctx.get()));
+  if (!ssl_ || SSL_set_fd(ssl_.get(), client_.native_handle()) != 1) {
+    error_detail_ = tls::drain_errors();
+    finish("internal_error");
+    co_return false;
+  }
+  SSL_set_accept_state(ssl_.get());
+  for (;;) {
+    const int r = SSL_do_handshake(ssl_.get());
+    if (r == 1) break;
+    const int e = SSL_get_error(ssl_.get(), r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      if (!co_await wait_for_tls(e)) co_return false;
+      continue;
+    }
+    error_detail_ = ssl_failure(e);
+    counters_.handshake_failures.add();
+    finish("handshake_failed");
+    co_return false;
+  }
+  counters_.handshakes.add();
+  co_return true;
+}
+
+net::awaitable<bool> session::connect_backend() {
+  phase_ = phase::connect;
+  const auto& settings = *route_->settings;
+  // The watchdog is only a backstop here; each attempt has its own deadline.
+  deadline_ = clock::now() + settings.connect_timeout * (settings.backends.size() + 1);
+  for (const auto& target : settings.backends) {
+    if (co_await try_backend(target)) {
+      backend_used_ = &target;
+      co_return true;
+    }
+    if (aborted_) co_return false;
+  }
+  finish("backend_unavailable");
+  co_return false;
+}
+
+net::awaitable<bool> session::try_backend(const backend_target& target) {
+  error_code ec;
+  backend_.close(ec);
+  backend_.open(target.endpoint.protocol(), ec);
+  if (ec) {
+    error_detail_ = ec.message();
+    co_return false;
+  }
+  connect_timer_.expires_after(route_->settings->connect_timeout);
+  auto result = co_await (backend_.async_connect(target.endpoint, use_nothrow) ||
+                          connect_timer_.async_wait(use_nothrow));
+  if (aborted_) co_return false;
+  const char* why = nullptr;
+  if (result.index() == 1) {
+    why = "timeout";
+  } else if (const auto [connect_ec] = std::get<0>(result); connect_ec) {
+    error_detail_ = connect_ec.message();
+    why = connect_ec == net::error::connection_refused ? "refused" : "error";
+  }
+  if (why != nullptr) {
+    counters_.backend_failures.add();
+    log::line(log::level::warning, "backend_failed")
+        .field("route", route_->settings->name)
+        .field("backend", target.label)
+        .field("reason", why)
+        .field("detail", result.index() == 1 ? std::string("no answer in time") : error_detail_);
+    backend_.close(ec);
+    co_return false;
+  }
+  backend_.set_option(tcp::no_delay(true), ec);
+  backend_.non_blocking(true, ec);
+  co_return true;
+}
+
+}  // namespace vmsgate::net_io

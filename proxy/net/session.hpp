@@ -1,0 +1,89 @@
+#pragma once
+// One client connection on a terminate route: TLS handshake on the client socket,
+// connect to the first backend that answers, then pump bytes both ways until both
+// directions have ended or a deadline fires.
+//
+// OpenSSL reads and writes the client socket itself (no memory BIOs, no extra copy):
+// the socket is non-blocking, and when OpenSSL wants I/O the session waits for
+// readiness with async_wait. Asio's reactor is edge-triggered and a wait is never
+// satisfied by readiness that arrived before it was queued, so a direction waits only
+// right after it saw EAGAIN (or a short read) and before it yielded to the scheduler;
+// after any yield it tries the operation again first.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "proxy/common/asio.hpp"
+#include "proxy/net/route.hpp"
+#include "proxy/tls/openssl.hpp"
+
+namespace vmsgate::net_io {
+
+class worker;
+
+// Accepts nothing itself: the accept loop hands it a connected client socket.
+net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client);
+
+class session {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  session(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client);
+  ~session();
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  net::awaitable<void> run();
+
+  // Ends the session from outside (drain deadline): safe at any point.
+  void abort(const char* reason);
+
+  // Intrusive registry links, owned by the worker.
+  session* prev_ = nullptr;
+  session* next_ = nullptr;
+
+ private:
+  enum class phase { handshake, connect, pump, closing };
+
+  net::awaitable<void> serve();
+  net::awaitable<void> watchdog();
+  net::awaitable<bool> handshake();
+  net::awaitable<bool> connect_backend();
+  net::awaitable<bool> try_backend(const backend_target& target);
+  net::awaitable<void> client_to_backend();
+  net::awaitable<void> backend_to_client();
+  net::awaitable<bool> wait(tcp::socket& s, tcp::socket::wait_type type);
+  net::awaitable<bool> wait_for_tls(int ssl_error);
+  net::awaitable<bool> send_plain(const std::byte* p, std::size_t n, bool& yielded);
+  net::awaitable<bool> send_tls(const std::byte* p, std::size_t n, bool& yielded);
+  net::awaitable<void> send_close_notify();
+
+  void finish(const char* reason) noexcept;
+  void fail(const char* reason) noexcept;
+  void touch() noexcept { deadline_ = clock::now() + idle_timeout_; }
+  void log_close() const;
+
+  worker& worker_;
+  std::shared_ptr<const worker_route> route_;
+  route_counters& counters_;
+  tcp::socket client_;
+  tcp::socket backend_;
+  tls::ssl_ptr ssl_;  // declared after the sockets: freed before they close
+  net::steady_timer watchdog_timer_;
+  net::steady_timer connect_timer_;
+  clock::time_point started_;
+  clock::time_point deadline_;
+  clock::duration idle_timeout_;
+  phase phase_ = phase::handshake;
+  bool aborted_ = false;
+  const char* end_ = nullptr;  // why it ended; the first cause wins
+  std::string client_label_;
+  std::string error_detail_;
+  const backend_target* backend_used_ = nullptr;
+  std::uint64_t to_backend_ = 0;
+  std::uint64_t to_client_ = 0;
+};
+
+}  // namespace vmsgate::net_io

@@ -1,0 +1,77 @@
+#pragma once
+// A worker: one thread, one io_context, its own acceptors, buffers and counters.
+// A connection is accepted, served and closed on one worker and never leaves it, so
+// the data path takes no lock and shares no cache line with another thread.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "proxy/common/asio.hpp"
+#include "proxy/net/buffer_pool.hpp"
+#include "proxy/net/route.hpp"
+
+namespace vmsgate::net_io {
+
+class session;
+
+// Limits that span all workers: touched once per connection, never per buffer.
+struct global_state {
+  std::atomic<std::uint64_t> active{0};
+  std::uint64_t max_connections = 50'000;
+};
+
+class worker {
+ public:
+  worker(unsigned index, global_state& global);
+  ~worker();
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  unsigned index() const noexcept { return index_; }
+  net::io_context& context() noexcept { return ioc_; }
+  buffer_pool& pool() noexcept { return pool_; }
+  global_state& global() noexcept { return global_; }
+
+  // Binds an acceptor for `route` on this worker (SO_REUSEPORT, so every worker
+  // can bind the same port). Call before start() or from the worker's thread.
+  tcp::endpoint listen(std::shared_ptr<const worker_route> route, const tcp::endpoint& where);
+
+  void start();  // runs the io_context on a new thread
+  void join();
+
+  // Thread-safe: each posts its work to the worker's thread.
+  void stop_accepting();
+  void close_all();
+  void stop();
+
+  std::uint64_t open_sessions() const noexcept { return open_.load(std::memory_order_relaxed); }
+
+  // Session registry, used only on the worker's thread.
+  void attach(session& s) noexcept;
+  void detach(session& s) noexcept;
+
+ private:
+  struct listener {
+    std::shared_ptr<const worker_route> route;
+    tcp::acceptor acceptor;
+  };
+  friend net::awaitable<void> accept_loop(worker& w, listener& l);
+
+  // Order matters: what sessions touch as they are destroyed (pool, registry) is
+  // declared before the io_context, whose destruction destroys suspended sessions.
+  unsigned index_;
+  global_state& global_;
+  buffer_pool pool_;
+  session* sessions_ = nullptr;  // intrusive list head
+  std::atomic<std::uint64_t> open_{0};
+  net::io_context ioc_{1};
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;
+  std::vector<std::unique_ptr<listener>> listeners_;
+  std::thread thread_;
+};
+
+}  // namespace vmsgate::net_io
