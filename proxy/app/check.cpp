@@ -74,7 +74,8 @@ std::vector<finding> check_config(const config::config& cfg) {
 }
 
 std::string format(const finding& f) {
-  return std::string(f.level == finding::severity::error ? "error " : "warning ") + f.route + ": " + f.message;
+  const char* level = f.level == finding::severity::error ? "error " : "warning ";
+  return level + f.route + ": " + f.message + " [" + f.rule + "]";
 }
 
 int check_main(const char* config_path) {

@@ -28,7 +28,8 @@ std::vector<finding> check_config(const config::config& cfg, std::chrono::system
 // The role's policy as the engine takes it.
 tls::role_policy to_policy(const config::role_config& role);
 
-// "error ROUTE: message" / "warning ROUTE: message", the line format of `check`.
+// "error ROUTE: message [rule]" / "warning ROUTE: message [rule]", the line format
+// of `check`; the trailing rule id lets scripts match findings without parsing words.
 std::string format(const finding& f);
 
 }  // namespace vmsgate::app

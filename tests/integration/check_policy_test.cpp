@@ -1,0 +1,158 @@
+// `vmsgate check` through the binary: one certificate per broken rule from
+// tests/pki/make-policy-certs.sh, each giving exactly its finding line, the
+// summary line and the contract's exit status.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+#include "tests/support/process.hpp"
+
+namespace vmsgate::test {
+namespace {
+
+// The script's output for this test process, removed when the process exits;
+// ctest runs each test in its own process, so the directory name carries the pid.
+class policy_dir {
+ public:
+  policy_dir() : path_((std::filesystem::temp_directory_path() / ("vmsgate-policy-" + std::to_string(::getpid())))) {
+    const std::string cmd =
+        std::string("bash ") + VMSGATE_SOURCE_DIR + "/tests/pki/make-policy-certs.sh " + path_.string() + " >/dev/null";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("make-policy-certs.sh failed");
+  }
+  ~policy_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  policy_dir(const policy_dir&) = delete;
+  policy_dir& operator=(const policy_dir&) = delete;
+  std::string path() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string policy_pki() {
+  static const policy_dir dir;
+  return dir.path();
+}
+
+struct check_run {
+  exit_status status;
+  std::vector<std::string> lines;  // stdout
+  std::string err;
+};
+
+check_run run_check(const std::string& yaml) {
+  static int n = 0;
+  const std::string path = policy_pki() + "/config-" + std::to_string(++n) + ".yaml";
+  std::ofstream(path) << yaml;
+  process p({VMSGATE_BINARY, "check", "--config", path});
+  const auto status = p.wait_for_exit(60s);
+  p.wait_for_output_end(10s);
+  return {status.value_or(exit_status{}), p.stdout_lines(), p.stderr_text()};
+}
+
+std::string config(const std::string& cert, const std::string& key, const std::string& ca = "ca.pem") {
+  return "roles:\n"
+         "  recording:\n"
+         "    ca: " + ca + "\n"
+         "    expiry_warning: 30d\n"
+         "routes:\n"
+         "  - name: recording-live\n"
+         "    role: recording\n"
+         "    mode: terminate\n"
+         "    listen: \"127.0.0.1:0\"\n"
+         "    server_names: [rec01.example.local]\n"
+         "    cert: " + cert + "\n"
+         "    key: " + key + "\n"
+         "    backends: [\"127.0.0.1:9\"]\n";
+}
+
+struct broken_case {
+  const char* cert;
+  const char* key;
+  const char* ca;
+  const char* rule;
+  bool error;  // false: a warning, and check still exits 0
+};
+
+class CheckFinds : public ::testing::TestWithParam<broken_case> {};
+
+TEST_P(CheckFinds, ExactlyItsFinding) {
+  const broken_case c = GetParam();
+  const auto r = run_check(config(c.cert, c.key, c.ca));
+  ASSERT_TRUE(r.status.exited) << r.status.str();
+  EXPECT_EQ(r.status.code, c.error ? 1 : 0) << r.err;
+  ASSERT_EQ(r.lines.size(), 2u) << ::testing::PrintToString(r.lines) << r.err;
+  const std::string route = std::string(c.ca) == "ca.pem" ? "recording-live" : "role recording";
+  EXPECT_EQ(r.lines[0].rfind(std::string(c.error ? "error " : "warning ") + route + ": ", 0), 0u) << r.lines[0];
+  EXPECT_TRUE(r.lines[0].ends_with(std::string(" [") + c.rule + "]")) << r.lines[0];
+  EXPECT_EQ(r.lines[1], c.error ? "1 errors, 0 warnings" : "0 errors, 1 warnings");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    PolicyCerts, CheckFinds,
+    ::testing::Values(broken_case{"untrusted.pem", "leaf.key", "ca.pem", "chain_untrusted", true},
+                      broken_case{"wrong-name.pem", "leaf.key", "ca.pem", "name_not_covered", true},
+                      broken_case{"expired.pem", "leaf.key", "ca.pem", "expired", true},
+                      broken_case{"not-yet-valid.pem", "leaf.key", "ca.pem", "not_yet_valid", true},
+                      broken_case{"soon.pem", "leaf.key", "ca.pem", "expires_soon", false},
+                      broken_case{"ecdsa.pem", "ecdsa.key", "ca.pem", "key_not_rsa", true},
+                      broken_case{"small.pem", "small.key", "ca.pem", "key_too_small", true},
+                      broken_case{"client-only.pem", "leaf.key", "ca.pem", "missing_server_auth", true},
+                      broken_case{"no-eku.pem", "leaf.key", "ca.pem", "eku_absent", false},
+                      broken_case{"good.pem", "missing.key", "ca.pem", "key_unreadable", true},
+                      broken_case{"good.pem", "garbage.key", "ca.pem", "key_unreadable", true},
+                      broken_case{"good.pem", "loose.key", "ca.pem", "key_permissions", false},
+                      broken_case{"good.pem", "other.key", "ca.pem", "key_mismatch", true},
+                      broken_case{"good.pem", "leaf.key", "missing-ca.pem", "ca_unreadable", true},
+                      broken_case{"soon-ca-leaf.pem", "leaf.key", "soon-ca.pem", "ca_expiring", false}));
+
+TEST(Check, GoodConfigExitsZero) {
+  const auto r = run_check(config("good.pem", "leaf.key"));
+  EXPECT_TRUE(r.status.exited && r.status.code == 0) << r.status.str() << r.err;
+  EXPECT_EQ(r.lines, std::vector<std::string>{"0 errors, 0 warnings"});
+}
+
+TEST(Check, ListsEveryFindingOfEveryRoute) {
+  std::string yaml = config("wrong-name.pem", "other.key");
+  yaml += "  - name: second\n"
+          "    role: recording\n"
+          "    listen: \"127.0.0.1:0\"\n"
+          "    server_names: [rec01.example.local]\n"
+          "    cert: expired.pem\n"
+          "    key: loose.key\n"
+          "    backends: [\"127.0.0.1:9\"]\n";
+  const auto r = run_check(yaml);
+  EXPECT_EQ(r.status.code, 1);
+  ASSERT_EQ(r.lines.size(), 5u) << ::testing::PrintToString(r.lines);
+  EXPECT_NE(r.lines[0].find("does not cover rec01.example.local: its SAN lists rec02.example.local"),
+            std::string::npos);
+  EXPECT_TRUE(r.lines[1].ends_with("[key_mismatch]"));
+  EXPECT_TRUE(r.lines[2].starts_with("error second: ") && r.lines[2].ends_with("[expired]"));
+  EXPECT_TRUE(r.lines[3].starts_with("warning second: ") && r.lines[3].ends_with("[key_permissions]"));
+  EXPECT_EQ(r.lines[4], "3 errors, 1 warnings");
+}
+
+TEST(Check, InvalidConfigExitsTwoWithTheErrorOnStderr) {
+  const auto r = run_check("routes:\n  - name: x\n");
+  EXPECT_EQ(r.status.code, 2);
+  EXPECT_TRUE(r.lines.empty()) << ::testing::PrintToString(r.lines);
+  EXPECT_NE(r.err.find("config-"), std::string::npos) << r.err;
+}
+
+TEST(Check, UnreadableConfigExitsTwo) {
+  process p({VMSGATE_BINARY, "check", "--config", policy_pki() + "/does-not-exist.yaml"});
+  const auto status = p.wait_for_exit(30s);
+  ASSERT_TRUE(status && status->exited);
+  EXPECT_EQ(status->code, 2);
+}
+
+}  // namespace
+}  // namespace vmsgate::test
