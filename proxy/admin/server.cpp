@@ -229,7 +229,8 @@ void server::start() {
       return;
     }
     st->started = true;
-    log::line(log::level::info, "admin_listening")
+    // The application logs the admin address at info with its other listeners.
+    log::line(log::level::debug, "admin_accepting")
         .field("address", st->acceptor.local_endpoint().address().to_string())
         .field("port", static_cast<unsigned>(st->acceptor.local_endpoint().port()));
     net::co_spawn(st->acceptor.get_executor(), accept_loop(st), log_failure{});
