@@ -1,0 +1,101 @@
+// YAML -> structs for everything but routes: the top level, admin, reload, tls,
+// limits and roles. Every problem is recorded and parsing carries on, so that one
+// run reports all of them.
+
+#include <limits>
+
+#include "proxy/config/detail.hpp"
+
+namespace vmsgate::config::detail {
+namespace {
+
+constexpr std::uint64_t max_count = std::numeric_limits<std::uint32_t>::max();
+
+void parse_admin(context& ctx, const YAML::Node& node, admin_config& admin) {
+  admin.where = ctx.at(node);
+  const fields f(ctx, node, "admin", {"listen"});
+  f.optional("listen", admin.listen, as_endpoint{});
+}
+
+void parse_reload(context& ctx, const YAML::Node& node, config& cfg) {
+  const fields f(ctx, node, "reload", {"watch"});
+  f.optional("watch", cfg.reload_watch, as_bool{});
+}
+
+void parse_tls(context& ctx, const YAML::Node& node, config& cfg) {
+  const fields f(ctx, node, "tls", {"ticket_keys"});
+  f.optional("ticket_keys", cfg.ticket_keys, as_path{});
+}
+
+void parse_limits(context& ctx, const YAML::Node& node, limits_config& limits) {
+  const fields f(ctx, node, "limits",
+                 {"max_connections", "max_handshakes_per_source", "handshake_timeout", "connect_timeout",
+                  "idle_timeout", "drain_timeout"});
+  f.optional("max_connections", limits.max_connections, as_uint{1, max_count});
+  f.optional("max_handshakes_per_source", limits.max_handshakes_per_source, as_uint{0, max_count});
+  // A zero timeout would fail every handshake, connect or stream at once; a zero
+  // drain is meaningful (close at once on SIGTERM).
+  f.optional("handshake_timeout", limits.handshake_timeout, as_duration{false});
+  f.optional("connect_timeout", limits.connect_timeout, as_duration{false});
+  f.optional("idle_timeout", limits.idle_timeout, as_duration{false});
+  f.optional("drain_timeout", limits.drain_timeout, as_duration{true});
+}
+
+void parse_role(context& ctx, const YAML::Node& node, const std::string& path, role_config& role) {
+  role.where = ctx.at(node);
+  const fields f(ctx, node, path, {"ca", "min_rsa_bits", "allow_ecdsa", "expiry_warning", "peer_names"});
+  f.required("ca", role.ca, as_path{});
+  // Below 1024 bits RSA is broken outright; above 16384 no peer will handshake in time.
+  f.optional("min_rsa_bits", role.min_rsa_bits, as_uint{1024, 16384});
+  f.optional("allow_ecdsa", role.allow_ecdsa, as_bool{});
+  std::chrono::milliseconds warning = role.expiry_warning;
+  f.optional("expiry_warning", warning, as_duration{true});
+  role.expiry_warning = std::chrono::duration_cast<std::chrono::seconds>(warning);
+  f.optional("peer_names", role.peer_names, as_string_list{});
+}
+
+void parse_roles(context& ctx, const YAML::Node& node, std::vector<role_config>& roles) {
+  if (!node.IsMap()) {
+    ctx.fail(node, "roles", "expected a map from role names to role policies, such as recording: {ca: pki/ca.pem}");
+    return;
+  }
+  for (const auto& pair : node) {
+    const std::string name = pair.first.IsScalar() ? pair.first.Scalar() : std::string{};
+    const std::string path = join("roles", name);
+    if (name.empty()) {
+      ctx.fail(pair.first, "roles", "a role name must be a non-empty string");
+      continue;
+    }
+    ctx.marks[path] = ctx.at(pair.first);
+    if (pair.second.IsNull()) ctx.empty_values.emplace_back(pair.second, ctx.at(pair.first));
+    role_config role;
+    role.name = name;
+    parse_role(ctx, pair.second, path, role);
+    roles.push_back(std::move(role));
+  }
+}
+
+}  // namespace
+
+void parse_document(context& ctx, const YAML::Node& root, config& cfg) {
+  if (root.IsNull() || !root.IsDefined()) {
+    ctx.fail(location{ctx.file, 1, 1}, "", "the file is empty; expected a map with at least roles and routes");
+    return;
+  }
+  const fields f(ctx, root, "", {"admin", "workers", "user", "group", "reload", "tls", "limits", "roles", "routes"});
+  if (!f.ok()) return;
+  if (auto n = f.node("admin"); n.IsDefined()) parse_admin(ctx, n, cfg.admin);
+  f.optional("workers", cfg.workers, as_uint{0, 1024});
+  f.optional("user", cfg.user, as_string{});
+  f.optional("group", cfg.group, as_string{});
+  if (auto n = f.node("reload"); n.IsDefined()) parse_reload(ctx, n, cfg);
+  if (auto n = f.node("tls"); n.IsDefined()) parse_tls(ctx, n, cfg);
+  if (auto n = f.node("limits"); n.IsDefined()) parse_limits(ctx, n, cfg.limits);
+  if (auto n = f.node("roles"); n.IsDefined()) parse_roles(ctx, n, cfg.roles);
+  if (auto n = f.node("routes"); n.IsDefined())
+    parse_routes(ctx, n, cfg.routes);
+  else
+    f.missing("routes");
+}
+
+}  // namespace vmsgate::config::detail

@@ -1,0 +1,158 @@
+// The rules that span fields: unique names, listeners that cannot share a port,
+// references to roles, and what each mode requires. They run on whatever parsed,
+// and stay quiet about values whose parse already failed, so that one mistake
+// yields one error.
+
+#include <map>
+
+#include "proxy/config/detail.hpp"
+#include "proxy/config/features.hpp"
+
+namespace vmsgate::config::detail {
+namespace {
+
+bool present(const context& ctx, const std::string& key) { return ctx.marks.contains(key); }
+
+// Whether parsing already reported `key` or something inside it; an empty value
+// after such an error is a symptom, not a second mistake.
+bool failed(const context& ctx, const std::string& key) {
+  for (const auto& e : ctx.errors)
+    if (e.key == key || e.key.starts_with(key + "[") || e.key.starts_with(key + ".")) return true;
+  return false;
+}
+
+std::string at_line(const location& where) { return " (line " + std::to_string(where.line) + ")"; }
+
+void validate_route_names(context& ctx, const config& cfg) {
+  std::map<std::string, std::size_t> first;
+  for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
+    const auto& name = cfg.routes[i].name;
+    if (name.empty()) continue;
+    const auto [it, inserted] = first.emplace(name, i);
+    if (inserted) continue;
+    const std::string key = join(index("routes", i), "name");
+    const std::string other = index("routes", it->second);
+    ctx.fail(ctx.where(key, cfg.routes[i].where), key,
+             "route name " + in_quotes(name) + " is already used by " + other +
+                 at_line(ctx.where(other, cfg.routes[it->second].where)));
+  }
+}
+
+// Two listeners overlap when the same port is bound on the same address, or on a
+// wildcard that covers the other; SO_REUSEPORT would then silently split the traffic
+// between two routes instead of failing to bind.
+bool overlaps(const endpoint& a, const endpoint& b) {
+  if (a.port != b.port || a.port == 0) return false;
+  const std::string ha = canonical_host(a.host);
+  const std::string hb = canonical_host(b.host);
+  const bool a_v6 = ha.find(':') != std::string::npos;
+  const bool b_v6 = hb.find(':') != std::string::npos;
+  if (ha == hb || ha == "::" || hb == "::") return true;
+  return (ha == "0.0.0.0" && !b_v6) || (hb == "0.0.0.0" && !a_v6);
+}
+
+struct listener {
+  std::string key;
+  endpoint address;
+  location where;
+};
+
+void validate_listeners(context& ctx, const config& cfg) {
+  std::vector<listener> seen;
+  seen.push_back({"admin.listen", cfg.admin.listen, ctx.where("admin.listen", cfg.admin.where)});
+  for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
+    const std::string key = join(index("routes", i), "listen");
+    if (!present(ctx, key) || cfg.routes[i].listen.host.empty()) continue;
+    const listener current{key, cfg.routes[i].listen, ctx.where(key, cfg.routes[i].where)};
+    for (const auto& other : seen) {
+      if (!overlaps(current.address, other.address)) continue;
+      ctx.fail(current.where, key,
+               in_quotes(current.address.str()) + " overlaps " + other.key + " " + in_quotes(other.address.str()) +
+                   at_line(other.where) + "; two listeners cannot share a port");
+      break;
+    }
+    seen.push_back(current);
+  }
+}
+
+void validate_role_names(context& ctx, const config& cfg) {
+  for (std::size_t i = 0; i < cfg.roles.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (cfg.roles[i].name == cfg.roles[j].name)
+        ctx.fail(cfg.roles[i].where, join("roles", cfg.roles[i].name),
+                 "role " + in_quotes(cfg.roles[i].name) + " is defined twice; the first is" + at_line(cfg.roles[j].where));
+}
+
+void check_role_reference(context& ctx, const config& cfg, const std::string& key, const std::string& name,
+                          const location& fallback) {
+  if (name.empty() || cfg.find_role(name)) return;
+  std::vector<std::string> defined;
+  for (const auto& role : cfg.roles) defined.push_back(role.name);
+  ctx.fail(ctx.where(key, fallback), key,
+           "no role named " + in_quotes(name) + " is defined under roles" +
+               (defined.empty() ? std::string{} : "; defined roles are: " + list_words(defined)));
+}
+
+void require(context& ctx, const route_config& route, const std::string& path, std::string_view name,
+             const std::string& why) {
+  const std::string key = join(path, name);
+  if (!present(ctx, key)) ctx.fail(route.where, key, "required key is missing: " + why);
+}
+
+void validate_terminate(context& ctx, const route_config& route, const std::string& path) {
+  require(ctx, route, path, "cert", "terminate mode presents this certificate to clients");
+  require(ctx, route, path, "key", "terminate mode needs the private key of cert");
+  require(ctx, route, path, "server_names", "terminate mode needs the names clients dial, to check cert against");
+  const std::string names_key = join(path, "server_names");
+  if (present(ctx, names_key) && route.server_names.empty() && !failed(ctx, names_key))
+    ctx.fail(ctx.where(names_key, route.where), names_key, "must list at least one name that clients dial");
+  if (route.client_auth != client_auth::none && route.peer_roles.empty() && !present(ctx, join(path, "peer_roles")))
+    ctx.fail(ctx.where(join(path, "client_auth"), route.where), join(path, "client_auth"),
+             "client certificates are checked against peer_roles, so peer_roles must name at least one role");
+}
+
+void validate_originate(context& ctx, const route_config& route, const std::string& path) {
+  if constexpr (!originate_supported)
+    ctx.fail(ctx.where(join(path, "mode"), route.where), join(path, "mode"), "originate mode is not yet supported");
+  if (!present(ctx, join(path, "peer_roles")))
+    ctx.fail(route.where, join(path, "peer_roles"),
+             "required key is missing: originate mode always verifies the upstream's certificate against peer_roles");
+  if (present(ctx, join(path, "cert")) != present(ctx, join(path, "key"))) {
+    const std::string absent = present(ctx, join(path, "cert")) ? "key" : "cert";
+    ctx.fail(route.where, join(path, absent), "cert and key go together: give both for mutual TLS, or neither");
+  }
+  if (present(ctx, join(path, "client_auth")) && route.client_auth != client_auth::none)
+    ctx.fail(ctx.where(join(path, "client_auth"), route.where), join(path, "client_auth"),
+             "client_auth applies to terminate mode only; in originate mode clients connect in plain");
+  if (present(ctx, join(path, "server_names")))
+    ctx.fail(ctx.where(join(path, "server_names"), route.where), join(path, "server_names"),
+             "server_names applies to terminate mode only; set server_name on a backend to choose the name "
+             "verified upstream");
+}
+
+void validate_route(context& ctx, const config& cfg, std::size_t i) {
+  const route_config& route = cfg.routes[i];
+  const std::string path = index("routes", i);
+  check_role_reference(ctx, cfg, join(path, "role"), route.role, route.where);
+  for (std::size_t j = 0; j < route.peer_roles.size(); ++j)
+    check_role_reference(ctx, cfg, index(join(path, "peer_roles"), j), route.peer_roles[j], route.where);
+  if (route.peer_roles.empty() && present(ctx, join(path, "peer_roles")) && !failed(ctx, join(path, "peer_roles")) &&
+      (route.mode == mode::originate || route.client_auth != client_auth::none))
+    ctx.fail(ctx.where(join(path, "peer_roles"), route.where), join(path, "peer_roles"),
+             "must name at least one role");
+  if (route.mode == mode::terminate)
+    validate_terminate(ctx, route, path);
+  else
+    validate_originate(ctx, route, path);
+}
+
+}  // namespace
+
+void validate(context& ctx, const config& cfg) {
+  validate_role_names(ctx, cfg);
+  validate_route_names(ctx, cfg);
+  validate_listeners(ctx, cfg);
+  for (std::size_t i = 0; i < cfg.routes.size(); ++i) validate_route(ctx, cfg, i);
+}
+
+}  // namespace vmsgate::config::detail
