@@ -1,0 +1,118 @@
+// `vmsgate pki init` / `pki issue` through the binary: what they write passes
+// `openssl verify`, `vmsgate check`, and curl's verification when vmsgate serves it.
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "tests/support/backends.hpp"
+#include "tests/support/gateway.hpp"
+#include "tests/support/process.hpp"
+
+namespace vmsgate::test {
+namespace {
+
+command_result vmsgate(const std::string& args) { return run_command(shell_quote(VMSGATE_BINARY) + " " + args, 120s); }
+
+unsigned mode_of(const std::filesystem::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+  return st.st_mode & 0777;
+}
+
+// One site PKI per test program: a CA and a server certificate for rec01.
+class PkiCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new temp_dir("vmsgate-pki-cli");
+    const auto init = vmsgate("pki init --dir " + d() + " --name 'site CA' --bits 2048");
+    ASSERT_EQ(init.code(), 0) << init.err;
+    const auto issue =
+        vmsgate("pki issue --dir " + d() + " --role recording --host rec01.example.local --ip 127.0.0.1");
+    ASSERT_EQ(issue.code(), 0) << issue.err;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string d() { return shell_quote(dir_->path().string()); }
+  static std::string file(const std::string& name) { return (dir_->path() / name).string(); }
+  static std::string openssl_verify(const std::string& purpose, const std::string& cert,
+                                    const std::string& options = "") {
+    return "openssl verify -CAfile " + shell_quote(file("ca.pem")) + " -purpose " + purpose + " " + options + " " +
+           shell_quote(file(cert));
+  }
+
+  // A terminate route serving rec01 from the issued files.
+  static std::string site_yaml(const std::string& backend) {
+    const auto f = [](const char* n) { return file(n); };
+    return "admin:\n  listen: \"127.0.0.1:0\"\n"
+           "roles:\n  recording:\n    ca: " + f("ca.pem") + "\n"
+           "routes:\n"
+           "  - name: rec\n"
+           "    role: recording\n"
+           "    mode: terminate\n"
+           "    listen: \"127.0.0.1:0\"\n"
+           "    server_names: [rec01.example.local, 127.0.0.1]\n"
+           "    cert: " + f("rec01.example.local.pem") + "\n"
+           "    key: " + f("rec01.example.local.key") + "\n"
+           "    backends: [\"" + backend + "\"]\n";
+  }
+
+  static temp_dir* dir_;
+};
+temp_dir* PkiCli::dir_ = nullptr;
+
+TEST_F(PkiCli, KeysAreOwnerOnly) {
+  EXPECT_EQ(mode_of(file("ca.key")), 0600u);
+  EXPECT_EQ(mode_of(file("rec01.example.local.key")), 0600u);
+}
+
+TEST_F(PkiCli, ServerCertificateVerifiesAsSslServer) {
+  const auto r =
+      run_command(openssl_verify("sslserver", "rec01.example.local.pem", "-verify_hostname rec01.example.local"));
+  EXPECT_EQ(r.code(), 0) << r.out << r.err;
+}
+
+TEST_F(PkiCli, ClientCertificateVerifiesAsSslClient) {
+  const auto issue = vmsgate("pki issue --dir " + d() + " --role management --host mgmt01.example.local --client");
+  ASSERT_EQ(issue.code(), 0) << issue.err;
+  const auto r = run_command(openssl_verify("sslclient", "mgmt01.example.local.pem"));
+  EXPECT_EQ(r.code(), 0) << r.out << r.err;
+}
+
+TEST_F(PkiCli, ExistingFilesAreNotOverwrittenWithoutForce) {
+  const auto again = vmsgate("pki issue --dir " + d() + " --role recording --host rec01.example.local");
+  EXPECT_NE(again.code(), 0);
+  EXPECT_NE(again.err.find("already exists"), std::string::npos) << again.err;
+  const auto ca_again = vmsgate("pki init --dir " + d());
+  EXPECT_NE(ca_again.code(), 0);
+  const auto forced = vmsgate("pki issue --dir " + d() + " --role recording --host forced.example.local --force");
+  EXPECT_EQ(forced.code(), 0) << forced.err;
+}
+
+TEST_F(PkiCli, BadArgumentsFailWithAMessage) {
+  EXPECT_NE(vmsgate("pki issue --dir " + d() + " --role recording").code(), 0);
+  EXPECT_NE(vmsgate("pki issue --dir " + d() + " --host x.example.local").code(), 0);
+  EXPECT_NE(vmsgate("pki issue --dir " + d() + " --role r --host x.example.local --bits many").code(), 0);
+  EXPECT_NE(vmsgate("pki frobnicate").code(), 0);
+}
+
+TEST_F(PkiCli, IssuedCertificatePassesCheck) {
+  const temp_dir conf("vmsgate-pki-check");
+  const auto path = conf.write_file("vmsgate.yaml", site_yaml("127.0.0.1:9"));
+  const auto r = vmsgate("check --config " + shell_quote(path.string()));
+  EXPECT_EQ(r.code(), 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "0 errors, 0 warnings\n");
+}
+
+TEST_F(PkiCli, CurlTrustsTheIssuedCertificateServedByVmsgate) {
+  http_responder http;
+  gateway gw(site_yaml(http.address()));
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+  const std::string port = std::to_string(gw.port("rec"));
+  const auto r = run_command("curl -sS -o /dev/null -w '%{http_code}' --max-time 10 --cacert " +
+                             shell_quote(file("ca.pem")) + " --resolve rec01.example.local:" + port +
+                             ":127.0.0.1 https://rec01.example.local:" + port + "/");
+  EXPECT_EQ(r.code(), 0) << r.err << gw.log();
+  EXPECT_EQ(r.out, "200");
+}
+
+}  // namespace
+}  // namespace vmsgate::test
