@@ -61,7 +61,8 @@ net::awaitable<bool> session::send_plain(const std::byte* p, std::size_t n, bool
       continue;
     } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       yielded = true;
-      if (!co_await wait(backend_, tcp::socket::wait_write)) co_return false;
+      const bool ok = co_await wait(backend_, tcp::socket::wait_write);
+      if (!ok) co_return false;
     } else {
       error_detail_ = std::strerror(errno);
       co_return false;
@@ -84,7 +85,8 @@ net::awaitable<bool> session::send_tls(const std::byte* p, std::size_t n, bool& 
       co_return false;
     }
     yielded = true;
-    if (!co_await wait_for_tls(e)) co_return false;
+    const bool ok = co_await wait_for_tls(e);
+    if (!ok) co_return false;
   }
   co_return true;
 }
@@ -99,7 +101,8 @@ net::awaitable<void> session::send_close_notify() {
       tls::drain_errors();
       co_return;
     }
-    if (!co_await wait_for_tls(e)) co_return;
+    const bool ok = co_await wait_for_tls(e);
+    if (!ok) co_return;
   }
 }
 
@@ -110,7 +113,8 @@ net::awaitable<void> session::client_to_backend() {
     tls_read got = read_tls(ssl_.get(), buf.data(), buf.size());
     if (got.bytes > 0) {
       bool yielded = false;
-      if (!co_await send_plain(buf.data(), got.bytes, yielded)) co_return fail("backend_error");
+      const bool ok = co_await send_plain(buf.data(), got.bytes, yielded);
+      if (!ok) co_return fail("backend_error");
       to_backend_ += got.bytes;
       counters_.bytes_to_backend.add(got.bytes);
       touch();
@@ -129,7 +133,10 @@ net::awaitable<void> session::client_to_backend() {
       error_detail_ = tls::drain_errors();
       co_return fail("client_error");
     }
-    if (got.want != 0 && !co_await wait_for_tls(got.want)) co_return;
+    if (got.want != 0) {
+      const bool ok = co_await wait_for_tls(got.want);
+      if (!ok) co_return;
+    }
   }
 }
 
@@ -142,7 +149,8 @@ net::awaitable<void> session::backend_to_client() {
     if (r > 0) {
       bool yielded = false;
       const auto n = static_cast<std::size_t>(r);
-      if (!co_await send_tls(buf.data(), n, yielded)) co_return fail("client_error");
+      const bool ok = co_await send_tls(buf.data(), n, yielded);
+      if (!ok) co_return fail("client_error");
       to_client_ += n;
       counters_.bytes_to_client.add(n);
       touch();
@@ -150,7 +158,8 @@ net::awaitable<void> session::backend_to_client() {
       // raise a fresh edge, so waiting now is safe and saves an empty read(2).
       if (n < buf.size() && !yielded) {
         buf.reset();
-        if (!co_await wait(backend_, tcp::socket::wait_read)) co_return;
+        const bool ok = co_await wait(backend_, tcp::socket::wait_read);
+        if (!ok) co_return;
       }
       continue;
     }
@@ -164,7 +173,8 @@ net::awaitable<void> session::backend_to_client() {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (!co_await wait(backend_, tcp::socket::wait_read)) co_return;
+      const bool ok = co_await wait(backend_, tcp::socket::wait_read);
+      if (!ok) co_return;
       continue;
     }
     error_detail_ = std::strerror(errno);

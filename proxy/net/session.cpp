@@ -103,8 +103,10 @@ net::awaitable<void> session::watchdog() {
 }
 
 net::awaitable<void> session::serve() {
-  if (!co_await handshake()) co_return;
-  if (!co_await connect_backend()) {
+  const bool secured = co_await handshake();
+  if (!secured) co_return;
+  const bool connected = co_await connect_backend();
+  if (!connected) {
     co_await send_close_notify();
     co_return;
   }
@@ -139,7 +141,8 @@ net::awaitable<bool> session::handshake() {
     if (r == 1) break;
     const int e = SSL_get_error(ssl_.get(), r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-      if (!co_await wait_for_tls(e)) co_return false;
+      const bool ok = co_await wait_for_tls(e);
+      if (!ok) co_return false;
       continue;
     }
     error_detail_ = ssl_failure(e);
@@ -157,7 +160,8 @@ net::awaitable<bool> session::connect_backend() {
   // The watchdog is only a backstop here; each attempt has its own deadline.
   deadline_ = clock::now() + settings.connect_timeout * (settings.backends.size() + 1);
   for (const auto& target : settings.backends) {
-    if (co_await try_backend(target)) {
+    const bool connected = co_await try_backend(target);
+    if (connected) {
       backend_used_ = &target;
       co_return true;
     }

@@ -9,6 +9,9 @@
 // satisfied by readiness that arrived before it was queued, so a direction waits only
 // right after it saw EAGAIN (or a short read) and before it yielded to the scheduler;
 // after any yield it tries the operation again first.
+//
+// GCC 12 miscompiles `if (!co_await f())` (the coroutine's parameters are lost), so
+// the result of a co_await is always named before it is tested.
 
 #include <chrono>
 #include <cstdint>
