@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "proxy/config/config.hpp"
 #include "proxy/config/detail.hpp"

@@ -42,7 +42,6 @@ void parse_limits(context& ctx, const YAML::Node& node, limits_config& limits) {
 }
 
 void parse_role(context& ctx, const YAML::Node& node, const std::string& path, role_config& role) {
-  role.where = ctx.at(node);
   const fields f(ctx, node, path, {"ca", "min_rsa_bits", "allow_ecdsa", "expiry_warning", "peer_names"});
   f.required("ca", role.ca, as_path{});
   // Below 1024 bits RSA is broken outright; above 16384 no peer will handshake in time.
@@ -70,6 +69,8 @@ void parse_roles(context& ctx, const YAML::Node& node, std::vector<role_config>&
     if (pair.second.IsNull()) ctx.empty_values.emplace_back(pair.second, ctx.at(pair.first));
     role_config role;
     role.name = name;
+    // A role is where its name is written; its map starts a line further down.
+    role.where = ctx.at(pair.first);
     parse_role(ctx, pair.second, path, role);
     roles.push_back(std::move(role));
   }
