@@ -59,7 +59,9 @@ check_run run_check(const std::string& yaml) {
 }
 
 std::string config(const std::string& cert, const std::string& key, const std::string& ca = "ca.pem") {
-  return "roles:\n"
+  return "admin:\n"
+         "  listen: \"127.0.0.1:0\"\n"
+         "roles:\n"
          "  recording:\n"
          "    ca: " + ca + "\n"
          "    expiry_warning: 30d\n"
@@ -113,6 +115,21 @@ INSTANTIATE_TEST_SUITE_P(
                       broken_case{"good.pem", "other.key", "ca.pem", "key_mismatch", true},
                       broken_case{"good.pem", "leaf.key", "missing-ca.pem", "ca_unreadable", true},
                       broken_case{"soon-ca-leaf.pem", "leaf.key", "soon-ca.pem", "ca_expiring", false}));
+
+// `run` applies the same policy: an error refuses to start (exit 1) and is logged;
+// a warning does not stop it.
+TEST_P(CheckFinds, RunRefusesOnErrorsOnly) {
+  const broken_case c = GetParam();
+  if (!c.error) GTEST_SKIP() << "a warning does not stop run";
+  const std::string path = policy_pki() + "/run-" + c.rule + "-" + c.key + ".yaml";
+  std::ofstream(path) << config(c.cert, c.key, c.ca);
+  process p({VMSGATE_BINARY, "run", "--config", path});
+  const auto status = p.wait_for_exit(30s);
+  ASSERT_TRUE(status && status->exited) << "run did not refuse to start";
+  EXPECT_EQ(status->code, 1);
+  p.wait_for_output_end(10s);
+  EXPECT_NE(p.stderr_text().find(c.rule), std::string::npos) << p.stderr_text();
+}
 
 TEST(Check, GoodConfigExitsZero) {
   const auto r = run_check(config("good.pem", "leaf.key"));
