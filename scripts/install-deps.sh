@@ -9,6 +9,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl curl iproute2 procps ca-certificates
 )
+if [ "${VMSGATE_DEMO_DEPS:-0}" = 1 ]; then
+  packages+=(python3)
+fi
 if [ "${VMSGATE_TEST_DEPS:-0}" = 1 ]; then
   packages+=(haproxy prometheus)
 fi
