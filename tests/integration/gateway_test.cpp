@@ -241,6 +241,8 @@ TEST(Gateway, ClientThatNeverReadsDoesNotGrowMemory) {
   const long rss_after = gw.proc().rss_kib();
   const std::uint64_t sent_after = source.bytes_sent();
   ASSERT_GT(rss_before, 0);
+  RecordProperty("rss_growth_kib", std::to_string(rss_after - rss_before));
+  RecordProperty("backend_bytes_sent", std::to_string(sent_after));
   EXPECT_LT(rss_after - rss_before, 8 * 1024) << "RSS grew from " << rss_before << " KiB to " << rss_after << " KiB";
   // Socket buffers on both legs hold some tens of MiB at most.
   EXPECT_LT(sent_after, 64 * MiB) << "the backend could send " << sent_after << " bytes to a client that reads nothing";
