@@ -78,7 +78,7 @@ void gateway::build_route(const config::route_config& rc) {
     auto route = std::make_shared<net_io::worker_route>();
     route->settings = settings;
     route->shared = shared;
-    route->counters = std::make_shared<net_io::route_counters>();
+    route->counters = std::make_shared<net_io::route_counters>(settings->backends.size());
     try {
       route->tls = tls::make_server_context(id, keys);
       // The first bind may ask for port 0; the others then take the port it got.

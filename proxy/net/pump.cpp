@@ -197,6 +197,8 @@ void session::log_close() const {
       .field("bytes_to_client", to_client_)
       .field("duration_s", secs)
       .field("end", end_ ? end_ : "closed");
+  if (failure_) line.field("handshake_failure", tls::name(*failure_));
+  if (!peer_subject_.empty()) line.field("peer_subject", peer_subject_);
   if (!error_detail_.empty()) line.field("detail", error_detail_);
 }
 

@@ -1,18 +1,28 @@
 #pragma once
 // What the data path needs to know about a route, as plain values: no YAML here.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proxy/common/asio.hpp"
 #include "proxy/metrics/local_counter.hpp"
+#include "proxy/metrics/local_histogram.hpp"
+#include "proxy/tls/failure.hpp"
 #include "proxy/tls/server_context.hpp"
 
 namespace vmsgate::net_io {
+
+// Why a backend connection attempt failed (label `reason` of backend_failures_total).
+enum class backend_failure : std::size_t { refused, timeout, error };
+inline constexpr std::size_t backend_failure_count = 3;
+inline constexpr std::array<std::string_view, backend_failure_count> backend_failure_names{"refused", "timeout",
+                                                                                          "error"};
 
 struct backend_target {
   tcp::endpoint endpoint;
@@ -35,16 +45,25 @@ struct route_shared {
   std::atomic<std::uint64_t> active{0};
 };
 
-// Per-worker counters of one route, written only by that worker.
+// Per-worker counters of one route, written only by that worker, merged at scrape.
 struct route_counters {
+  explicit route_counters(std::size_t backend_count);
+
   metrics::local_counter connections_total;
   metrics::local_counter connections_active;
   metrics::local_counter connections_refused;  // over max_connections
-  metrics::local_counter handshakes;
-  metrics::local_counter handshake_failures;
-  metrics::local_counter backend_failures;
+  // Indexed [tls13 ? 1 : 0][resumed ? 1 : 0].
+  metrics::local_counter handshakes[2][2];
+  std::array<metrics::local_counter, tls::failure_reason_count> handshake_failures;
+  metrics::local_histogram handshake_duration[2]{metrics::local_histogram(metrics::buckets::handshake),
+                                                 metrics::local_histogram(metrics::buckets::handshake)};  // [resumed]
   metrics::local_counter bytes_to_backend;
   metrics::local_counter bytes_to_client;
+  metrics::local_histogram connection_duration{metrics::buckets::connection};
+  metrics::local_histogram backend_connect_duration{metrics::buckets::backend_connect};
+  metrics::local_counter backend_failovers;  // connections served by other than the first backend
+  // Per backend (same order as route_settings::backends), by backend_failure.
+  std::vector<std::array<metrics::local_counter, backend_failure_count>> backend_failures;
 };
 
 // Everything a connection on one worker needs from its route. Immutable once built;

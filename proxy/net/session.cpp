@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "proxy/common/log.hpp"
+#include "proxy/tls/certificate.hpp"
 #include "proxy/net/worker.hpp"
 
 namespace vmsgate::net_io {
@@ -56,6 +57,7 @@ session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::sock
 }
 
 session::~session() {
+  counters_.connection_duration.observe(std::chrono::duration<double>(clock::now() - started_).count());
   counters_.connections_active.sub();
   route_->shared->active.fetch_sub(1, std::memory_order_relaxed);
   worker_.global().active.fetch_sub(1, std::memory_order_relaxed);
@@ -136,22 +138,63 @@ net::awaitable<bool> session::handshake() {
     co_return false;
   }
   SSL_set_accept_state(ssl_.get());
+  // The handshake's duration runs from the first byte of the ClientHello: from now if
+  // the first attempt finds bytes, else from the wake-up that brings them.
+  bool first_byte_seen = false;
   for (;;) {
     const int r = SSL_do_handshake(ssl_.get());
+    if (!first_byte_seen && (r == 1 || !SSL_in_before(ssl_.get()) || SSL_has_pending(ssl_.get()) == 1)) {
+      first_byte_seen = true;
+      handshake_started_ = clock::now();
+    }
     if (r == 1) break;
     const int e = SSL_get_error(ssl_.get(), r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-      const bool ok = co_await wait_for_tls(e);
-      if (!ok) co_return false;
-      continue;
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+      handshake_failed(e);
+      co_return false;
     }
-    error_detail_ = ssl_failure(e);
-    counters_.handshake_failures.add();
-    finish("handshake_failed");
-    co_return false;
+    const bool ok = co_await wait_for_tls(e);
+    if (!ok) {
+      handshake_failed(0);
+      co_return false;
+    }
+    if (!first_byte_seen) {
+      first_byte_seen = true;
+      handshake_started_ = clock::now();
+    }
   }
-  counters_.handshakes.add();
+  handshake_succeeded();
   co_return true;
+}
+
+void session::handshake_succeeded() {
+  const bool tls13 = SSL_version(ssl_.get()) == TLS1_3_VERSION;
+  const bool resumed = SSL_session_reused(ssl_.get()) == 1;
+  counters_.handshakes[tls13 ? 1 : 0][resumed ? 1 : 0].add();
+  counters_.handshake_duration[resumed ? 1 : 0].observe(
+      std::chrono::duration<double>(clock::now() - handshake_started_).count());
+}
+
+// Counts and describes a refused handshake; ssl_error is 0 when a deadline or the
+// drain ended it rather than OpenSSL.
+void session::handshake_failed(int ssl_error) {
+  tls::failure_facts facts;
+  facts.timed_out = end_ != nullptr && std::string_view(end_) == "handshake_timeout";
+  if (ssl_error != 0) {
+    const unsigned long first = ERR_peek_error();
+    facts.lib = ERR_GET_LIB(first);
+    facts.reason = ERR_GET_REASON(first);
+    facts.verify_result = SSL_get_verify_result(ssl_.get());
+    facts.connection_closed = ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN;
+    error_detail_ = ssl_failure(ssl_error);
+  }
+  if (X509* peer = SSL_get0_peer_certificate(ssl_.get())) {
+    facts.peer_sent_certificate = true;
+    peer_subject_ = tls::subject_of(peer);
+  }
+  failure_ = tls::classify(facts);
+  counters_.handshake_failures[static_cast<std::size_t>(*failure_)].add();
+  finish("handshake_failed");
 }
 
 net::awaitable<bool> session::connect_backend() {
@@ -159,10 +202,13 @@ net::awaitable<bool> session::connect_backend() {
   const auto& settings = *route_->settings;
   // The watchdog is only a backstop here; each attempt has its own deadline.
   deadline_ = clock::now() + settings.connect_timeout * (settings.backends.size() + 1);
-  for (const auto& target : settings.backends) {
-    const bool connected = co_await try_backend(target);
+  for (std::size_t i = 0; i < settings.backends.size(); ++i) {
+    const auto started = clock::now();
+    const bool connected = co_await try_backend(i);
     if (connected) {
-      backend_used_ = &target;
+      counters_.backend_connect_duration.observe(std::chrono::duration<double>(clock::now() - started).count());
+      if (i > 0) counters_.backend_failovers.add();
+      backend_used_ = &settings.backends[i];
       co_return true;
     }
     if (aborted_) co_return false;
@@ -171,7 +217,8 @@ net::awaitable<bool> session::connect_backend() {
   co_return false;
 }
 
-net::awaitable<bool> session::try_backend(const backend_target& target) {
+net::awaitable<bool> session::try_backend(std::size_t index) {
+  const backend_target& target = route_->settings->backends[index];
   error_code ec;
   backend_.close(ec);
   backend_.open(target.endpoint.protocol(), ec);
@@ -183,20 +230,21 @@ net::awaitable<bool> session::try_backend(const backend_target& target) {
   auto result = co_await (backend_.async_connect(target.endpoint, use_nothrow) ||
                           connect_timer_.async_wait(use_nothrow));
   if (aborted_) co_return false;
-  const char* why = nullptr;
+  std::optional<backend_failure> why;
   if (result.index() == 1) {
-    why = "timeout";
+    why = backend_failure::timeout;
+    error_detail_ = "no answer in time";
   } else if (const auto [connect_ec] = std::get<0>(result); connect_ec) {
     error_detail_ = connect_ec.message();
-    why = connect_ec == net::error::connection_refused ? "refused" : "error";
+    why = connect_ec == net::error::connection_refused ? backend_failure::refused : backend_failure::error;
   }
-  if (why != nullptr) {
-    counters_.backend_failures.add();
+  if (why) {
+    counters_.backend_failures[index][static_cast<std::size_t>(*why)].add();
     log::line(log::level::warning, "backend_failed")
         .field("route", route_->settings->name)
         .field("backend", target.label)
-        .field("reason", why)
-        .field("detail", result.index() == 1 ? std::string("no answer in time") : error_detail_);
+        .field("reason", backend_failure_names[static_cast<std::size_t>(*why)])
+        .field("detail", error_detail_);
     backend_.close(ec);
     co_return false;
   }

@@ -16,10 +16,12 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "proxy/common/asio.hpp"
 #include "proxy/net/route.hpp"
+#include "proxy/tls/failure.hpp"
 #include "proxy/tls/openssl.hpp"
 
 namespace vmsgate::net_io {
@@ -54,7 +56,7 @@ class session {
   net::awaitable<void> watchdog();
   net::awaitable<bool> handshake();
   net::awaitable<bool> connect_backend();
-  net::awaitable<bool> try_backend(const backend_target& target);
+  net::awaitable<bool> try_backend(std::size_t index);
   net::awaitable<void> client_to_backend();
   net::awaitable<void> backend_to_client();
   net::awaitable<bool> wait(tcp::socket& s, tcp::socket::wait_type type);
@@ -63,6 +65,8 @@ class session {
   net::awaitable<bool> send_tls(const std::byte* p, std::size_t n, bool& yielded);
   net::awaitable<void> send_close_notify();
 
+  void handshake_succeeded();
+  void handshake_failed(int ssl_error);
   void finish(const char* reason) noexcept;
   void fail(const char* reason) noexcept;
   void touch() noexcept { deadline_ = clock::now() + idle_timeout_; }
@@ -78,12 +82,15 @@ class session {
   net::steady_timer connect_timer_;
   clock::time_point started_;
   clock::time_point deadline_;
+  clock::time_point handshake_started_;
   clock::duration idle_timeout_;
   phase phase_ = phase::handshake;
   bool aborted_ = false;
   const char* end_ = nullptr;  // why it ended; the first cause wins
   std::string client_label_;
   std::string error_detail_;
+  std::string peer_subject_;
+  std::optional<tls::failure_reason> failure_;
   const backend_target* backend_used_ = nullptr;
   std::uint64_t to_backend_ = 0;
   std::uint64_t to_client_ = 0;

@@ -128,7 +128,7 @@ std::string format_time(clock::time_point t) {
 
 cert_info inspect(X509* cert) {
   cert_info info;
-  info.subject = name_oneline(X509_get_subject_name(cert));
+  info.subject = subject_of(cert);
   info.common_name = last_common_name(X509_get_subject_name(cert));
   read_sans(cert, info);
   info.not_before = to_time_point(X509_get0_notBefore(cert)).value_or(clock::time_point::max());
@@ -188,5 +188,7 @@ std::optional<mode_t> file_mode(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
   return st.st_mode & 07777;
 }
+
+std::string subject_of(X509* cert) { return name_oneline(X509_get_subject_name(cert)); }
 
 }  // namespace vmsgate::tls

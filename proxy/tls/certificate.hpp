@@ -42,6 +42,9 @@ cert_info inspect(X509* cert);
 
 // The PEM certificates of `path` in file order (leaf first). Empty with `error`
 // set when the file cannot be read or holds no certificate.
+// The subject in one line, RFC 2253 order, for logs.
+std::string subject_of(X509* cert);
+
 std::vector<x509_ptr> load_certificates(const std::string& path, std::string& error);
 
 // The private key of `path` (unencrypted PEM); null with `error` set otherwise.
