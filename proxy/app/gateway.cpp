@@ -74,6 +74,8 @@ void gateway::build_route(const config::route_config& rc) {
   const auto keys = tls::random_ticket_keys();
   auto shared = std::make_shared<net_io::route_shared>();
   tcp::endpoint where = settings->listen;
+  route_record record{rc.name, rc.role, {}, settings->backends, {}};
+  for (const auto& b : settings->backends) record.backend_labels.push_back(b.label);
   for (auto& w : workers_) {
     auto route = std::make_shared<net_io::worker_route>();
     route->settings = settings;
@@ -83,12 +85,14 @@ void gateway::build_route(const config::route_config& rc) {
       route->tls = tls::make_server_context(id, keys);
       // The first bind may ask for port 0; the others then take the port it got.
       where = w->listen(route, where);
+      record.per_worker.push_back(route->counters);
     } catch (const boost::system::system_error& e) {
       throw startup_error(1, "route " + rc.name + ": cannot listen on " + rc.listen.str() + ": " + e.code().message());
     } catch (const std::exception& e) {
       throw startup_error(1, e.what());
     }
   }
+  routes_.push_back(std::move(record));
   log::line(log::level::info, "listening").field("route", rc.name).field("address", label(where))
       .field("workers", static_cast<unsigned>(workers_.size()));
 }

@@ -21,6 +21,16 @@ struct startup_error : std::runtime_error {
   int exit_status;
 };
 
+// What the admin endpoint reads about one route: its identity and each worker's
+// counters (merged at scrape time, never locked).
+struct route_record {
+  std::string name;
+  std::string role;
+  std::vector<std::string> backend_labels;  // same order as the counters' backends
+  std::vector<net_io::backend_target> backends;
+  std::vector<std::shared_ptr<const net_io::route_counters>> per_worker;
+};
+
 class gateway {
  public:
   // Reads certificates and keys, builds every worker's TLS contexts and binds every
@@ -40,6 +50,7 @@ class gateway {
   std::uint64_t open_connections() const;
 
   config::config cfg_;
+  std::vector<route_record> routes_;
   net::io_context control_{1};
   net_io::global_state global_;
   std::vector<std::unique_ptr<net_io::worker>> workers_;
