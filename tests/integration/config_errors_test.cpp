@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 
 #include "tests/support/gateway.hpp"
@@ -19,6 +20,9 @@ struct bad_config {
   std::string key;   // must appear on the same line; empty for a YAML syntax
                      // error, which the parser reports before any key is known
 };
+
+// Names the case in test output (and ctest's list) instead of dumping its bytes.
+void PrintTo(const bad_config& c, std::ostream* os) { *os << c.name; }
 
 // A valid config, line by line, so that each case below can state its line number.
 const std::string valid_head =
