@@ -7,6 +7,6 @@ namespace vmsgate::config {
 
 // Originate mode (plain in, TLS out) is parsed and checked like any other route,
 // but the data path for it lands separately; whoever lands it flips this to true.
-inline constexpr bool originate_supported = false;
+inline constexpr bool originate_supported = true;
 
 }  // namespace vmsgate::config

@@ -51,7 +51,7 @@ tls_read read_tls(SSL* ssl, std::byte* p, std::size_t cap) {
 }  // namespace
 
 net::awaitable<bool> session::send_plain(const std::byte* p, std::size_t n, bool& yielded) {
-  const int fd = backend_.native_handle();
+  const int fd = plain_socket().native_handle();
   std::size_t off = 0;
   while (off < n) {
     const ssize_t r = ::send(fd, p + off, n - off, MSG_NOSIGNAL);
@@ -61,7 +61,7 @@ net::awaitable<bool> session::send_plain(const std::byte* p, std::size_t n, bool
       continue;
     } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       yielded = true;
-      const bool ok = co_await wait(backend_, tcp::socket::wait_write);
+      const bool ok = co_await wait(plain_socket(), tcp::socket::wait_write);
       if (!ok) co_return false;
     } else {
       error_detail_ = std::strerror(errno);
@@ -106,7 +106,8 @@ net::awaitable<void> session::send_close_notify() {
   }
 }
 
-net::awaitable<void> session::client_to_backend() {
+net::awaitable<void> session::tls_to_plain() {
+  const bool to_backend = !originate();
   for (;;) {
     if (aborted_) co_return;
     auto buf = worker_.pool().take();
@@ -114,24 +115,23 @@ net::awaitable<void> session::client_to_backend() {
     if (got.bytes > 0) {
       bool yielded = false;
       const bool ok = co_await send_plain(buf.data(), got.bytes, yielded);
-      if (!ok) co_return fail("backend_error");
-      to_backend_ += got.bytes;
-      counters_.bytes_to_backend.add(got.bytes);
+      if (!ok) co_return fail(to_backend ? "backend_error" : "client_error");
+      to_backend ? count_to_backend(got.bytes) : count_to_client(got.bytes);
       touch();
-      // Readiness that arrived while we waited on the backend may have been consumed
-      // unseen: try the socket again instead of waiting.
+      // Readiness that arrived while we waited on the plain side may have been
+      // consumed unseen: try the socket again instead of waiting.
       if (yielded) got.want = 0;
     }
     buf.reset();
     if (got.eof) {
-      finish("client_closed");
+      finish(to_backend ? "client_closed" : "backend_closed");
       error_code ignored;
-      backend_.shutdown(tcp::socket::shutdown_send, ignored);
+      plain_socket().shutdown(tcp::socket::shutdown_send, ignored);
       co_return;
     }
     if (got.failed) {
       error_detail_ = tls::drain_errors();
-      co_return fail("client_error");
+      co_return fail(to_backend ? "client_error" : "backend_error");
     }
     if (got.want != 0) {
       const bool ok = co_await wait_for_tls(got.want);
@@ -140,8 +140,9 @@ net::awaitable<void> session::client_to_backend() {
   }
 }
 
-net::awaitable<void> session::backend_to_client() {
-  const int fd = backend_.native_handle();
+net::awaitable<void> session::plain_to_tls() {
+  const bool to_backend = originate();
+  const int fd = plain_socket().native_handle();
   for (;;) {
     if (aborted_) co_return;
     auto buf = worker_.pool().take();
@@ -150,35 +151,34 @@ net::awaitable<void> session::backend_to_client() {
       bool yielded = false;
       const auto n = static_cast<std::size_t>(r);
       const bool ok = co_await send_tls(buf.data(), n, yielded);
-      if (!ok) co_return fail("client_error");
-      to_client_ += n;
-      counters_.bytes_to_client.add(n);
+      if (!ok) co_return fail(to_backend ? "backend_error" : "client_error");
+      to_backend ? count_to_backend(n) : count_to_client(n);
       touch();
       // A short read drained the socket; if nothing yielded since, its next data will
       // raise a fresh edge, so waiting now is safe and saves an empty read(2).
       if (n < buf.size() && !yielded) {
         buf.reset();
-        const bool ok = co_await wait(backend_, tcp::socket::wait_read);
-        if (!ok) co_return;
+        const bool readable = co_await wait(plain_socket(), tcp::socket::wait_read);
+        if (!readable) co_return;
       }
       continue;
     }
     buf.reset();
     if (r == 0) {
-      finish("backend_closed");
+      finish(to_backend ? "client_closed" : "backend_closed");
       co_await send_close_notify();
       error_code ignored;
-      client_.shutdown(tcp::socket::shutdown_send, ignored);
+      tls_socket().shutdown(tcp::socket::shutdown_send, ignored);
       co_return;
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      const bool ok = co_await wait(backend_, tcp::socket::wait_read);
-      if (!ok) co_return;
+      const bool readable = co_await wait(plain_socket(), tcp::socket::wait_read);
+      if (!readable) co_return;
       continue;
     }
     error_detail_ = std::strerror(errno);
-    co_return fail("backend_error");
+    co_return fail(to_backend ? "client_error" : "backend_error");
   }
 }
 
@@ -198,7 +198,11 @@ void session::log_close() const {
       .field("duration_s", secs)
       .field("end", end_ ? end_ : "closed");
   if (failure_) line.field("handshake_failure", tls::name(*failure_));
-  if (!peer_subject_.empty()) line.field("peer_subject", peer_subject_);
+  if (!peer_subject_.empty()) {
+    line.field("peer_subject", peer_subject_);
+  } else if (shook && !originate() && route_->tls->trust) {
+    line.field("peer_subject", "anonymous");  // client_auth: optional, no certificate
+  }
   if (!error_detail_.empty()) line.field("detail", error_detail_);
 }
 

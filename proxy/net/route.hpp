@@ -13,24 +13,29 @@
 #include "proxy/common/asio.hpp"
 #include "proxy/metrics/local_counter.hpp"
 #include "proxy/metrics/local_histogram.hpp"
+#include "proxy/net/backoff.hpp"
+#include "proxy/tls/client_context.hpp"
 #include "proxy/tls/failure.hpp"
 #include "proxy/tls/server_context.hpp"
 
 namespace vmsgate::net_io {
 
 // Why a backend connection attempt failed (label `reason` of backend_failures_total).
-enum class backend_failure : std::size_t { refused, timeout, error };
-inline constexpr std::size_t backend_failure_count = 3;
+// `tls` is an upstream of an originate route whose handshake was refused.
+enum class backend_failure : std::size_t { refused, timeout, error, tls };
+inline constexpr std::size_t backend_failure_count = 4;
 inline constexpr std::array<std::string_view, backend_failure_count> backend_failure_names{"refused", "timeout",
-                                                                                          "error"};
+                                                                                          "error", "tls"};
 
 struct backend_target {
   tcp::endpoint endpoint;
-  std::string label;  // as configured, "host:port", for logs and metric labels
+  std::string label;        // as configured, "host:port", for logs and metric labels
+  std::string server_name;  // originate: SNI and the name the certificate must carry
 };
 
 struct route_settings {
   std::string name;
+  bool originate = false;  // plain in, TLS out; otherwise TLS in, plain out
   tcp::endpoint listen;
   std::vector<backend_target> backends;  // priority order; later ones are failovers
   std::chrono::milliseconds handshake_timeout{10'000};
@@ -66,12 +71,22 @@ struct route_counters {
   std::vector<std::array<metrics::local_counter, backend_failure_count>> backend_failures;
 };
 
+// What a worker has learnt about a route's backends: which are backing off, and
+// (originate) the last TLS session of each, to resume. Touched only by its worker.
+struct backend_state {
+  explicit backend_state(std::size_t n) : health(n), sessions(n) {}
+  class backoff health;
+  std::vector<tls::ssl_session_ptr> sessions;
+};
+
 // Everything a connection on one worker needs from its route. Immutable once built;
 // a connection holds a shared_ptr so a reload can replace it without touching
 // connections that started under the old one.
 struct worker_route {
   std::shared_ptr<const route_settings> settings;
-  std::shared_ptr<const tls::server_context> tls;
+  std::shared_ptr<const tls::server_context> tls;         // terminate routes
+  std::shared_ptr<const tls::client_context> client_tls;  // originate routes
+  std::shared_ptr<backend_state> backends;
   std::shared_ptr<route_shared> shared;
   std::shared_ptr<route_counters> counters;  // this worker's own
 };

@@ -54,17 +54,27 @@ class session {
 
   net::awaitable<void> serve();
   net::awaitable<void> watchdog();
-  net::awaitable<bool> handshake();
+  net::awaitable<bool> accept_tls();
+  net::awaitable<bool> shake_hands();
   net::awaitable<bool> connect_backend();
   net::awaitable<bool> try_backend(std::size_t index);
-  net::awaitable<void> client_to_backend();
-  net::awaitable<void> backend_to_client();
+  net::awaitable<bool> connect_tls(std::size_t index);
+  net::awaitable<void> tls_to_plain();
+  net::awaitable<void> plain_to_tls();
   net::awaitable<bool> wait(tcp::socket& s, tcp::socket::wait_type type);
   net::awaitable<bool> wait_for_tls(int ssl_error);
   net::awaitable<bool> send_plain(const std::byte* p, std::size_t n, bool& yielded);
   net::awaitable<bool> send_tls(const std::byte* p, std::size_t n, bool& yielded);
   net::awaitable<void> send_close_notify();
 
+  // Terminate: TLS with the client, plain to the backend. Originate: the reverse.
+  bool originate() const noexcept { return route_->settings->originate; }
+  tcp::socket& tls_socket() noexcept { return originate() ? backend_ : client_; }
+  tcp::socket& plain_socket() noexcept { return originate() ? client_ : backend_; }
+  void count_to_backend(std::size_t n) noexcept;
+  void count_to_client(std::size_t n) noexcept;
+
+  bool new_ssl(SSL_CTX* ctx);
   void handshake_succeeded();
   void handshake_failed(int ssl_error);
   void finish(const char* reason) noexcept;

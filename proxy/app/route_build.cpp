@@ -1,0 +1,92 @@
+#include "proxy/app/route_build.hpp"
+
+#include "proxy/app/check.hpp"
+
+namespace vmsgate::app {
+namespace {
+
+std::vector<tls::role_policy> peer_policies(const config::config& cfg, const config::route_config& rc) {
+  std::vector<tls::role_policy> out;
+  for (const auto& name : rc.peer_roles)
+    if (const auto* role = cfg.find_role(name)) out.push_back(to_policy(*role));
+  return out;
+}
+
+tls::client_auth to_tls(config::client_auth a) {
+  switch (a) {
+    case config::client_auth::none: return tls::client_auth::none;
+    case config::client_auth::optional: return tls::client_auth::optional;
+    case config::client_auth::required: return tls::client_auth::required;
+  }
+  return tls::client_auth::required;
+}
+
+std::shared_ptr<net_io::route_settings> make_settings(const config::config& cfg, const config::route_config& rc) {
+  auto settings = std::make_shared<net_io::route_settings>();
+  settings->name = rc.name;
+  settings->originate = rc.mode == config::mode::originate;
+  settings->listen = resolve(rc.listen, "route " + rc.name + " listen");
+  for (const auto& b : rc.backends) {
+    settings->backends.push_back({resolve(b.address, "route " + rc.name + " backend"), b.address.str(),
+                                  b.server_name.empty() ? b.address.host : b.server_name});
+  }
+  settings->handshake_timeout = cfg.limits.handshake_timeout;
+  settings->connect_timeout = cfg.limits.connect_timeout;
+  settings->idle_timeout = cfg.limits.idle_timeout;
+  settings->max_connections = rc.max_connections.value_or(cfg.limits.max_connections);
+  return settings;
+}
+
+}  // namespace
+
+tcp::endpoint resolve(const config::endpoint& e, const std::string& what) {
+  error_code ec;
+  const auto addr = net::ip::make_address(e.host == "*" ? "0.0.0.0" : e.host, ec);
+  if (!ec) return {addr, e.port};
+  net::io_context ioc;
+  tcp::resolver resolver(ioc);
+  const auto results = resolver.resolve(e.host, std::to_string(e.port), ec);
+  if (ec || results.empty())
+    throw startup_error(1, what + ": cannot resolve " + e.host + ": " + (ec ? ec.message() : "no address"));
+  return results.begin()->endpoint();
+}
+
+route_blueprint make_blueprint(const config::config& cfg, const config::route_config& rc) {
+  route_blueprint bp;
+  bp.settings = make_settings(cfg, rc);
+  const auto* role = cfg.find_role(rc.role);
+  const bool allow_ecdsa = role != nullptr && role->allow_ecdsa;
+  try {
+    std::optional<tls::identity_pem> own;
+    if (!rc.cert.empty()) own = tls::identity_pem{tls::read_file(rc.cert), tls::read_file(rc.key)};
+    const auto peers = tls::read_peer_roles(peer_policies(cfg, rc));
+    if (rc.mode == config::mode::originate) {
+      bp.client = tls::client_identity{rc.name, own, allow_ecdsa, peers};
+    } else {
+      bp.server = tls::server_identity{rc.name, own.value_or(tls::identity_pem{}), rc.server_names, allow_ecdsa,
+                                       to_tls(rc.client_auth), peers};
+    }
+  } catch (const std::exception& e) {
+    throw startup_error(1, "route " + rc.name + ": " + e.what());
+  }
+  return bp;
+}
+
+std::shared_ptr<net_io::worker_route> make_worker_route(const route_blueprint& bp, const tls::ticket_keys& keys,
+                                                        std::shared_ptr<net_io::route_shared> shared) {
+  auto route = std::make_shared<net_io::worker_route>();
+  route->settings = bp.settings;
+  route->shared = std::move(shared);
+  const std::size_t n = bp.settings->backends.size();
+  route->counters = std::make_shared<net_io::route_counters>(n);
+  route->backends = std::make_shared<net_io::backend_state>(n);
+  try {
+    if (bp.server) route->tls = tls::make_server_context(*bp.server, keys);
+    if (bp.client) route->client_tls = tls::make_client_context(*bp.client);
+  } catch (const std::exception& e) {
+    throw startup_error(1, e.what());
+  }
+  return route;
+}
+
+}  // namespace vmsgate::app

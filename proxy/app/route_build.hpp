@@ -1,0 +1,41 @@
+#pragma once
+// From a route's configuration to what each worker runs: everything read from disk
+// and resolved once (the blueprint), then parsed into per-worker TLS contexts.
+// Used at start and, whole or not at all, on reload.
+
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "proxy/config/config.hpp"
+#include "proxy/net/route.hpp"
+#include "proxy/tls/client_context.hpp"
+#include "proxy/tls/server_context.hpp"
+
+namespace vmsgate::app {
+
+// A start-up failure and the exit status it calls for (CONTRACT.md: 1 for a policy
+// error or a listener that cannot bind).
+struct startup_error : std::runtime_error {
+  startup_error(int status, const std::string& what) : std::runtime_error(what), exit_status(status) {}
+  int exit_status;
+};
+
+struct route_blueprint {
+  std::shared_ptr<const net_io::route_settings> settings;
+  std::optional<tls::server_identity> server;  // terminate
+  std::optional<tls::client_identity> client;  // originate
+};
+
+// Reads certificates, keys and CAs and resolves addresses; throws startup_error.
+route_blueprint make_blueprint(const config::config& cfg, const config::route_config& rc);
+
+// One worker's copy: its own TLS context, counters and backend state.
+std::shared_ptr<net_io::worker_route> make_worker_route(const route_blueprint& bp, const tls::ticket_keys& keys,
+                                                        std::shared_ptr<net_io::route_shared> shared);
+
+// Names are resolved once: a DNS lookup on the data path would stall the worker.
+tcp::endpoint resolve(const config::endpoint& e, const std::string& what);
+
+}  // namespace vmsgate::app

@@ -1,0 +1,96 @@
+// Reaching a backend: backends in priority order, skipping those backing off, each
+// attempt with its own deadline; on originate routes the TLS handshake with the
+// upstream is part of the attempt, so a failover with its own name is tried next.
+
+#include "proxy/common/log.hpp"
+#include "proxy/net/session.hpp"
+#include "proxy/net/worker.hpp"
+
+namespace vmsgate::net_io {
+namespace {
+
+using namespace net::experimental::awaitable_operators;
+
+}  // namespace
+
+net::awaitable<bool> session::connect_backend() {
+  const auto& settings = *route_->settings;
+  backoff& health = route_->backends->health;
+  bool tls_refused = false;
+  for (const std::size_t i : health.order(clock::now())) {
+    phase_ = phase::connect;
+    // The watchdog is only a backstop here; each attempt has its own deadline.
+    deadline_ = clock::now() + settings.connect_timeout * 2;
+    const auto started = clock::now();
+    const bool connected = co_await try_backend(i);
+    if (aborted_) co_return false;
+    if (!connected) {
+      health.failed(i, clock::now());
+      continue;
+    }
+    counters_.backend_connect_duration.observe(std::chrono::duration<double>(clock::now() - started).count());
+    if (originate()) {
+      const bool secured = co_await connect_tls(i);
+      if (aborted_) co_return false;
+      if (!secured) {
+        tls_refused = true;
+        counters_.backend_failures[i][static_cast<std::size_t>(backend_failure::tls)].add();
+        log::line(log::level::warning, "backend_failed")
+            .field("route", settings.name)
+            .field("backend", settings.backends[i].label)
+            .field("reason", "tls")
+            .field("handshake_failure", failure_ ? tls::name(*failure_) : "timeout")
+            .field("detail", error_detail_);
+        health.failed(i, clock::now());
+        continue;
+      }
+    }
+    health.succeeded(i);
+    if (i > 0) counters_.backend_failovers.add();
+    backend_used_ = &settings.backends[i];
+    failure_.reset();
+    error_detail_.clear();
+    co_return true;
+  }
+  finish(tls_refused ? "handshake_failed" : "backend_unavailable");
+  co_return false;
+}
+
+net::awaitable<bool> session::try_backend(std::size_t index) {
+  const backend_target& target = route_->settings->backends[index];
+  error_code ec;
+  if (originate()) ssl_.reset();  // a previous attempt's TLS state belongs to a closed descriptor
+  backend_.close(ec);
+  backend_.open(target.endpoint.protocol(), ec);
+  if (ec) {
+    error_detail_ = ec.message();
+    co_return false;
+  }
+  connect_timer_.expires_after(route_->settings->connect_timeout);
+  auto result = co_await (backend_.async_connect(target.endpoint, use_nothrow) ||
+                          connect_timer_.async_wait(use_nothrow));
+  if (aborted_) co_return false;
+  std::optional<backend_failure> why;
+  if (result.index() == 1) {
+    why = backend_failure::timeout;
+    error_detail_ = "no answer in time";
+  } else if (const auto [connect_ec] = std::get<0>(result); connect_ec) {
+    error_detail_ = connect_ec.message();
+    why = connect_ec == net::error::connection_refused ? backend_failure::refused : backend_failure::error;
+  }
+  if (why) {
+    counters_.backend_failures[index][static_cast<std::size_t>(*why)].add();
+    log::line(log::level::warning, "backend_failed")
+        .field("route", route_->settings->name)
+        .field("backend", target.label)
+        .field("reason", backend_failure_names[static_cast<std::size_t>(*why)])
+        .field("detail", error_detail_);
+    backend_.close(ec);
+    co_return false;
+  }
+  backend_.set_option(tcp::no_delay(true), ec);
+  backend_.non_blocking(true, ec);
+  co_return true;
+}
+
+}  // namespace vmsgate::net_io

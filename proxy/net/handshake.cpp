@@ -1,0 +1,122 @@
+// The TLS handshakes of a session: as a server towards clients (terminate) and as a
+// client towards upstreams (originate), with their metrics and failure reasons.
+
+#include <cerrno>
+#include <cstring>
+
+#include "proxy/net/session.hpp"
+#include "proxy/net/worker.hpp"
+#include "proxy/tls/certificate.hpp"
+
+namespace vmsgate::net_io {
+namespace {
+
+// Words for a failed SSL call, taken from the thread's error queue right away so the
+// next connection on this worker starts with an empty queue.
+std::string ssl_failure(int ssl_error) {
+  std::string detail = tls::drain_errors();
+  if (!detail.empty()) return detail;
+  if (ssl_error == SSL_ERROR_SYSCALL) return errno != 0 ? std::strerror(errno) : "connection closed";
+  return "ssl error " + std::to_string(ssl_error);
+}
+
+}  // namespace
+
+bool session::new_ssl(SSL_CTX* ctx) {
+  error_code ec;
+  tls_socket().non_blocking(true, ec);
+  tls_socket().set_option(tcp::no_delay(true), ec);
+  ssl_.reset(SSL_new(ctx));
+  if (!ssl_ || SSL_set_fd(ssl_.get(), tls_socket().native_handle()) != 1) {
+    error_detail_ = tls::drain_errors();
+    finish("internal_error");
+    return false;
+  }
+  return true;
+}
+
+net::awaitable<bool> session::accept_tls() {
+  if (!new_ssl(route_->tls->ctx.get())) co_return false;
+  SSL_set_accept_state(ssl_.get());
+  const bool ok = co_await shake_hands();
+  if (!ok) finish("handshake_failed");
+  co_return ok;
+}
+
+net::awaitable<bool> session::connect_tls(std::size_t index) {
+  phase_ = phase::handshake;
+  deadline_ = clock::now() + route_->settings->handshake_timeout;
+  const auto& target = route_->settings->backends[index];
+  if (!new_ssl(route_->client_tls->ctx.get())) co_return false;
+  if (!tls::prepare_client(ssl_.get(), target.server_name, &route_->backends->sessions[index])) {
+    error_detail_ = tls::drain_errors();
+    finish("internal_error");
+    co_return false;
+  }
+  SSL_set_connect_state(ssl_.get());
+  co_return co_await shake_hands();
+}
+
+// The handshake's duration runs from the first byte of the ClientHello: on the
+// server side from the first attempt that finds bytes, or from the wake-up that
+// brings them; on the client side from the start.
+net::awaitable<bool> session::shake_hands() {
+  bool started = originate();
+  if (started) handshake_started_ = clock::now();
+  for (;;) {
+    const int r = SSL_do_handshake(ssl_.get());
+    if (!started && (r == 1 || !SSL_in_before(ssl_.get()))) {
+      started = true;
+      handshake_started_ = clock::now();
+    }
+    if (r == 1) break;
+    const int e = SSL_get_error(ssl_.get(), r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+      handshake_failed(e);
+      co_return false;
+    }
+    const bool ok = co_await wait_for_tls(e);
+    if (!ok) {
+      handshake_failed(0);
+      co_return false;
+    }
+    if (!started) {
+      started = true;
+      handshake_started_ = clock::now();
+    }
+  }
+  handshake_succeeded();
+  co_return true;
+}
+
+void session::handshake_succeeded() {
+  const bool tls13 = SSL_version(ssl_.get()) == TLS1_3_VERSION;
+  const bool resumed = SSL_session_reused(ssl_.get()) == 1;
+  counters_.handshakes[tls13 ? 1 : 0][resumed ? 1 : 0].add();
+  counters_.handshake_duration[resumed ? 1 : 0].observe(
+      std::chrono::duration<double>(clock::now() - handshake_started_).count());
+  if (X509* peer = SSL_get0_peer_certificate(ssl_.get())) peer_subject_ = tls::subject_of(peer);
+}
+
+// Counts and describes a refused handshake; ssl_error is 0 when a deadline or the
+// drain ended it rather than OpenSSL.
+void session::handshake_failed(int ssl_error) {
+  tls::failure_facts facts;
+  facts.timed_out = end_ != nullptr && std::string_view(end_) == "handshake_timeout";
+  if (ssl_error != 0) {
+    const unsigned long first = ERR_peek_error();
+    facts.lib = ERR_GET_LIB(first);
+    facts.reason = ERR_GET_REASON(first);
+    facts.verify_result = SSL_get_verify_result(ssl_.get());
+    facts.connection_closed = ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN;
+    error_detail_ = ssl_failure(ssl_error);
+  }
+  if (X509* peer = SSL_get0_peer_certificate(ssl_.get())) {
+    facts.peer_sent_certificate = true;
+    peer_subject_ = tls::subject_of(peer);
+  }
+  failure_ = tls::classify(facts);
+  counters_.handshake_failures[static_cast<std::size_t>(*failure_)].add();
+}
+
+}  // namespace vmsgate::net_io

@@ -1,0 +1,52 @@
+#include "proxy/tls/client_context.hpp"
+
+#include <openssl/x509v3.h>
+
+#include "proxy/tls/name_match.hpp"
+
+namespace vmsgate::tls {
+namespace {
+
+// TLS 1.3 tickets arrive after the handshake; each replaces the slot's session so
+// the next connection to the same backend resumes instead of paying for RSA.
+int on_new_session(SSL* ssl, SSL_SESSION* session) {
+  auto* slot = static_cast<ssl_session_ptr*>(SSL_get_app_data(ssl));
+  if (slot == nullptr) return 0;
+  slot->reset(session);
+  return 1;  // we took the reference
+}
+
+}  // namespace
+
+std::shared_ptr<const client_context> make_client_context(const client_identity& id) {
+  auto result = std::make_shared<client_context>();
+  result->ctx.reset(SSL_CTX_new(TLS_client_method()));
+  SSL_CTX* ctx = result->ctx.get();
+  if (ctx == nullptr) fail(id.route, "cannot create a TLS context");
+  apply_common_settings(ctx, id.route, id.allow_ecdsa);
+  if (id.own) use_identity(ctx, id.route, *id.own, id.allow_ecdsa);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+  try {
+    result->trust = install_peer_verification(ctx, id.peers, usage::server, SSL_VERIFY_PEER);
+  } catch (const std::exception& e) {
+    fail(id.route, e.what());
+  }
+  return result;
+}
+
+bool prepare_client(SSL* ssl, const std::string& server_name, ssl_session_ptr* session_slot) {
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  if (canonical_ip(server_name)) {
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, server_name.c_str()) != 1) return false;
+  } else {
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (SSL_set_tlsext_host_name(ssl, server_name.c_str()) != 1) return false;
+    if (SSL_set1_host(ssl, server_name.c_str()) != 1) return false;
+  }
+  SSL_set_app_data(ssl, session_slot);
+  if (session_slot != nullptr && *session_slot) SSL_set_session(ssl, session_slot->get());
+  return true;
+}
+
+}  // namespace vmsgate::tls

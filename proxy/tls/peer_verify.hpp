@@ -1,0 +1,42 @@
+#pragma once
+// Who may be on the other end of a connection: the peer's chain must verify to the
+// CA of one of the route's peer roles, and the leaf must then pass that role's peer
+// rules (tls::check_peer: validity, the usage's EKU, peer_names). Shared by server
+// contexts (client certificates) and client contexts (upstream servers).
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/tls/openssl.hpp"
+#include "proxy/tls/policy.hpp"
+
+namespace vmsgate::tls {
+
+// One peer role as read from disk, once per build.
+struct peer_role_source {
+  role_policy policy;
+  std::string ca_pem;
+};
+
+// One context's copy, parsed for it alone: workers share no X509 objects.
+struct peer_trust {
+  struct role {
+    role_policy policy;
+    std::vector<x509_ptr> cas;
+  };
+  usage peer_usage = usage::server;
+  std::vector<role> roles;
+};
+
+// Installs a trust store holding only these roles' CAs, `verify_mode`
+// (SSL_VERIFY_PEER, optionally with FAIL_IF_NO_PEER_CERT) and the callback that
+// applies each role's peer rules. The returned object must outlive `ctx`.
+// Throws std::runtime_error naming what could not be loaded.
+std::unique_ptr<peer_trust> install_peer_verification(SSL_CTX* ctx, const std::vector<peer_role_source>& roles,
+                                                      usage peer_usage, int verify_mode);
+
+// Reads the CA file of each role; throws std::runtime_error naming the file.
+std::vector<peer_role_source> read_peer_roles(const std::vector<role_policy>& roles);
+
+}  // namespace vmsgate::tls
