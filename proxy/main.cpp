@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "proxy/app/commands.hpp"
+#include "proxy/sim/command.hpp"
 
 namespace {
 
@@ -23,6 +24,7 @@ int usage(FILE* out) {
       "  vmsgate pki issue --dir DIR --role ROLE --host NAME [--host NAME...] [--ip ADDR...] [--client]\n"
       "                    [--bits N] [--days N] [--force]\n"
       "  vmsgate demo                     a throwaway site: PKI, simulated servers, gateways\n"
+      "  vmsgate simulate recording|management|mobile|client ...   simulated legacy servers and checking clients\n"
       "  vmsgate --version\n",
       out);
   return out == stdout ? 0 : 2;
@@ -60,6 +62,7 @@ int main(int argc, char** argv) {
   }
   if (cmd == "pki") return vmsgate::app::pki_main(argc - 2, argv + 2);
   if (cmd == "demo") return vmsgate::app::demo_main(argc - 2, argv + 2);
+  if (cmd == "simulate") return vmsgate::sim::simulate_main(argc - 2, argv + 2);
   std::fprintf(stderr, "vmsgate: unknown command '%s'\n", argv[1]);
   return usage(stderr);
 }

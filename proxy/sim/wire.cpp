@@ -1,0 +1,75 @@
+#include "proxy/sim/wire.hpp"
+
+#include <charconv>
+#include <stdexcept>
+
+namespace vmsgate::sim {
+
+tcp::endpoint parse_endpoint(std::string_view text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos) throw std::invalid_argument("expected IP:PORT, got '" + std::string(text) + "'");
+  std::string_view host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string_view port_text = text.substr(colon + 1);
+  unsigned port = 0;
+  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535)
+    throw std::invalid_argument("bad port in '" + std::string(text) + "'");
+  error_code aec;
+  const auto addr = net::ip::make_address(std::string(host), aec);
+  if (aec) throw std::invalid_argument("bad IP address in '" + std::string(text) + "'");
+  return {addr, static_cast<std::uint16_t>(port)};
+}
+
+std::string to_string(const tcp::endpoint& ep) {
+  const auto a = ep.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+}
+
+tcp::acceptor make_acceptor(net::any_io_executor ex, const tcp::endpoint& ep) {
+  tcp::acceptor acc(ex);
+  acc.open(ep.protocol());
+  acc.set_option(tcp::acceptor::reuse_address(true));
+  acc.bind(ep);
+  acc.listen();
+  return acc;
+}
+
+std::optional<std::string> xml_value(std::string_view xml, std::string_view tag) {
+  const std::string open = "<" + std::string(tag) + ">";
+  const std::string close = "</" + std::string(tag) + ">";
+  const auto b = xml.find(open);
+  if (b == std::string_view::npos) return std::nullopt;
+  const auto e = xml.find(close, b + open.size());
+  if (e == std::string_view::npos) return std::nullopt;
+  return std::string(xml.substr(b + open.size(), e - b - open.size()));
+}
+
+std::uint64_t xml_number(std::string_view xml, std::string_view tag, std::uint64_t fallback) {
+  const auto v = xml_value(xml, tag);
+  if (!v) return fallback;
+  std::uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  return ec == std::errc() && end == v->data() + v->size() ? n : fallback;
+}
+
+net::awaitable<std::optional<std::string>> read_message(tcp::socket& sock, std::string& buffer) {
+  auto [ec, n] = co_await net::async_read_until(sock, net::dynamic_buffer(buffer, 64 * 1024),
+                                                std::string(end_of_message), use_nothrow);
+  if (ec) co_return std::nullopt;
+  std::string message = buffer.substr(0, n - end_of_message.size());
+  buffer.erase(0, n);
+  co_return message;
+}
+
+net::awaitable<bool> write_text(tcp::socket& sock, std::string text) {
+  auto [ec, n] = co_await net::async_write(sock, net::buffer(text), use_nothrow);
+  co_return !ec;
+}
+
+net::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
+  net::steady_timer t(co_await net::this_coro::executor, d);
+  co_await t.async_wait(use_nothrow);
+}
+
+}  // namespace vmsgate::sim

@@ -1,0 +1,40 @@
+#pragma once
+// Small pieces shared by the simulators: addresses, the CR LF CR LF message framing
+// of the ImageServer-like protocol (HTTP heads end the same way), and XML fields.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proxy/common/asio.hpp"
+
+namespace vmsgate::sim {
+
+inline constexpr std::string_view end_of_message = "\r\n\r\n";
+
+// "IP:PORT" or "[IPv6]:PORT" to an endpoint; throws std::invalid_argument.
+tcp::endpoint parse_endpoint(std::string_view text);
+std::string to_string(const tcp::endpoint& ep);
+
+// A listening acceptor with SO_REUSEADDR, so a restarted simulator gets its port back.
+tcp::acceptor make_acceptor(net::any_io_executor ex, const tcp::endpoint& ep);
+
+// The text between <tag> and </tag>; nullopt when absent.
+std::optional<std::string> xml_value(std::string_view xml, std::string_view tag);
+// The number between <tag> and </tag>, or `fallback`.
+std::uint64_t xml_number(std::string_view xml, std::string_view tag, std::uint64_t fallback);
+
+// Reads one message (without its CR LF CR LF) from `sock`; `buffer` keeps what
+// arrived beyond it. Empty optional on EOF or error, or when a message grows past
+// 64 KiB, which no legitimate request does.
+net::awaitable<std::optional<std::string>> read_message(tcp::socket& sock, std::string& buffer);
+
+// Writes all of `text`; false on error.
+net::awaitable<bool> write_text(tcp::socket& sock, std::string text);
+
+// Sleeps on the coroutine's executor.
+net::awaitable<void> sleep_for(std::chrono::steady_clock::duration d);
+
+}  // namespace vmsgate::sim
