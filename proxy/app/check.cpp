@@ -1,5 +1,9 @@
 #include "proxy/app/check.hpp"
 
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <map>
 
@@ -35,6 +39,25 @@ void check_route(const config::route_config& route, const tls::role_policy& poli
                           route.key, now));
 }
 
+// The service account reads keys again on every reload, after privileges dropped:
+// a key only root can read would turn the next renewal into an outage.
+void check_key_owner(const config::config& cfg, const config::route_config& route, std::vector<finding>& out) {
+  if (!cfg.user || route.key.empty()) return;
+  const passwd* pw = ::getpwnam(cfg.user->c_str());
+  struct stat st {};
+  if (pw == nullptr || ::stat(route.key.c_str(), &st) != 0) return;  // other rules report these
+  gid_t gid = pw->pw_gid;
+  if (cfg.group) {
+    if (const group* gr = ::getgrnam(cfg.group->c_str())) gid = gr->gr_gid;
+  }
+  const bool readable = pw->pw_uid == 0 || (st.st_uid == pw->pw_uid && (st.st_mode & S_IRUSR) != 0) ||
+                        (st.st_gid == gid && (st.st_mode & S_IRGRP) != 0) || (st.st_mode & S_IROTH) != 0;
+  if (readable) return;
+  out.push_back({finding::severity::error, route.name, "key_unreadable_by_user",
+                 "key " + route.key + " of route " + route.name + " cannot be read by user " + *cfg.user +
+                     ", which vmsgate runs as after start; reloads would fail (chown or chgrp it)"});
+}
+
 }  // namespace
 
 tls::role_policy to_policy(const config::role_config& role) {
@@ -65,6 +88,7 @@ std::vector<finding> check_config(const config::config& cfg, std::chrono::system
       continue;
     }
     check_route(route, to_policy(*role), cas.at(role->name), now, out);
+    check_key_owner(cfg, route, out);
   }
   return out;
 }

@@ -3,23 +3,17 @@
 // drain. Built from a validated, policy-checked configuration.
 
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "proxy/admin/server.hpp"
+#include "proxy/app/monitoring.hpp"
+#include "proxy/app/route_build.hpp"
 #include "proxy/common/asio.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/net/worker.hpp"
 
 namespace vmsgate::app {
-
-// A start-up failure and the exit status it calls for (CONTRACT.md: 1 for a policy
-// error or a listener that cannot bind).
-struct startup_error : std::runtime_error {
-  startup_error(int status, const std::string& what) : std::runtime_error(what), exit_status(status) {}
-  int exit_status;
-};
 
 // What the admin endpoint reads about one route: its identity and each worker's
 // counters (merged at scrape time, never locked).
@@ -28,7 +22,12 @@ struct route_record {
   std::string role;
   std::vector<std::string> backend_labels;  // same order as the counters' backends
   std::vector<net_io::backend_target> backends;
-  std::vector<std::shared_ptr<const net_io::route_counters>> per_worker;
+  std::vector<std::shared_ptr<net_io::route_counters>> per_worker;
+  // Listener bookkeeping, for reload.
+  std::uint64_t listener_id = 0;
+  config::endpoint listen;  // as configured
+  tcp::endpoint bound;      // with the port it got
+  std::shared_ptr<net_io::route_shared> shared;
 };
 
 class gateway {
@@ -42,20 +41,43 @@ class gateway {
   int run();
 
  private:
-  struct route_build;
-  void build_route(const config::route_config& rc);
+  // One route built for every worker, bound or to be bound; nothing is live until
+  // commit() (see reload.cpp).
+  struct staged_route {
+    route_record record;
+    std::vector<std::shared_ptr<net_io::worker_route>> per_worker;
+    std::vector<tcp::acceptor> acceptors;  // empty: the route keeps its listener
+  };
+
+  staged_route stage_route(const config::config& cfg, const config::route_config& rc, const route_record* old);
+  std::vector<staged_route> stage_all(const config::config& cfg);
+  void commit(std::vector<staged_route> staged, config::config cfg);
+  void reload(const char* trigger);
+  tls::ticket_key_list load_ticket_keys(const config::config& cfg) const;
+  net::awaitable<void> watch_files();
+  net::awaitable<void> rotate_ticket_keys();
+  void drop_privileges();
   void start_admin();
   net::awaitable<void> handle_signals();
   net::awaitable<void> drain();
   std::uint64_t open_connections() const;
 
   config::config cfg_;
+  // Shared by every worker's contexts: a reconnect resumes on any worker, and on any
+  // instance that reads the same tls.ticket_keys file.
+  std::shared_ptr<tls::ticket_keyring> tickets_;
   std::vector<route_record> routes_;
+  std::uint64_t next_listener_id_ = 1;
   net::io_context control_{1};
   net_io::global_state global_;
   std::vector<std::unique_ptr<net_io::worker>> workers_;
+  // Before admin_, whose handlers point into it, so that it is destroyed after.
+  std::unique_ptr<monitoring> monitoring_;
   std::unique_ptr<admin::server> admin_;
   net::signal_set signals_{control_};
+  net::steady_timer watch_timer_{control_};
+  net::steady_timer rotate_timer_{control_};
+  bool draining_ = false;
 };
 
 }  // namespace vmsgate::app

@@ -72,16 +72,20 @@ route_blueprint make_blueprint(const config::config& cfg, const config::route_co
   return bp;
 }
 
-std::shared_ptr<net_io::worker_route> make_worker_route(const route_blueprint& bp, const tls::ticket_keys& keys,
-                                                        std::shared_ptr<net_io::route_shared> shared) {
+std::shared_ptr<net_io::worker_route> make_worker_route(const route_blueprint& bp,
+                                                        std::shared_ptr<const tls::ticket_keyring> tickets,
+                                                        std::shared_ptr<net_io::route_shared> shared,
+                                                        std::shared_ptr<net_io::route_counters> counters) {
   auto route = std::make_shared<net_io::worker_route>();
   route->settings = bp.settings;
   route->shared = std::move(shared);
   const std::size_t n = bp.settings->backends.size();
-  route->counters = std::make_shared<net_io::route_counters>(n);
+  route->counters = counters && counters->backend_failures.size() == n
+                        ? std::move(counters)
+                        : std::make_shared<net_io::route_counters>(n);
   route->backends = std::make_shared<net_io::backend_state>(n);
   try {
-    if (bp.server) route->tls = tls::make_server_context(*bp.server, keys);
+    if (bp.server) route->tls = tls::make_server_context(*bp.server, std::move(tickets));
     if (bp.client) route->client_tls = tls::make_client_context(*bp.client);
   } catch (const std::exception& e) {
     throw startup_error(1, e.what());

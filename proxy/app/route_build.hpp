@@ -32,8 +32,11 @@ struct route_blueprint {
 route_blueprint make_blueprint(const config::config& cfg, const config::route_config& rc);
 
 // One worker's copy: its own TLS context, counters and backend state.
-std::shared_ptr<net_io::worker_route> make_worker_route(const route_blueprint& bp, const tls::ticket_keys& keys,
-                                                        std::shared_ptr<net_io::route_shared> shared);
+// Reuses `counters` when given (a reload keeps a route's metrics going).
+std::shared_ptr<net_io::worker_route> make_worker_route(const route_blueprint& bp,
+                                                        std::shared_ptr<const tls::ticket_keyring> tickets,
+                                                        std::shared_ptr<net_io::route_shared> shared,
+                                                        std::shared_ptr<net_io::route_counters> counters = nullptr);
 
 // Names are resolved once: a DNS lookup on the data path would stall the worker.
 tcp::endpoint resolve(const config::endpoint& e, const std::string& what);

@@ -14,3 +14,13 @@ using error_code = boost::system::error_code;
 inline constexpr auto use_nothrow = net::as_tuple(net::use_awaitable);
 
 }  // namespace vmsgate
+
+namespace vmsgate {
+
+// "1.2.3.4:443" or "[::1]:443", for logs and metric labels.
+inline std::string endpoint_label(const tcp::endpoint& ep) {
+  const auto a = ep.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+}
+
+}  // namespace vmsgate

@@ -13,12 +13,10 @@ namespace {
 
 using namespace net::experimental::awaitable_operators;
 
-std::string endpoint_label(const tcp::socket& s) {
+std::string peer_label(const tcp::socket& s) {
   error_code ec;
   const auto ep = s.remote_endpoint(ec);
-  if (ec) return "unknown";
-  const auto addr = ep.address();
-  return (addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) + ":" + std::to_string(ep.port());
+  return ec ? "unknown" : endpoint_label(ep);
 }
 
 }  // namespace
@@ -43,7 +41,7 @@ session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::sock
   route_->shared->active.fetch_add(1, std::memory_order_relaxed);
   counters_.connections_total.add();
   counters_.connections_active.add();
-  client_label_ = endpoint_label(client_);
+  client_label_ = peer_label(client_);
 }
 
 session::~session() {

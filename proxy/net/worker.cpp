@@ -16,9 +16,8 @@ worker::~worker() {
   join();
 }
 
-tcp::endpoint worker::listen(std::shared_ptr<const worker_route> route, const tcp::endpoint& where) {
-  auto l = std::make_unique<listener>(listener{std::move(route), tcp::acceptor(ioc_)});
-  tcp::acceptor& a = l->acceptor;
+tcp::acceptor worker::bind(const tcp::endpoint& where) {
+  tcp::acceptor a(ioc_);
   a.open(where.protocol());
   a.set_option(tcp::acceptor::reuse_address(true));
   const int one = 1;
@@ -27,32 +26,56 @@ tcp::endpoint worker::listen(std::shared_ptr<const worker_route> route, const tc
     throw boost::system::system_error(error_code(errno, boost::system::system_category()), "SO_REUSEPORT");
   a.bind(where);
   a.listen(net::socket_base::max_listen_connections);
-  const tcp::endpoint bound = a.local_endpoint();
-  listeners_.push_back(std::move(l));
-  net::co_spawn(ioc_, accept_loop(*this, *listeners_.back()), net::detached);
-  return bound;
+  return a;
 }
 
-net::awaitable<void> accept_loop(worker& w, worker::listener& l) {
-  const route_settings& settings = *l.route->settings;
+void worker::adopt(std::uint64_t id, std::shared_ptr<const worker_route> route, tcp::acceptor acceptor) {
+  auto l = std::make_shared<listener>(listener{id, std::move(route), std::move(acceptor)});
+  net::post(ioc_, [this, l] {
+    listeners_.push_back(l);
+    net::co_spawn(ioc_, accept_loop(*this, l), net::detached);
+  });
+}
+
+void worker::update(std::uint64_t id, std::shared_ptr<const worker_route> route) {
+  net::post(ioc_, [this, id, route = std::move(route)] {
+    for (auto& l : listeners_)
+      if (l->id == id) l->route = route;
+  });
+}
+
+void worker::close(std::uint64_t id) {
+  net::post(ioc_, [this, id] {
+    std::erase_if(listeners_, [id](const std::shared_ptr<listener>& l) {
+      if (l->id != id) return false;
+      error_code ignored;
+      l->acceptor.close(ignored);
+      return true;
+    });
+  });
+}
+
+net::awaitable<void> accept_loop(worker& w, std::shared_ptr<worker::listener> l) {
   for (;;) {
-    auto [ec, sock] = co_await l.acceptor.async_accept(use_nothrow);
-    if (ec == net::error::operation_aborted || !l.acceptor.is_open()) co_return;
+    auto [ec, sock] = co_await l->acceptor.async_accept(use_nothrow);
+    if (ec == net::error::operation_aborted || !l->acceptor.is_open()) co_return;
+    // Read per connection: a reload may have replaced the route since the last one.
+    const std::shared_ptr<const worker_route> route = l->route;
     if (ec) {
       // Out of descriptors or memory: pause rather than spin, keep the listener.
-      log::line(log::level::error, "accept_failed").field("route", settings.name).field("detail", ec.message());
+      log::line(log::level::error, "accept_failed").field("route", route->settings->name).field("detail", ec.message());
       net::steady_timer pause(w.context(), std::chrono::milliseconds(100));
       co_await pause.async_wait(use_nothrow);
       continue;
     }
     const auto total = w.global().active.fetch_add(1, std::memory_order_relaxed);
-    if (total >= w.global().max_connections ||
-        l.route->shared->active.load(std::memory_order_relaxed) >= settings.max_connections) {
+    if (total >= w.global().max_connections.load(std::memory_order_relaxed) ||
+        route->shared->active.load(std::memory_order_relaxed) >= route->settings->max_connections) {
       w.global().active.fetch_sub(1, std::memory_order_relaxed);
-      l.route->counters->connections_refused.add();
+      route->counters->connections_refused.add();
       continue;  // the socket closes here: a prompt refusal, not a queue
     }
-    net::co_spawn(w.context(), serve_connection(w, l.route, std::move(sock)), net::detached);
+    net::co_spawn(w.context(), serve_connection(w, route, std::move(sock)), net::detached);
   }
 }
 

@@ -21,7 +21,7 @@ class session;
 // Limits that span all workers: touched once per connection, never per buffer.
 struct global_state {
   std::atomic<std::uint64_t> active{0};
-  std::uint64_t max_connections = 50'000;
+  std::atomic<std::uint64_t> max_connections{50'000};  // a reload may change it
 };
 
 class worker {
@@ -36,9 +36,19 @@ class worker {
   buffer_pool& pool() noexcept { return pool_; }
   global_state& global() noexcept { return global_; }
 
-  // Binds an acceptor for `route` on this worker (SO_REUSEPORT, so every worker
-  // can bind the same port). Call before start() or from the worker's thread.
-  tcp::endpoint listen(std::shared_ptr<const worker_route> route, const tcp::endpoint& where);
+  // Opens, binds and listens on the calling thread (SO_REUSEPORT, so every worker
+  // can bind the same port), so that an error reaches the caller; until adopted,
+  // connections wait in the kernel's backlog. Throws boost::system::system_error.
+  tcp::acceptor bind(const tcp::endpoint& where);
+  // Thread-safe: the worker starts accepting on `acceptor` for `route`; `id` names
+  // the listener for update and close.
+  void adopt(std::uint64_t id, std::shared_ptr<const worker_route> route, tcp::acceptor acceptor);
+
+  // Thread-safe: new connections on listener `id` use `route` (a reload); those
+  // already open keep the route they started with.
+  void update(std::uint64_t id, std::shared_ptr<const worker_route> route);
+  // Thread-safe: stop accepting on listener `id`; its open connections go on.
+  void close(std::uint64_t id);
 
   void start();  // runs the io_context on a new thread
   void join();
@@ -56,10 +66,13 @@ class worker {
 
  private:
   struct listener {
+    std::uint64_t id;
     std::shared_ptr<const worker_route> route;
     tcp::acceptor acceptor;
   };
-  friend net::awaitable<void> accept_loop(worker& w, listener& l);
+  // The loop shares ownership of its listener, so closing one never frees what a
+  // pending accept still refers to.
+  friend net::awaitable<void> accept_loop(worker& w, std::shared_ptr<listener> l);
 
   // Order matters: what sessions touch as they are destroyed (pool, registry) is
   // declared before the io_context, whose destruction destroys suspended sessions.
@@ -70,7 +83,7 @@ class worker {
   std::atomic<std::uint64_t> open_{0};
   net::io_context ioc_{1};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;
-  std::vector<std::unique_ptr<listener>> listeners_;
+  std::vector<std::shared_ptr<listener>> listeners_;  // used only on the worker's thread
   std::thread thread_;
 };
 

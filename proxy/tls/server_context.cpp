@@ -1,8 +1,5 @@
 #include "proxy/tls/server_context.hpp"
 
-#include <openssl/rand.h>
-
-#include <algorithm>
 #include <stdexcept>
 
 #include "proxy/tls/name_match.hpp"
@@ -34,14 +31,8 @@ int verify_mode(client_auth auth) {
 
 }  // namespace
 
-ticket_keys random_ticket_keys() {
-  ticket_keys keys{};
-  if (RAND_bytes(keys.data(), static_cast<int>(keys.size())) != 1)
-    throw std::runtime_error("cannot make session ticket keys: " + drain_errors());
-  return keys;
-}
-
-std::shared_ptr<const server_context> make_server_context(const server_identity& id, const ticket_keys& keys) {
+std::shared_ptr<const server_context> make_server_context(const server_identity& id,
+                                                          std::shared_ptr<const ticket_keyring> tickets) {
   auto result = std::make_shared<server_context>();
   result->server_names = id.server_names;
   result->ctx.reset(SSL_CTX_new(TLS_server_method()));
@@ -51,9 +42,11 @@ std::shared_ptr<const server_context> make_server_context(const server_identity&
   SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_session_id_context(ctx, session_id_context, sizeof session_id_context - 1);
   SSL_CTX_set_num_tickets(ctx, 1);
-  unsigned char key_copy[80];
-  std::copy(keys.begin(), keys.end(), key_copy);
-  if (SSL_CTX_set_tlsext_ticket_keys(ctx, key_copy, sizeof key_copy) != 1) fail(id.route, "cannot set ticket keys");
+  try {
+    result->tickets = install_ticket_keys(ctx, std::move(tickets));
+  } catch (const std::exception& e) {
+    fail(id.route, e.what());
+  }
 
   use_identity(ctx, id.route, id.own, id.allow_ecdsa);
   SSL_CTX_set_tlsext_servername_callback(ctx, on_server_name);

@@ -3,7 +3,6 @@
 // same identity: OpenSSL 3.0 serialises handshakes that share objects across threads
 // (openssl#20286), so nothing mutable is shared between workers.
 
-#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +10,7 @@
 #include "proxy/tls/context_common.hpp"
 #include "proxy/tls/openssl.hpp"
 #include "proxy/tls/peer_verify.hpp"
+#include "proxy/tls/ticket_keys.hpp"
 
 namespace vmsgate::tls {
 
@@ -27,22 +27,18 @@ struct server_identity {
   std::vector<peer_role_source> peers;  // roles a client certificate may belong to
 };
 
-// Session ticket keys in OpenSSL's 80-byte layout (name, HMAC key, AES key). One set
-// per process, installed in every worker's context, so a session resumes whichever
-// worker the kernel hands the reconnect to.
-using ticket_keys = std::array<unsigned char, 80>;
-ticket_keys random_ticket_keys();
-
 // The SSL_CTX and the data its callbacks read; the address is stable for the
 // lifetime of the context. The trust data is declared first so it outlives ctx.
 struct server_context {
   std::unique_ptr<peer_trust> trust;
+  std::unique_ptr<ticket_crypto> tickets;
   std::vector<std::string> server_names;
   ssl_ctx_ptr ctx;
 };
 
 // Builds one worker's context: common settings, SNI checked against server_names,
 // client certificates per client_auth. Throws std::runtime_error.
-std::shared_ptr<const server_context> make_server_context(const server_identity& id, const ticket_keys& keys);
+std::shared_ptr<const server_context> make_server_context(const server_identity& id,
+                                                          std::shared_ptr<const ticket_keyring> tickets);
 
 }  // namespace vmsgate::tls

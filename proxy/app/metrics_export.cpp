@@ -1,0 +1,182 @@
+#include "proxy/app/metrics_export.hpp"
+
+#include <openssl/crypto.h>
+
+#include <set>
+#include <tuple>
+
+#include "proxy/app/gateway.hpp"
+#include "proxy/common/log.hpp"
+#include "proxy/metrics/families.hpp"
+#include "proxy/tls/certificate.hpp"
+
+namespace vmsgate::app {
+namespace {
+
+using metrics::family;
+using metrics::family_set;
+using metrics::histogram_snapshot;
+using std::chrono::system_clock;
+
+double epoch_seconds(system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+// Appends a record for each certificate of `file`; only the leaf when `leaf_only`.
+void add_file(std::vector<certificate_record>& out, const certificate_record& base, bool leaf_only) {
+  std::string error;
+  const auto certs = tls::load_certificates(base.file, error);
+  for (const auto& cert : certs) {
+    const tls::cert_info info = tls::inspect(cert.get());
+    certificate_record r = base;
+    r.subject = info.subject;
+    r.serial = info.serial;
+    r.not_after = info.not_after;
+    out.push_back(std::move(r));
+    if (leaf_only) break;
+  }
+}
+
+void add_role_ca(std::vector<certificate_record>& out, const config::config& cfg, const std::string& route,
+                 const std::string& role_name) {
+  const config::role_config* role = cfg.find_role(role_name);
+  if (role == nullptr || role->ca.empty()) return;
+  add_file(out, {route, role->name, "ca", {}, {}, role->ca, {}, role->expiry_warning}, false);
+}
+
+template <typename Get>
+std::uint64_t sum(const route_record& r, Get get) {
+  std::uint64_t n = 0;
+  for (const auto& c : r.per_worker) n += get(*c);
+  return n;
+}
+
+template <typename Get>
+histogram_snapshot merged(const route_record& r, std::span<const double> bounds, Get get) {
+  histogram_snapshot h(bounds);
+  for (const auto& c : r.per_worker) h.merge(get(*c));
+  return h;
+}
+
+void add_connections(family_set& fs, const route_record& r) {
+  const std::string_view route = r.name;
+  using rc = net_io::route_counters;
+  fs.gauge(family::connections_active, {route},
+           static_cast<double>(sum(r, [](const rc& c) { return c.connections_active.get(); })));
+  fs.counter(family::connections_total, {route},
+             static_cast<double>(sum(r, [](const rc& c) { return c.connections_total.get(); })));
+  fs.counter(family::connections_refused_total, {route},
+             static_cast<double>(sum(r, [](const rc& c) { return c.connections_refused.get(); })));
+  fs.histogram(family::connection_duration_seconds, {route},
+               merged(r, metrics::buckets::connection, [](const rc& c) -> auto& { return c.connection_duration; }));
+  fs.counter(family::transferred_bytes_total, {route, "to_backend"},
+             static_cast<double>(sum(r, [](const rc& c) { return c.bytes_to_backend.get(); })));
+  fs.counter(family::transferred_bytes_total, {route, "to_client"},
+             static_cast<double>(sum(r, [](const rc& c) { return c.bytes_to_client.get(); })));
+}
+
+void add_handshakes(family_set& fs, const route_record& r) {
+  const std::string_view route = r.name;
+  static constexpr std::string_view versions[2] = {"TLSv1.2", "TLSv1.3"};
+  static constexpr std::string_view flags[2] = {"false", "true"};
+  for (std::size_t v = 0; v < 2; ++v)
+    for (std::size_t res = 0; res < 2; ++res)
+      fs.counter(family::tls_handshakes_total, {route, versions[v], flags[res]},
+                 static_cast<double>(sum(r, [&](const net_io::route_counters& c) { return c.handshakes[v][res].get(); })));
+  for (std::size_t i = 0; i < tls::failure_reason_count; ++i)
+    fs.counter(family::tls_handshake_failures_total, {route, tls::failure_reason_names[i]},
+               static_cast<double>(sum(r, [&](const net_io::route_counters& c) { return c.handshake_failures[i].get(); })));
+  for (std::size_t res = 0; res < 2; ++res)
+    fs.histogram(family::tls_handshake_duration_seconds, {route, flags[res]},
+                 merged(r, metrics::buckets::handshake,
+                        [&](const net_io::route_counters& c) -> auto& { return c.handshake_duration[res]; }));
+}
+
+void add_backends(family_set& fs, const route_record& r) {
+  const std::string_view route = r.name;
+  using rc = net_io::route_counters;
+  fs.histogram(family::backend_connect_duration_seconds, {route},
+               merged(r, metrics::buckets::backend_connect,
+                      [](const rc& c) -> auto& { return c.backend_connect_duration; }));
+  fs.counter(family::backend_failovers_total, {route},
+             static_cast<double>(sum(r, [](const rc& c) { return c.backend_failovers.get(); })));
+  for (std::size_t b = 0; b < r.backend_labels.size(); ++b)
+    for (std::size_t why = 0; why < net_io::backend_failure_count; ++why)
+      fs.counter(family::backend_failures_total, {route, r.backend_labels[b], net_io::backend_failure_names[why]},
+                 static_cast<double>(sum(r, [&](const rc& c) {
+                   return b < c.backend_failures.size() ? c.backend_failures[b][why].get() : 0;
+                 })));
+}
+
+void add_process(family_set& fs, const std::vector<certificate_record>& certs, const reload_stats& reloads) {
+  fs.gauge(family::build_info, {VMSGATE_VERSION, OpenSSL_version(OPENSSL_VERSION_STRING)}, 1.0);
+  std::set<std::tuple<std::string, std::string, std::string, std::string, std::string>> seen;
+  for (const auto& c : certs) {
+    // Two files may hold the same certificate; one series per label set.
+    if (!seen.emplace(c.route, c.role, c.usage, c.subject, c.serial).second) continue;
+    fs.gauge(family::certificate_expiry_timestamp_seconds, {c.route, c.role, c.usage, c.subject, c.serial},
+             epoch_seconds(c.not_after));
+  }
+  fs.counter(family::config_reloads_total, {"success"},
+             static_cast<double>(reloads.successes.load(std::memory_order_relaxed)));
+  fs.counter(family::config_reloads_total, {"failure"},
+             static_cast<double>(reloads.failures.load(std::memory_order_relaxed)));
+  fs.gauge(family::config_last_reload_success_timestamp_seconds, {},
+           reloads.last_success_seconds.load(std::memory_order_relaxed));
+}
+
+}  // namespace
+
+void reload_stats::record_success(system_clock::time_point when) {
+  successes.fetch_add(1, std::memory_order_relaxed);
+  last_success_seconds.store(epoch_seconds(when), std::memory_order_relaxed);
+}
+
+std::vector<certificate_record> collect_certificates(const config::config& cfg) {
+  std::vector<certificate_record> out;
+  std::set<std::string> roles_used;
+  for (const auto& rc : cfg.routes) {
+    const config::role_config* role = cfg.find_role(rc.role);
+    const auto warning = role != nullptr ? role->expiry_warning : std::chrono::seconds(0);
+    const bool originate = rc.mode == config::mode::originate;
+    if (!rc.cert.empty())
+      add_file(out, {rc.name, rc.role, originate ? "client" : "server", {}, {}, rc.cert, {}, warning}, true);
+    add_role_ca(out, cfg, rc.name, rc.role);
+    roles_used.insert(rc.role);
+    for (const auto& peer : rc.peer_roles) {
+      add_role_ca(out, cfg, rc.name, peer);
+      roles_used.insert(peer);
+    }
+  }
+  for (const auto& role : cfg.roles)
+    if (!roles_used.contains(role.name)) add_role_ca(out, cfg, "", role.name);
+  return out;
+}
+
+std::size_t log_expiring(const std::vector<certificate_record>& certs, system_clock::time_point now) {
+  std::set<std::tuple<std::string, std::string, std::string>> logged;
+  for (const auto& c : certs) {
+    if (c.not_after - now > c.expiry_warning) continue;
+    if (!logged.emplace(c.usage, c.subject, c.serial).second) continue;
+    const auto days = std::chrono::duration_cast<std::chrono::hours>(c.not_after - now).count() / 24;
+    log::line(log::level::warning, "certificate_expiring")
+        .field("route", c.route).field("role", c.role).field("usage", c.usage).field("subject", c.subject)
+        .field("serial", c.serial).field("file", c.file).field("not_after", tls::format_time(c.not_after))
+        .field("days_left", static_cast<std::int64_t>(days));
+  }
+  return logged.size();
+}
+
+std::string render_metrics(const std::vector<route_record>& routes, const std::vector<certificate_record>& certs,
+                           const reload_stats& reloads) {
+  family_set fs;
+  for (const auto& r : routes) {
+    add_connections(fs, r);
+    add_handshakes(fs, r);
+    add_backends(fs, r);
+  }
+  add_process(fs, certs, reloads);
+  return fs.text();
+}
+
+}  // namespace vmsgate::app

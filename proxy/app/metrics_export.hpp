@@ -1,0 +1,55 @@
+#pragma once
+// What /metrics shows: every worker's route counters merged at scrape time, the
+// certificates' expiry dates, build and reload facts. Runs on the admin thread; the
+// workers are never locked or paused for it.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "proxy/config/config.hpp"
+
+namespace vmsgate::app {
+
+struct route_record;  // proxy/app/gateway.hpp
+
+// Reload outcomes, written by the reload code (any thread) and read by the scrape.
+struct reload_stats {
+  std::atomic<std::uint64_t> successes{0};
+  std::atomic<std::uint64_t> failures{0};
+  // Seconds since the Unix epoch of the last successful load; start-up counts.
+  std::atomic<double> last_success_seconds{0.0};
+
+  void record_success(std::chrono::system_clock::time_point when = std::chrono::system_clock::now());
+  void record_failure() { failures.fetch_add(1, std::memory_order_relaxed); }
+};
+
+// One certificate the gateway depends on, as the expiry gauge labels it.
+struct certificate_record {
+  std::string route;  // empty for the CA of a role no route uses
+  std::string role;
+  std::string usage;  // server, client or ca
+  std::string subject;
+  std::string serial;
+  std::string file;
+  std::chrono::system_clock::time_point not_after;
+  std::chrono::seconds expiry_warning{0};  // of the role whose policy covers it
+};
+
+// Reads each route's own certificate (the leaf: "server" for terminate routes,
+// "client" for originate routes that have one), the CA certificates of its role
+// and of its peer roles, and those of roles no route uses. Called at start and on
+// reload; a file that cannot be read is skipped (the policy check reports it).
+std::vector<certificate_record> collect_certificates(const config::config& cfg);
+
+// Logs one "certificate_expiring" warning per distinct certificate that expires
+// within its role's expiry_warning of `now`; returns how many it logged.
+std::size_t log_expiring(const std::vector<certificate_record>& certs, std::chrono::system_clock::time_point now);
+
+// The whole /metrics body in the Prometheus text format.
+std::string render_metrics(const std::vector<route_record>& routes, const std::vector<certificate_record>& certs,
+                           const reload_stats& reloads);
+
+}  // namespace vmsgate::app

@@ -1,0 +1,41 @@
+// After every listener is bound (ports below 1024 included), the gateway runs as
+// the configured user; reloads then read keys as that user, which is why `check`
+// verifies that each key file is readable by it.
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "proxy/app/gateway.hpp"
+#include "proxy/common/log.hpp"
+
+namespace vmsgate::app {
+
+void gateway::drop_privileges() {
+  if (!cfg_.user) return;
+  const passwd* pw = ::getpwnam(cfg_.user->c_str());
+  if (pw == nullptr) throw startup_error(1, "user " + *cfg_.user + " does not exist");
+  const uid_t uid = pw->pw_uid;
+  gid_t gid = pw->pw_gid;
+  if (cfg_.group) {
+    const group* gr = ::getgrnam(cfg_.group->c_str());
+    if (gr == nullptr) throw startup_error(1, "group " + *cfg_.group + " does not exist");
+    gid = gr->gr_gid;
+  }
+  if (::geteuid() == uid && ::getegid() == gid) return;
+  if (::geteuid() != 0) throw startup_error(1, "user " + *cfg_.user + " is configured but vmsgate does not run as root");
+  // Group first: once the user changes there is no permission left to change it.
+  // glibc applies each call to every thread of the process.
+  if (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0)
+    throw startup_error(1, std::string("cannot drop privileges: ") + std::strerror(errno));
+  if (::setuid(0) == 0) throw startup_error(1, "privileges could be regained after dropping them");
+  log::line(log::level::info, "privileges_dropped")
+      .field("user", *cfg_.user)
+      .field("uid", static_cast<std::uint64_t>(uid))
+      .field("gid", static_cast<std::uint64_t>(gid));
+}
+
+}  // namespace vmsgate::app

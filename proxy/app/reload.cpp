@@ -1,0 +1,154 @@
+// Start-up and reload share one path: stage every route (read files, build every
+// worker's TLS contexts, bind new listeners), and only if all of that succeeded,
+// commit (adopt new listeners, hand updated routes to the workers, close removed
+// ones). A reload that fails anywhere before commit changes nothing.
+
+#include "proxy/app/gateway.hpp"
+#include "proxy/app/report.hpp"
+#include "proxy/common/log.hpp"
+#include "proxy/tls/context_common.hpp"
+
+namespace vmsgate::app {
+namespace {
+
+bool same_listen(const config::endpoint& a, const config::endpoint& b) { return a.host == b.host && a.port == b.port; }
+
+// Settings that only a restart can change; a reload keeps the running values.
+void keep_restart_only(const config::config& running, config::config& next) {
+  const bool admin_moved = !same_listen(running.admin.listen, next.admin.listen);
+  if (admin_moved || running.workers != next.workers || running.user != next.user || running.group != next.group) {
+    log::line(log::level::warning, "reload_needs_restart")
+        .field("detail", "admin.listen, workers, user and group change only on restart; keeping the running values");
+  }
+  next.admin = running.admin;
+  next.workers = running.workers;
+  next.user = running.user;
+  next.group = running.group;
+}
+
+}  // namespace
+
+gateway::staged_route gateway::stage_route(const config::config& cfg, const config::route_config& rc,
+                                           const route_record* old) {
+  const route_blueprint bp = make_blueprint(cfg, rc);
+  const bool keep = old != nullptr && same_listen(old->listen, rc.listen);
+  staged_route st;
+  st.record.name = rc.name;
+  st.record.role = rc.role;
+  st.record.backends = bp.settings->backends;
+  for (const auto& b : bp.settings->backends) st.record.backend_labels.push_back(b.label);
+  st.record.listener_id = keep ? old->listener_id : next_listener_id_++;
+  st.record.listen = rc.listen;
+  st.record.shared = keep ? old->shared : std::make_shared<net_io::route_shared>();
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    auto counters = old != nullptr ? old->per_worker[i] : nullptr;
+    auto route = make_worker_route(bp, tickets_, st.record.shared, std::move(counters));
+    st.record.per_worker.push_back(route->counters);
+    st.per_worker.push_back(std::move(route));
+  }
+  if (keep) {
+    st.record.bound = old->bound;
+    return st;
+  }
+  tcp::endpoint where = bp.settings->listen;
+  for (auto& w : workers_) {
+    try {
+      st.acceptors.push_back(w->bind(where));
+    } catch (const boost::system::system_error& e) {
+      throw startup_error(1, "route " + rc.name + ": cannot listen on " + rc.listen.str() + ": " + e.code().message());
+    }
+    // The first bind may ask for port 0; the others then take the port it got.
+    where = st.acceptors.back().local_endpoint();
+  }
+  st.record.bound = where;
+  return st;
+}
+
+std::vector<gateway::staged_route> gateway::stage_all(const config::config& cfg) {
+  std::vector<staged_route> staged;
+  for (const auto& rc : cfg.routes) {
+    const route_record* old = nullptr;
+    for (const auto& r : routes_)
+      if (r.name == rc.name) old = &r;
+    staged.push_back(stage_route(cfg, rc, old));
+  }
+  return staged;
+}
+
+void gateway::commit(std::vector<staged_route> staged, config::config cfg) {
+  std::vector<route_record> records;
+  for (auto& st : staged) {
+    const bool fresh = !st.acceptors.empty();
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      if (fresh) {
+        workers_[i]->adopt(st.record.listener_id, st.per_worker[i], std::move(st.acceptors[i]));
+      } else {
+        workers_[i]->update(st.record.listener_id, st.per_worker[i]);
+      }
+    }
+    log::line(log::level::info, fresh ? "listening" : "route_updated")
+        .field("route", st.record.name)
+        .field("mode", st.per_worker.front()->settings->originate ? "originate" : "terminate")
+        .field("address", endpoint_label(st.record.bound))
+        .field("workers", static_cast<unsigned>(workers_.size()));
+    records.push_back(std::move(st.record));
+  }
+  // Listeners of removed or moved routes close after the new ones are up; their
+  // connections go on until they end.
+  for (const auto& old : routes_) {
+    const bool kept = std::any_of(records.begin(), records.end(),
+                                  [&old](const route_record& r) { return r.listener_id == old.listener_id; });
+    if (kept) continue;
+    for (auto& w : workers_) w->close(old.listener_id);
+    log::line(log::level::info, "route_closed").field("route", old.name).field("address", endpoint_label(old.bound));
+  }
+  routes_ = std::move(records);
+  cfg_ = std::move(cfg);
+  global_.max_connections.store(cfg_.limits.max_connections, std::memory_order_relaxed);
+}
+
+tls::ticket_key_list gateway::load_ticket_keys(const config::config& cfg) const {
+  if (!cfg.ticket_keys) {
+    if (tickets_) return *tickets_->get();
+    return {tls::random_ticket_key()};
+  }
+  std::string error;
+  auto keys = tls::parse_ticket_keys(tls::read_file(*cfg.ticket_keys), error);
+  if (!error.empty()) throw startup_error(1, "tls.ticket_keys " + *cfg.ticket_keys + ": " + error);
+  return keys;
+}
+
+void gateway::reload(const char* trigger) {
+  log::line(log::level::info, "reload_started").field("trigger", trigger);
+  const auto loaded = config::load_file(cfg_.path);
+  std::string why;
+  if (!loaded.cfg) {
+    log_config_errors(loaded.errors);
+    why = "the configuration is invalid";
+  } else if (log_findings(check_config(*loaded.cfg))) {
+    why = "a certificate breaks its role's policy";
+  }
+  if (why.empty()) {
+    config::config next = *loaded.cfg;
+    keep_restart_only(cfg_, next);
+    try {
+      auto keys = load_ticket_keys(next);
+      auto staged = stage_all(next);
+      tickets_->set(std::move(keys));
+      commit(std::move(staged), std::move(next));
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+  }
+  if (!why.empty()) {
+    monitoring_->reloads().record_failure();
+    log::line(log::level::error, "reload_failed").field("trigger", trigger).field("detail", why + "; nothing changed");
+    return;
+  }
+  monitoring_->set_config(cfg_);
+  monitoring_->reloads().record_success();
+  log::line(log::level::info, "reload_succeeded").field("trigger", trigger).field("routes",
+                                                                                   static_cast<std::uint64_t>(routes_.size()));
+}
+
+}  // namespace vmsgate::app

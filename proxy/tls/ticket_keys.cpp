@@ -1,0 +1,105 @@
+#include "proxy/tls/ticket_keys.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+
+namespace vmsgate::tls {
+namespace {
+
+int crypto_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+bool decode_key(const std::string& line, ticket_key& out) {
+  unsigned char raw[128];
+  const int n = EVP_DecodeBlock(raw, reinterpret_cast<const unsigned char*>(line.data()), static_cast<int>(line.size()));
+  // EVP_DecodeBlock counts base64 padding as zero bytes: 80 bytes encode to 108
+  // characters with one '=', which decodes to 81.
+  const int padding = static_cast<int>(std::count(line.begin(), line.end(), '='));
+  if (n - padding != 80) return false;
+  std::memcpy(out.name.data(), raw, 16);
+  std::memcpy(out.hmac.data(), raw + 16, 32);
+  std::memcpy(out.aes.data(), raw + 48, 32);
+  return true;
+}
+
+bool set_hmac(EVP_MAC_CTX* hctx, const ticket_key& key) {
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(key.hmac.data()),
+                                        key.hmac.size()),
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+  return EVP_MAC_CTX_set_params(hctx, params) == 1;
+}
+
+// OpenSSL's ticket callback: 1 = use this key, 2 = decrypted with an older key (send
+// a fresh ticket), 0 = unknown key (full handshake), -1 = error.
+int on_ticket(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int enc) {
+  const auto* crypto = static_cast<const ticket_crypto*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), crypto_index()));
+  if (crypto == nullptr) return -1;
+  const auto keys = crypto->ring->get();
+  if (!keys || keys->empty()) return enc ? -1 : 0;
+  if (enc) {
+    const ticket_key& key = keys->front();
+    if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(crypto->cipher.get())) != 1) return -1;
+    std::memcpy(name, key.name.data(), key.name.size());
+    if (EVP_EncryptInit_ex(cctx, crypto->cipher.get(), nullptr, key.aes.data(), iv) != 1) return -1;
+    return set_hmac(hctx, key) ? 1 : -1;
+  }
+  for (std::size_t i = 0; i < keys->size(); ++i) {
+    const ticket_key& key = (*keys)[i];
+    if (std::memcmp(name, key.name.data(), key.name.size()) != 0) continue;
+    if (EVP_DecryptInit_ex(cctx, crypto->cipher.get(), nullptr, key.aes.data(), iv) != 1) return -1;
+    if (!set_hmac(hctx, key)) return -1;
+    return i == 0 ? 1 : 2;
+  }
+  return 0;
+}
+
+}  // namespace
+
+ticket_key random_ticket_key() {
+  ticket_key k;
+  if (RAND_bytes(k.name.data(), 16) != 1 || RAND_bytes(k.hmac.data(), 32) != 1 || RAND_bytes(k.aes.data(), 32) != 1)
+    throw std::runtime_error("cannot make a session ticket key: " + drain_errors());
+  return k;
+}
+
+ticket_key_list parse_ticket_keys(const std::string& text, std::string& error) {
+  ticket_key_list keys;
+  std::istringstream in(text);
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    std::erase_if(line, [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
+    if (line.empty() || line[0] == '#') continue;
+    ticket_key key;
+    if (!decode_key(line, key)) {
+      error = "line " + std::to_string(number) + ": expected 80 bytes in base64 on one line (openssl rand 80 | base64 -w0)";
+      return {};
+    }
+    keys.push_back(key);
+  }
+  if (keys.empty()) error = "no key in the file";
+  return keys;
+}
+
+std::unique_ptr<ticket_crypto> install_ticket_keys(SSL_CTX* ctx, std::shared_ptr<const ticket_keyring> ring) {
+  auto crypto = std::make_unique<ticket_crypto>();
+  crypto->ring = std::move(ring);
+  crypto->cipher.reset(EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr));
+  if (!crypto->cipher) throw std::runtime_error("cannot fetch AES-256-CBC for session tickets: " + drain_errors());
+  SSL_CTX_set_ex_data(ctx, crypto_index(), crypto.get());
+  if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket) != 1)
+    throw std::runtime_error("cannot install the session ticket callback: " + drain_errors());
+  return crypto;
+}
+
+}  // namespace vmsgate::tls
