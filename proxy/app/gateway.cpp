@@ -16,7 +16,6 @@ unsigned worker_count(unsigned configured) {
 }  // namespace
 
 gateway::gateway(const config::config& cfg) : cfg_(cfg) {
-  global_.max_connections = cfg_.limits.max_connections;
   tickets_ = std::make_shared<tls::ticket_keyring>(load_ticket_keys(cfg_));
   const unsigned n = worker_count(cfg_.workers);
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<net_io::worker>(i, global_));

@@ -105,6 +105,7 @@ void gateway::commit(std::vector<staged_route> staged, config::config cfg) {
   routes_ = std::move(records);
   cfg_ = std::move(cfg);
   global_.max_connections.store(cfg_.limits.max_connections, std::memory_order_relaxed);
+  global_.handshakes_per_source.set_limit(cfg_.limits.max_handshakes_per_source);
 }
 
 tls::ticket_key_list gateway::load_ticket_keys(const config::config& cfg) const {

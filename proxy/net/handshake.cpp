@@ -7,6 +7,7 @@
 #include "proxy/net/session.hpp"
 #include "proxy/net/worker.hpp"
 #include "proxy/tls/certificate.hpp"
+#include "proxy/tls/peer_verify.hpp"
 
 namespace vmsgate::net_io {
 namespace {
@@ -36,9 +37,20 @@ bool session::new_ssl(SSL_CTX* ctx) {
 }
 
 net::awaitable<bool> session::accept_tls() {
+  // One address may hold only so many handshakes at once; the rest of its
+  // connections are closed at once rather than queue behind it.
+  error_code ec;
+  const auto peer = client_.remote_endpoint(ec);
+  if (!ec) handshake_permit_ = worker_.global().handshakes_per_source.acquire(peer.address());
+  if (ec || !handshake_permit_) {
+    counters_.connections_refused.add();
+    finish("handshake_limit");
+    co_return false;
+  }
   if (!new_ssl(route_->tls->ctx.get())) co_return false;
   SSL_set_accept_state(ssl_.get());
   const bool ok = co_await shake_hands();
+  handshake_permit_.reset();
   if (!ok) finish("handshake_failed");
   co_return ok;
 }
@@ -111,7 +123,7 @@ void session::handshake_failed(int ssl_error) {
     facts.connection_closed = ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN;
     error_detail_ = ssl_failure(ssl_error);
   }
-  if (X509* peer = SSL_get0_peer_certificate(ssl_.get())) {
+  if (X509* peer = tls::presented_certificate(ssl_.get())) {
     facts.peer_sent_certificate = true;
     peer_subject_ = tls::subject_of(peer);
   }

@@ -21,6 +21,7 @@
 
 #include "proxy/common/asio.hpp"
 #include "proxy/net/route.hpp"
+#include "proxy/net/source_limiter.hpp"
 #include "proxy/tls/failure.hpp"
 #include "proxy/tls/openssl.hpp"
 
@@ -88,6 +89,7 @@ class session {
   tcp::socket client_;
   tcp::socket backend_;
   tls::ssl_ptr ssl_;  // declared after the sockets: freed before they close
+  source_limiter::permit handshake_permit_;
   net::steady_timer watchdog_timer_;
   net::steady_timer connect_timer_;
   clock::time_point started_;

@@ -13,6 +13,7 @@
 #include "proxy/common/asio.hpp"
 #include "proxy/net/buffer_pool.hpp"
 #include "proxy/net/route.hpp"
+#include "proxy/net/source_limiter.hpp"
 
 namespace vmsgate::net_io {
 
@@ -22,6 +23,7 @@ class session;
 struct global_state {
   std::atomic<std::uint64_t> active{0};
   std::atomic<std::uint64_t> max_connections{50'000};  // a reload may change it
+  source_limiter handshakes_per_source;                // limits.max_handshakes_per_source
 };
 
 class worker {
