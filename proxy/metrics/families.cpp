@@ -1,0 +1,123 @@
+#include "proxy/metrics/families.hpp"
+
+#include <prometheus/text_serializer.h>
+
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+
+namespace vmsgate::metrics {
+namespace {
+
+using prometheus::MetricType;
+
+std::vector<family_spec> make_table() {
+  return {
+      {family::build_info, "build_info", "Always 1; the labels name the vmsgate and OpenSSL versions.",
+       MetricType::Gauge, {"version", "openssl"}},
+      {family::connections_active, "connections_active", "Client connections open now.", MetricType::Gauge,
+       {"route"}},
+      {family::connections_total, "connections_total", "Client connections accepted.", MetricType::Counter,
+       {"route"}},
+      {family::connections_refused_total, "connections_refused_total",
+       "Client connections closed at accept because a max_connections limit was reached.", MetricType::Counter,
+       {"route"}},
+      {family::tls_handshakes_total, "tls_handshakes_total", "TLS handshakes completed.", MetricType::Counter,
+       {"route", "version", "resumed"}},
+      {family::tls_handshake_failures_total, "tls_handshake_failures_total", "TLS handshakes refused or failed.",
+       MetricType::Counter, {"route", "reason"}},
+      {family::tls_handshake_duration_seconds, "tls_handshake_duration_seconds",
+       "Time from the first byte of the ClientHello to a completed handshake.", MetricType::Histogram,
+       {"route", "resumed"}},
+      {family::transferred_bytes_total, "transferred_bytes_total", "Payload bytes forwarded, by direction.",
+       MetricType::Counter, {"route", "direction"}},
+      {family::connection_duration_seconds, "connection_duration_seconds",
+       "Lifetime of client connections, accept to close.", MetricType::Histogram, {"route"}},
+      {family::backend_connect_duration_seconds, "backend_connect_duration_seconds",
+       "Time to open a TCP connection to a backend that answered.", MetricType::Histogram, {"route"}},
+      {family::backend_failures_total, "backend_failures_total", "Backend connection attempts that failed.",
+       MetricType::Counter, {"route", "backend", "reason"}},
+      {family::backend_failovers_total, "backend_failovers_total",
+       "Connections served by a backend other than the first.", MetricType::Counter, {"route"}},
+      {family::certificate_expiry_timestamp_seconds, "certificate_expiry_timestamp_seconds",
+       "notAfter of each configured certificate, in seconds since the Unix epoch.", MetricType::Gauge,
+       {"route", "role", "usage", "subject", "serial"}},
+      {family::config_reloads_total, "config_reloads_total", "Configuration reloads, by result.",
+       MetricType::Counter, {"result"}},
+      {family::config_last_reload_success_timestamp_seconds, "config_last_reload_success_timestamp_seconds",
+       "When the configuration was last loaded successfully (start-up counts), in seconds since the Unix epoch.",
+       MetricType::Gauge, {}},
+  };
+}
+
+}  // namespace
+
+const std::vector<family_spec>& family_table() {
+  static const std::vector<family_spec> table = make_table();
+  return table;
+}
+
+const family_spec& spec(family f) { return family_table().at(static_cast<std::size_t>(f)); }
+
+histogram_snapshot::histogram_snapshot(std::span<const double> b) : bounds(b), buckets(b.size() + 1, 0) {}
+
+void histogram_snapshot::merge(const local_histogram& h) {
+  if (h.bounds().size() != bounds.size()) throw std::logic_error("histogram layouts differ");
+  for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] += h.bucket(i);
+  sum += h.sum();
+}
+
+family_set::family_set() {
+  families_.reserve(family_count);
+  for (const auto& s : family_table()) {
+    prometheus::MetricFamily mf;
+    mf.name = std::string(prefix) + std::string(s.name);
+    mf.help = std::string(s.help);
+    mf.type = s.type;
+    families_.push_back(std::move(mf));
+  }
+}
+
+prometheus::ClientMetric& family_set::add(family f, prometheus::MetricType type, label_values values) {
+  const family_spec& s = spec(f);
+  if (s.type != type) throw std::logic_error("metric " + std::string(s.name) + " has another type");
+  if (values.size() != s.labels.size()) throw std::logic_error("metric " + std::string(s.name) + ": wrong label count");
+  prometheus::ClientMetric m;
+  auto value = values.begin();
+  for (const auto name : s.labels) m.label.push_back({std::string(name), std::string(*value++)});
+  auto& metrics = families_[static_cast<std::size_t>(f)].metric;
+  metrics.push_back(std::move(m));
+  return metrics.back();
+}
+
+void family_set::counter(family f, label_values values, double value) {
+  add(f, prometheus::MetricType::Counter, values).counter.value = value;
+}
+
+void family_set::gauge(family f, label_values values, double value) {
+  add(f, prometheus::MetricType::Gauge, values).gauge.value = value;
+}
+
+// Buckets become cumulative here, and _count is the +Inf bucket rather than the
+// workers' own count: a scrape that races a worker then still shows a histogram
+// whose _count equals its last bucket, as Prometheus expects.
+void family_set::histogram(family f, label_values values, const histogram_snapshot& h) {
+  auto& out = add(f, prometheus::MetricType::Histogram, values).histogram;
+  std::uint64_t running = 0;
+  out.bucket.reserve(h.buckets.size());
+  for (std::size_t i = 0; i < h.buckets.size(); ++i) {
+    running += h.buckets[i];
+    const double bound = i < h.bounds.size() ? h.bounds[i] : std::numeric_limits<double>::infinity();
+    out.bucket.push_back({running, bound});
+  }
+  out.sample_count = running;
+  out.sample_sum = h.sum;
+}
+
+std::string family_set::text() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families_);
+  return out.str();
+}
+
+}  // namespace vmsgate::metrics
