@@ -72,7 +72,7 @@ TEST(Support, PatternIsDeterministicAtAnyOffset) {
 // same shape as a vmsgate terminate route.
 class haproxy_standin {
  public:
-  explicit haproxy_standin(const std::string& backend) : port_(closed_port()) {
+  explicit haproxy_standin(const std::string& backend, const std::string& bind_options = "") : port_(closed_port()) {
     const auto& pki = shared_pki();
     std::ifstream cert(pki.rec01_cert), key(pki.rec01_key);
     std::stringstream both;
@@ -81,8 +81,8 @@ class haproxy_standin {
     const auto cfg = dir_.write_file(
         "haproxy.cfg", "global\n  ssl-default-bind-options ssl-min-ver TLSv1.2\n"
                        "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 30s\n  timeout server 30s\n"
-                       "frontend tls\n  bind 127.0.0.1:" + std::to_string(port_) + " ssl crt " + pem.string() +
-                       "\n  default_backend be\nbackend be\n  server s1 " + backend + "\n");
+                       "frontend tls\n  bind 127.0.0.1:" + std::to_string(port_) + " ssl crt " + pem.string() + " " +
+                       bind_options + "\n  default_backend be\nbackend be\n  server s1 " + backend + "\n");
     proc_ = std::make_unique<process>(std::vector<std::string>{"/usr/sbin/haproxy", "-db", "-f", cfg.string()});
     // haproxy logs nothing when it is ready; poll the port.
     for (int i = 0; i < 200; ++i) {
@@ -163,6 +163,23 @@ TEST(Support, SourceAndHalfClose) {
   std::vector<std::uint8_t> want(100000);
   fill_pattern(9, 0, want);
   EXPECT_TRUE(std::equal(want.begin(), want.end(), reinterpret_cast<const std::uint8_t*>(got.data())));
+}
+
+TEST(Support, ClientCertificateForMutualTls) {
+  echo_server echo;
+  haproxy_standin gw(echo.address(), "ca-file " + shared_pki().ca.string() + " verify required");
+  tls_options o;
+  o.cert_file = shared_pki().client_cert.string();
+  o.key_file = shared_pki().client_key.string();
+  tls_client with_cert;
+  ASSERT_TRUE(with_cert.connect(gw.port(), o)) << with_cert.error();
+  EXPECT_TRUE(echo_transfer(with_cert, 64 * 1024).ok);
+  // Without a certificate the server refuses: in TLS 1.3 the client learns it
+  // only on its first read, after its own handshake has completed.
+  tls_client without;
+  if (without.connect(gw.port())) {
+    EXPECT_FALSE(echo_transfer(without, 64 * 1024).ok);
+  }
 }
 
 // The gateway helper parses the log of a stand-in that prints vmsgate's start-up
