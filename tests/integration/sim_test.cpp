@@ -1,0 +1,178 @@
+// The simulators and their checking clients: protocol round trips, and the frame
+// checker catching corrupted, lost and misplaced frames. Then a recording server
+// behind the real gateway, with its failover.
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <thread>
+
+#include "proxy/common/asio.hpp"
+#include "proxy/sim/client.hpp"
+#include "proxy/sim/frame.hpp"
+#include "proxy/sim/management.hpp"
+#include "proxy/sim/mobile.hpp"
+#include "proxy/sim/recording.hpp"
+#include "proxy/sim/wire.hpp"
+#include "tests/support/gateway.hpp"
+
+namespace vmsgate::test {
+namespace {
+
+// Simulators on their own io_context thread; destroying the host stops them and
+// closes every connection, as a server that goes down does.
+class sim_host {
+ public:
+  sim_host() = default;
+  ~sim_host() {
+    ctx_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  net::io_context& ctx() { return ctx_; }
+  void run() { thread_ = std::thread([this] { ctx_.run(); }); }
+
+ private:
+  net::io_context ctx_{1};
+  net::executor_work_guard<net::io_context::executor_type> work_{ctx_.get_executor()};
+  std::thread thread_;
+};
+
+sim::client_options plain(const tcp::endpoint& ep) {
+  sim::client_options o;
+  o.connect = sim::to_string(ep);
+  o.timeout = 5s;
+  return o;
+}
+
+sim::recording_options recording(std::string name) {
+  sim::recording_options o;
+  o.name = std::move(name);
+  o.listen = "127.0.0.1:0";
+  return o;
+}
+
+std::span<const std::uint8_t> span_of(const std::vector<std::uint8_t>& v) { return {v.data(), v.size()}; }
+
+TEST(SimFrame, CheckerAcceptsFramesInAnyPieces) {
+  sim::frame_checker check(7);
+  std::vector<std::uint8_t> stream;
+  for (std::uint64_t seq = 100; seq < 110; ++seq) {
+    const auto f = sim::make_frame(7, seq, 1000);
+    stream.insert(stream.end(), f.begin(), f.end());
+  }
+  for (std::size_t at = 0; at < stream.size(); at += 333)
+    ASSERT_TRUE(check.feed(span_of(stream).subspan(at, std::min<std::size_t>(333, stream.size() - at)))) << check.error();
+  EXPECT_TRUE(check.complete());
+  EXPECT_EQ(check.frames(), 10u);
+  EXPECT_EQ(check.first_seq(), 100u);
+  EXPECT_EQ(check.last_seq(), 109u);
+}
+
+TEST(SimFrame, CheckerCatchesACorruptedByte) {
+  auto f = sim::make_frame(1, 5, 4000);
+  f[sim::frame_header_size + 1234] ^= 0x01;
+  sim::frame_checker check(1);
+  EXPECT_FALSE(check.feed(span_of(f)));
+  EXPECT_NE(check.error().find("checksum"), std::string::npos) << check.error();
+}
+
+TEST(SimFrame, CheckerCatchesALostFrameAndAWrongCamera) {
+  sim::frame_checker gap(1);
+  ASSERT_TRUE(gap.feed(span_of(sim::make_frame(1, 1, 100))));
+  EXPECT_FALSE(gap.feed(span_of(sim::make_frame(1, 3, 100))));
+  EXPECT_NE(gap.error().find("where 2 was due"), std::string::npos) << gap.error();
+  sim::frame_checker other(1);
+  EXPECT_FALSE(other.feed(span_of(sim::make_frame(2, 1, 100))));
+}
+
+TEST(SimRecording, LiveAndPlaybackRoundTrips) {
+  sim_host host;
+  const auto ep = sim::start_recording(host.ctx(), recording("rec01"));
+  host.run();
+  const auto live = sim::check_live(plain(ep), 3, 1500ms);
+  EXPECT_TRUE(live.ok) << live.error;
+  EXPECT_EQ(live.server, "rec01");
+  EXPECT_GE(live.frames, 25u);  // 25 fps for 1.5 s, with slack for a busy machine
+  const auto playback = sim::check_playback(plain(ep), 2, 1000, 300, 0);
+  EXPECT_TRUE(playback.ok) << playback.error;
+  EXPECT_EQ(playback.frames, 300u);
+  const auto missing = sim::check_live(plain(ep), 99, 500ms);
+  EXPECT_FALSE(missing.ok);
+  EXPECT_NE(missing.error.find("unknown camera"), std::string::npos) << missing.error;
+}
+
+TEST(SimRecording, LiveBitrateIsTheCameras) {
+  sim_host host;
+  auto o = recording("rec01");
+  o.bitrate = 4'000'000;
+  const auto ep = sim::start_recording(host.ctx(), o);
+  host.run();
+  const auto r = sim::check_live(plain(ep), 1, 2000ms);
+  ASSERT_TRUE(r.ok) << r.error;
+  const double mbit = static_cast<double>(r.bytes) * 8 / 2.0 / 1e6;
+  EXPECT_GT(mbit, 3.0);
+  EXPECT_LT(mbit, 5.0);
+}
+
+TEST(SimManagement, LinkApiAndUplink) {
+  sim_host host;
+  sim::management_options mo;
+  mo.http_listen = "127.0.0.1:0";
+  mo.link_listen = "127.0.0.1:0";
+  const auto m = sim::start_management(host.ctx(), mo);
+  auto ro = recording("rec07");
+  ro.management = sim::to_string(m.link);
+  sim::start_recording(host.ctx(), ro);
+  host.run();
+  const auto link = sim::check_link(plain(m.link), "rec-test", 3);
+  EXPECT_TRUE(link.ok) << link.error;
+  EXPECT_EQ(link.frames, 3u);
+  std::this_thread::sleep_for(1500ms);  // the recording server's uplink says hello at start
+  const auto status = sim::http_fetch(plain(m.http), "/api/status");
+  ASSERT_TRUE(status.ok) << status.error;
+  EXPECT_NE(status.body.find("\"name\":\"rec07\",\"connected\":true"), std::string::npos) << status.body;
+  EXPECT_EQ(sim::http_fetch(plain(m.http), "/nope").status, 404);
+}
+
+TEST(SimMobile, MjpegStreamIsChecked) {
+  sim_host host;
+  sim::mobile_options o;
+  o.listen = "127.0.0.1:0";
+  const auto ep = sim::start_mobile(host.ctx(), o);
+  host.run();
+  const auto r = sim::check_mjpeg(plain(ep), 4, 1200ms);
+  EXPECT_TRUE(r.ok) << r.error;
+  EXPECT_GE(r.frames, 8u);
+  EXPECT_EQ(r.status, 200);
+}
+
+// The simulators as test peers of the gateway: a verified TLS live stream, and a
+// failover once the first recording server goes down.
+TEST(SimThroughGateway, LiveStreamAndFailover) {
+  auto rec01 = std::make_unique<sim_host>();
+  sim_host rec02;
+  const auto ep1 = sim::start_recording(rec01->ctx(), recording("rec01"));
+  const auto ep2 = sim::start_recording(rec02.ctx(), recording("rec02"));
+  rec01->run();
+  rec02.run();
+  gateway_config cfg;
+  cfg.backends = {sim::to_string(ep1), sim::to_string(ep2)};
+  gateway gw(cfg.yaml());
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+  sim::client_options o;
+  o.connect = "127.0.0.1:" + std::to_string(gw.port("rec"));
+  o.tls = true;
+  o.ca_file = shared_pki().ca.string();
+  o.sni = "rec01.example.local";
+  const auto first = sim::check_live(o, 1, 1000ms);
+  ASSERT_TRUE(first.ok) << first.error;
+  EXPECT_EQ(first.server, "rec01");
+  EXPECT_FALSE(first.tls_version.empty());
+  rec01.reset();
+  const auto second = sim::check_live(o, 1, 1000ms);
+  ASSERT_TRUE(second.ok) << second.error;
+  EXPECT_EQ(second.server, "rec02");
+}
+
+}  // namespace
+}  // namespace vmsgate::test
