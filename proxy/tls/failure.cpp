@@ -22,6 +22,10 @@ failure_reason from_verify_result(long v) {
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
     case X509_V_ERR_CERT_UNTRUSTED:
       return failure_reason::unknown_ca;
+    // Our verify callback (peer_verify.cpp) refuses a chain that verified but whose
+    // leaf fails every peer role's rules (peer_names) with this code.
+    case X509_V_ERR_APPLICATION_VERIFICATION:
+      return failure_reason::peer_not_allowed;
     default:
       return failure_reason::bad_certificate;
   }

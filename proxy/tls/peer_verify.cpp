@@ -15,6 +15,16 @@ int trust_index() {
   return index;
 }
 
+// The certificate the peer presented, kept on the SSL object by the verify callback:
+// OpenSSL records the peer certificate only once it has verified, so without this a
+// refused handshake could not be logged with the subject of what was refused.
+void free_presented(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { X509_free(static_cast<X509*>(ptr)); }
+
+int presented_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, free_presented);
+  return index;
+}
+
 std::vector<x509_ptr> parse_pem_certs(const std::string& pem) {
   std::vector<x509_ptr> out;
   bio_ptr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
@@ -34,8 +44,13 @@ bool anchored_in(STACK_OF(X509) * chain, const std::vector<x509_ptr>& cas) {
 // at the leaf we add the role's own rules. A refusal is reported as an application
 // verification error, which the failure classifier reads as peer_not_allowed.
 int verify_peer(int ok, X509_STORE_CTX* store) {
-  if (ok == 0 || X509_STORE_CTX_get_error_depth(store) != 0) return ok;
   auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  if (X509* presented = X509_STORE_CTX_get0_cert(store);
+      ssl != nullptr && presented != nullptr && SSL_get_ex_data(ssl, presented_index()) == nullptr &&
+      X509_up_ref(presented) == 1) {
+    SSL_set_ex_data(ssl, presented_index(), presented);
+  }
+  if (ok == 0 || X509_STORE_CTX_get_error_depth(store) != 0) return ok;
   const auto* trust = static_cast<const peer_trust*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), trust_index()));
   if (trust == nullptr) return 0;
   X509* leaf = X509_STORE_CTX_get_current_cert(store);
@@ -50,6 +65,11 @@ int verify_peer(int ok, X509_STORE_CTX* store) {
 }
 
 }  // namespace
+
+X509* presented_certificate(const SSL* ssl) {
+  if (X509* verified = SSL_get0_peer_certificate(ssl)) return verified;
+  return static_cast<X509*>(SSL_get_ex_data(ssl, presented_index()));
+}
 
 std::vector<peer_role_source> read_peer_roles(const std::vector<role_policy>& roles) {
   std::vector<peer_role_source> out;

@@ -36,6 +36,10 @@ struct peer_trust {
 std::unique_ptr<peer_trust> install_peer_verification(SSL_CTX* ctx, const std::vector<peer_role_source>& roles,
                                                       usage peer_usage, int verify_mode);
 
+// The peer's certificate: the verified one, or, when verification refused it, the
+// one the peer presented (for logging a refusal with its subject); nullptr if none.
+X509* presented_certificate(const SSL* ssl);
+
 // Reads the CA file of each role; throws std::runtime_error naming the file.
 std::vector<peer_role_source> read_peer_roles(const std::vector<role_policy>& roles);
 
