@@ -109,7 +109,8 @@ check_result run_client(const std::string& what, const args& a) {
   throw std::invalid_argument("unknown client check '" + what + "'");
 }
 
-// The client's verdict as one JSON line on stdout, the form scripts and tests read.
+// The client's verdict as one JSON line on stdout, the form scripts and tests read;
+// then the body of a GET, if any.
 int report(const std::string& what, const check_result& r) {
   std::string line = "{\"check\":\"" + what + "\",\"ok\":" + (r.ok ? "true" : "false") + ",\"server\":\"";
   log::append_json_escaped(line, r.server);
@@ -117,6 +118,8 @@ int report(const std::string& what, const check_result& r) {
           ",\"status\":" + std::to_string(r.status) + ",\"tls_version\":\"" + r.tls_version + "\",\"error\":\"";
   log::append_json_escaped(line, r.error);
   line += "\"}\n";
+  // The body of a GET follows as written, for a reader or a script to look into.
+  line += r.body;
   std::fputs(line.c_str(), stdout);
   std::fflush(stdout);
   return r.ok ? 0 : 1;
