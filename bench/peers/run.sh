@@ -1,84 +1,102 @@
 #!/usr/bin/env bash
-# First-look peer comparison: CPU time that HAProxy and vmsgate each spend per
-# full TLS 1.3 handshake and per GiB forwarded, one thread each, the proxy pinned
-# to one CPU and the load generators and backends to another. See README.md.
+# Peer comparison (issue 7): the CPU time vmsgate, HAProxy, hitch and nginx stream
+# each spend per unit of work, and their memory per idle TLS connection, with the
+# same certificate, backend and loads; one worker each, the proxy pinned to one CPU
+# and the load generators and backends to the other. Writes bench/RESULTS.md.
+# See README.md here and bench/README.md.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 VMSGATE=${VMSGATE:-$ROOT/build/proxy/vmsgate}
-PROXIES=${PROXIES:-"haproxy vmsgate"}
+PROXIES=${PROXIES:-"vmsgate haproxy hitch nginx"}
+TESTS=${TESTS:-"hs13 hs12 resumed bulk1 bulk16 keepalive idle"}
 RUNS=${RUNS:-3}
-HS_SECONDS=${HS_SECONDS:-8}
+HS_SECONDS=${HS_SECONDS:-5}
+KA_SECONDS=${KA_SECONDS:-5}
 BULK_BYTES=${BULK_BYTES:-$((1 << 30))}
+STREAMS=${STREAMS:-16}
+IDLE_CONNS=${IDLE_CONNS:-2000}
 CIPHERSUITE=${CIPHERSUITE:-TLS_AES_128_GCM_SHA256}
+CIPHER12=${CIPHER12:-ECDHE-RSA-AES128-GCM-SHA256}
 PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
-OUT=${OUT:-$ROOT/bench/RESULTS-first-look.md}
+OUT=${OUT:-$ROOT/bench/RESULTS.md}
+NOTE=${NOTE:-}
 CLK_TCK=$(getconf CLK_TCK)
 WORK=$(mktemp -d /tmp/vmsgate-peers.XXXXXX)
+chmod 755 "$WORK"  # hitch and nginx workers run as nobody
 PIDS=()
+START_TIME=$(date +%s)
 
 say() { echo "run.sh: $*" >&2; }
 
 # Every process this script starts is listed in PIDS and stopped here by pid.
 cleanup() {
   local pid
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [[ -n "${KEEP:-}" ]]; then say "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
-stop_pid() {
-  local pid=$1 keep=() p
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  for p in "${PIDS[@]}"; do [[ "$p" == "$pid" ]] || keep+=("$p"); done
+forget_pid() {
+  local keep=() p
+  for p in "${PIDS[@]}"; do [[ "$p" == "$1" ]] || keep+=("$p"); done
   PIDS=("${keep[@]}")
 }
 
-ensure_haproxy() {
-  command -v haproxy >/dev/null && return
-  say "installing haproxy (Debian package)"
-  local sudo=""
+stop_pid() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  forget_pid "$1"
+}
+
+install_peers() {
+  local missing=() sudo=""
+  command -v haproxy >/dev/null || missing+=(haproxy)
+  command -v hitch >/dev/null || missing+=(hitch)
+  command -v nginx >/dev/null || missing+=(nginx-light)
+  [[ -e /usr/lib/nginx/modules/ngx_stream_module.so ]] || missing+=(libnginx-mod-stream)
+  command -v wrk >/dev/null || missing+=(wrk)
+  command -v curl >/dev/null || missing+=(curl)
+  ((${#missing[@]})) || return 0
   [[ $(id -u) -eq 0 ]] || sudo=sudo
-  $sudo apt-get install -y -q haproxy >&2
+  say "installing ${missing[*]} (Debian packages)"
+  $sudo apt-get install -y -q "${missing[@]}" >&2 || { $sudo apt-get update -q >&2 && $sudo apt-get install -y -q "${missing[@]}" >&2; }
 }
 
 # A site CA and a leaf that passes vmsgate's default policy: RSA-2048, serverAuth,
-# a DNS SAN for the name the clients dial. HAProxy takes the same leaf and key.
+# SANs for bench.local, localhost and 127.0.0.1 (wrk dials localhost and sends it as SNI;
+# vmsgate refuses an IP literal as SNI). Every proxy serves the same leaf and key.
 make_pki() {
   local d=$WORK/pki
   mkdir -p "$d"
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 \
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.pem" -days 400 \
     -subj "/CN=bench CA" -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -keyout "$d/leaf.key" -out "$d/leaf.csr" -subj "/CN=bench.local" 2>/dev/null
   printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-    "extendedKeyUsage=serverAuth" "subjectAltName=DNS:bench.local" >"$d/leaf.ext"
-  openssl x509 -req -in "$d/leaf.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+    "extendedKeyUsage=serverAuth" "subjectAltName=DNS:bench.local,DNS:localhost,IP:127.0.0.1" >"$d/leaf.ext"
+  openssl x509 -req -in "$d/leaf.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 400 \
     -extfile "$d/leaf.ext" -out "$d/leaf.pem" 2>/dev/null
   chmod 600 "$d/ca.key" "$d/leaf.key"
-  cat "$d/leaf.pem" "$d/leaf.key" >"$d/haproxy.pem"
+  cat "$d/leaf.pem" "$d/leaf.key" >"$d/combined.pem"
+  chmod 600 "$d/combined.pem"
 }
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Ready means a full TLS 1.3 handshake succeeds on the port; a bare TCP probe
-# would count as a failed handshake, and has crashed an early vmsgate build.
+# Ready means a full TLS handshake succeeds on the port (a bare TCP probe would
+# count as a failed handshake).
 wait_tls() {
   local port=$1 pid=$2 i
   for i in $(seq 50); do
     kill -0 "$pid" 2>/dev/null || return 1
-    if timeout 5 openssl s_client -connect "127.0.0.1:$port" -servername bench.local -tls1_3 </dev/null 2>&1 |
-      grep -q '^New, TLSv1.3'; then
+    if timeout 5 openssl s_client -connect "127.0.0.1:$port" -servername bench.local </dev/null 2>&1 |
+      grep -q '^New, TLSv1'; then
       return 0
     fi
     sleep 0.2
@@ -86,14 +104,41 @@ wait_tls() {
   return 1
 }
 
-# utime + stime of all the process's threads, in clock ticks. The name field is
-# cut first because a name may contain spaces.
+# The proxy process and its children (hitch and nginx fork their workers).
+tree() { echo "$1"; pgrep -P "$1" || true; }
+
+# utime + stime of the whole tree, in clock ticks. The name field is cut first
+# because a name may contain spaces.
 cpu_ticks() {
-  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+  local p sum=0 t
+  for p in $(tree "$1"); do
+    t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }') || t=0
+    sum=$((sum + ${t:-0}))
+  done
+  echo "$sum"
 }
 
-median() {
-  sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+rss_kb() {
+  local p sum=0 r
+  for p in $(tree "$1"); do
+    r=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || r=0
+    sum=$((sum + ${r:-0}))
+  done
+  echo "$sum"
+}
+
+affinity() {
+  local p out=()
+  for p in $(tree "$1"); do out+=("$p:$(taskset -pc "$p" 2>/dev/null | sed 's/.*: //')"); done
+  echo "${out[*]}"
+}
+
+# Prints "median min max" of the numbers on stdin (nan when none).
+stats() {
+  sort -g | awk '{ v[NR] = $1 } END {
+    if (NR == 0) { print "nan nan nan"; exit }
+    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    print m, v[1], v[NR] }'
 }
 
 start_backends() {
@@ -101,29 +146,69 @@ start_backends() {
   PIDS+=($!)
   local i
   for i in $(seq 50); do [[ -s "$WORK/backend.ports" ]] && break; sleep 0.1; done
-  read -r ANSWER_PORT STREAM_PORT <"$WORK/backend.ports"
+  read -r ANSWER_PORT STREAM_PORT IDLE_PORT <"$WORK/backend.ports"
+  # The keep-alive backend: nginx as a plain HTTP server answering 100 bytes.
+  KA_PORT=$(free_port)
+  mkdir -p "$WORK/nginx-backend"
+  cat >"$WORK/nginx-backend/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_rlimit_nofile 65536;
+pid $WORK/nginx-backend/nginx.pid;
+error_log $WORK/nginx-backend/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    client_body_temp_path $WORK/nginx-backend;
+    proxy_temp_path $WORK/nginx-backend;
+    fastcgi_temp_path $WORK/nginx-backend;
+    uwsgi_temp_path $WORK/nginx-backend;
+    scgi_temp_path $WORK/nginx-backend;
+    server {
+        listen 127.0.0.1:$KA_PORT;
+        default_type text/plain;
+        location / { return 200 "$(printf '%099d' 0)\n"; }
+    }
+}
+EOF
+  taskset -c "$LOAD_CPU" nginx -e "$WORK/nginx-backend/error.log" -c "$WORK/nginx-backend/nginx.conf" \
+    >"$WORK/nginx-backend/out.log" 2>&1 &
+  PIDS+=($!)
+  for i in $(seq 50); do
+    [[ $(curl -s -o /dev/null -w '%{size_download}' "http://127.0.0.1:$KA_PORT/" 2>/dev/null) == 100 ]] && return 0
+    sleep 0.1
+  done
+  say "keep-alive backend (nginx) did not start"; return 1
 }
 
+backend_for() {
+  case $1 in
+    hs13 | hs12 | resumed) echo "$ANSWER_PORT" ;;
+    bulk1 | bulk16) echo "$STREAM_PORT" ;;
+    keepalive) echo "$KA_PORT" ;;
+    idle) echo "$IDLE_PORT" ;;
+  esac
+}
+
+# start_NAME PORT BACKEND_PORT: one TLS frontend on PORT to BACKEND_PORT, one
+# worker, TLS 1.2 and 1.3, default session handling; sets PROXY_PID.
 start_haproxy() {
   cat >"$WORK/haproxy.cfg" <<EOF
 global
     nbthread 1
-    maxconn 4000
+    maxconn 8000
 defaults
     mode tcp
     timeout connect 5s
     timeout client 60s
     timeout server 60s
-frontend handshakes
-    bind 127.0.0.1:$HS_PORT ssl crt $WORK/pki/haproxy.pem ssl-min-ver TLSv1.3
-    default_backend answer
-frontend bulk
-    bind 127.0.0.1:$BULK_PORT ssl crt $WORK/pki/haproxy.pem ssl-min-ver TLSv1.3
-    default_backend stream
-backend answer
-    server answer 127.0.0.1:$ANSWER_PORT
-backend stream
-    server stream 127.0.0.1:$STREAM_PORT
+frontend tls
+    bind 127.0.0.1:$1 ssl crt $WORK/pki/combined.pem ssl-min-ver TLSv1.2
+    default_backend plain
+backend plain
+    server plain 127.0.0.1:$2
 EOF
   taskset -c "$PROXY_CPU" haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
   PROXY_PID=$!
@@ -138,156 +223,341 @@ admin:
 workers: 1
 limits:
   handshake_timeout: 10s
-  idle_timeout: 60s
+  idle_timeout: 120s
 roles:
   bench:
     ca: $WORK/pki/ca.pem
 routes:
-  - name: handshakes
+  - name: bench
     role: bench
     mode: terminate
-    listen: "127.0.0.1:$HS_PORT"
-    server_names: [bench.local]
+    listen: "127.0.0.1:$1"
+    server_names: [bench.local, localhost]
     cert: $WORK/pki/leaf.pem
     key: $WORK/pki/leaf.key
-    backends: ["127.0.0.1:$ANSWER_PORT"]
-  - name: bulk
-    role: bench
-    mode: terminate
-    listen: "127.0.0.1:$BULK_PORT"
-    server_names: [bench.local]
-    cert: $WORK/pki/leaf.pem
-    key: $WORK/pki/leaf.key
-    backends: ["127.0.0.1:$STREAM_PORT"]
+    backends: ["127.0.0.1:$2"]
 EOF
   taskset -c "$PROXY_CPU" "$VMSGATE" run --config "$WORK/vmsgate.yaml" >"$WORK/vmsgate.log" 2>&1 &
   PROXY_PID=$!
   PIDS+=("$PROXY_PID")
 }
 
-# What the two proxies actually negotiate, so that the rows compare like with like.
-negotiated() {
-  echo | timeout 10 openssl s_client -connect "127.0.0.1:$HS_PORT" -servername bench.local -tls1_3 \
-    -ciphersuites "$CIPHERSUITE" 2>&1 |
-    awk -F': ' '/^New, /{ sub(/^New, /, ""); p = $0 } /Server Temp Key/{ k = $2 } /Peer signature type/{ s = $2 }
-      END { printf "%s, key exchange %s, signature %s", p, k, s }'
+# hitch refuses to run as root (user = nobody) and pins its worker to a CPU of
+# its own choosing: its children are re-pinned after start (see pin_tree).
+start_hitch() {
+  cat >"$WORK/hitch.conf" <<EOF
+frontend = "[127.0.0.1]:$1"
+backend = "[127.0.0.1]:$2"
+pem-file = "$WORK/pki/combined.pem"
+workers = 1
+daemon = off
+user = "nobody"
+tls-protos = TLSv1.2 TLSv1.3
+ocsp-dir = "$WORK"
+backlog = 4096
+EOF
+  taskset -c "$PROXY_CPU" hitch --config="$WORK/hitch.conf" >"$WORK/hitch.log" 2>&1 &
+  PROXY_PID=$!
+  PIDS+=("$PROXY_PID")
 }
 
-# Prints "ticks handshakes wall_seconds" for one s_time run of new sessions only.
-measure_handshakes() {
-  local t0 t1 out n w0 w1
+start_nginx() {
+  mkdir -p "$WORK/nginx"
+  cat >"$WORK/nginx/nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile 65536;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 10000; }
+stream {
+    server {
+        listen 127.0.0.1:$1 ssl;
+        ssl_certificate $WORK/pki/leaf.pem;
+        ssl_certificate_key $WORK/pki/leaf.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        proxy_pass 127.0.0.1:$2;
+    }
+}
+EOF
+  taskset -c "$PROXY_CPU" nginx -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx.log" 2>&1 &
+  PROXY_PID=$!
+  PIDS+=("$PROXY_PID")
+}
+
+# Every process of the proxy on PROXY_CPU, whatever it did to itself; the first
+# affinity seen after start is kept for the report.
+pin_tree() {
+  local p before
+  before=$(affinity "$1")
+  [[ -n "${AFFINITY_SEEN[$2]:-}" ]] || AFFINITY_SEEN[$2]=$before
+  for p in $(tree "$1"); do taskset -pc "$PROXY_CPU" "$p" >/dev/null 2>&1 || true; done
+}
+
+# s_time: prints "ticks connections resumed wall"; args after the first are s_time's.
+s_time_run() {
+  local t0 t1 out n r w0 w1
   t0=$(cpu_ticks "$PROXY_PID")
   w0=$(date +%s.%N)
-  out=$(taskset -c "$LOAD_CPU" timeout $((HS_SECONDS + 30)) openssl s_time -connect "127.0.0.1:$HS_PORT" \
-    -new -tls1_3 -ciphersuites "$CIPHERSUITE" -time "$HS_SECONDS" 2>&1) || true
+  out=$(taskset -c "$LOAD_CPU" timeout $((HS_SECONDS + 30)) openssl s_time -connect "127.0.0.1:$PORT" \
+    -www / -time "$HS_SECONDS" "$@" 2>&1) || true
   w1=$(date +%s.%N)
   sleep 0.3  # let the proxy finish the last connection before reading its clock
   t1=$(cpu_ticks "$PROXY_PID")
-  n=$(sed -nE 's/^([0-9]+) connections in [0-9]+ real seconds.*/\1/p' <<<"$out" | head -1)
+  n=$(sed -nE 's/^([0-9]+) connections in [0-9.]+s?.*/\1/p' <<<"$out" | tail -1)
+  # One mark per connection on its own line: 'r' resumed, '*' (or a version) new.
+  r=$(grep -E '^[*rt3]+$' <<<"$out" | tr -cd 'r' | wc -c)
   if [[ -z "$n" || "$n" -eq 0 ]]; then
     say "s_time failed: $(tail -3 <<<"$out" | tr '\n' ' ')"
     return 1
   fi
-  echo "$((t1 - t0)) $n $(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.2f", b - a }')"
+  echo "$((t1 - t0)) $n $r $(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.2f", b - a }')"
 }
 
-# Prints "ticks bytes wall_seconds" for one download of BULK_BYTES through the proxy.
-measure_bulk() {
-  local t0 t1 out
+# Prints "ticks bytes wall" for STREAMS (1 or 16) parallel downloads totalling BULK_BYTES.
+bulk_run() {
+  local streams=$1 each t0 t1 out args=() i got w0 w1
+  each=$((BULK_BYTES / streams))
+  for i in $(seq "$streams"); do args+=(-o /dev/null "https://bench.local:$PORT/$each"); done
   t0=$(cpu_ticks "$PROXY_PID")
+  w0=$(date +%s.%N)
   out=$(taskset -c "$LOAD_CPU" curl -sS --http1.1 --tlsv1.3 --tls13-ciphers "$CIPHERSUITE" \
-    --cacert "$WORK/pki/ca.pem" --resolve "bench.local:$BULK_PORT:127.0.0.1" --max-time 120 \
-    -o /dev/null -w '%{size_download} %{time_total}' "https://bench.local:$BULK_PORT/") || true
+    --cacert "$WORK/pki/ca.pem" --resolve "bench.local:$PORT:127.0.0.1" --max-time 180 \
+    --parallel --parallel-max "$streams" -w '%{size_download}\n' "${args[@]}") || true
+  w1=$(date +%s.%N)
   sleep 0.3
   t1=$(cpu_ticks "$PROXY_PID")
-  if [[ "${out%% *}" != "$BULK_BYTES" ]]; then
-    say "download incomplete: '$out' of $BULK_BYTES bytes"
+  got=$(awk '{ s += $1 } END { print s + 0 }' <<<"$out")
+  if [[ "$got" != "$((each * streams))" ]]; then
+    say "download incomplete: $got of $((each * streams)) bytes"
     return 1
   fi
-  echo "$((t1 - t0)) $out"
+  echo "$((t1 - t0)) $got $(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.2f", b - a }')"
 }
 
-bench_proxy() {
-  local name=$1 hs bulk i ticks n wall bytes
-  HS_PORT=$(free_port)
-  BULK_PORT=$(free_port)
-  if ! "start_$name" || ! wait_tls "$HS_PORT" "$PROXY_PID" || ! wait_tls "$BULK_PORT" "$PROXY_PID"; then
+# Prints "ticks requests wall" for wrk's keep-alive run (16 connections, 1 thread).
+keepalive_run() {
+  local t0 t1 out n
+  t0=$(cpu_ticks "$PROXY_PID")
+  out=$(taskset -c "$LOAD_CPU" timeout $((KA_SECONDS + 30)) wrk -t1 -c16 -d"${KA_SECONDS}s" \
+    "https://localhost:$PORT/" 2>&1) || true
+  sleep 0.3
+  t1=$(cpu_ticks "$PROXY_PID")
+  n=$(sed -nE 's/^ *([0-9]+) requests in .*/\1/p' <<<"$out")
+  if [[ -z "$n" || "$n" -eq 0 ]] || grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
+    say "wrk failed or saw errors: $(tr '\n' ' ' <<<"$out" | tail -c 300)"
+    [[ -n "$n" && "$n" -gt 0 ]] || return 1
+  fi
+  echo "$((t1 - t0)) $n $KA_SECONDS"
+}
+
+# Prints "rss_delta_kb connections resumed": IDLE_CONNS handshaken idle connections.
+idle_run() {
+  local before after fifo cpid line i
+  before=$(rss_kb "$PROXY_PID")
+  fifo=$WORK/idle.fifo
+  rm -f "$fifo"; mkfifo "$fifo"
+  # The client keeps its connections until its stdin (the fifo) closes.
+  taskset -c "$LOAD_CPU" python3 "$HERE/idle_client.py" "$PORT" "$IDLE_CONNS" bench.local \
+    <"$fifo" >"$WORK/idle.out" 2>&1 &
+  cpid=$!
+  PIDS+=("$cpid")
+  exec 9>"$fifo"
+  for i in $(seq 600); do
+    grep -q '^ready' "$WORK/idle.out" 2>/dev/null && break
+    kill -0 "$cpid" 2>/dev/null || break
+    sleep 0.1
+  done
+  sleep 1  # let the proxy finish every handshake and backend connect
+  after=$(rss_kb "$PROXY_PID")
+  line=$(grep '^ready' "$WORK/idle.out" || true)
+  exec 9>&-
+  wait "$cpid" 2>/dev/null || true
+  forget_pid "$cpid"
+  if [[ -z "$line" ]]; then say "idle client failed: $(tail -2 "$WORK/idle.out" | tr '\n' ' ')"; return 1; fi
+  read -r _ n _ r <<<"$line"
+  echo "$((after - before)) $n $r"
+}
+
+# One test on a freshly started proxy; appends the per-unit figure to WORK/NAME.TEST.
+one_test() {
+  local name=$1 test=$2 run=$3 res ticks n r wall v
+  PORT=$(free_port)
+  if ! "start_$name" "$PORT" "$(backend_for "$test")" || ! { sleep 0.3; pin_tree "$PROXY_PID" "$name"; wait_tls "$PORT" "$PROXY_PID"; }; then
     say "$name did not start; last log lines:"
     tail -5 "$WORK/$name.log" >&2 2>/dev/null || true
     [[ -n "${PROXY_PID:-}" ]] && stop_pid "$PROXY_PID"
-    ROWS+=("| $name | not measured: did not start | | | |")
-    return
+    return 0
   fi
-  NEGOTIATED+=("- $name: $(negotiated)")
-  : >"$WORK/$name.hs"
-  : >"$WORK/$name.bulk"
-  for i in $(seq "$RUNS"); do
-    if hs=$(measure_handshakes); then
-      read -r ticks n wall <<<"$hs"
-      echo "$ticks $n $wall" >>"$WORK/$name.hs"
-      RAW+=("| $name | $i | handshakes | $n in ${wall} s | $ticks |")
-    fi
-    if bulk=$(measure_bulk); then
-      read -r ticks bytes wall <<<"$bulk"
-      echo "$ticks $bytes $wall" >>"$WORK/$name.bulk"
-      RAW+=("| $name | $i | bulk | $bytes B in ${wall} s | $ticks |")
-    fi
-    say "$name run $i: handshakes [${hs:-failed}] bulk [${bulk:-failed}]"
-  done
-  kill -0 "$PROXY_PID" 2>/dev/null || say "$name exited during the runs; see $WORK/$name.log"
+  pin_tree "$PROXY_PID" "$name"
+  res=""
+  case $test in
+    hs13) res=$(s_time_run -new -tls1_3 -ciphersuites "$CIPHERSUITE") ;;
+    hs12) res=$(s_time_run -new -tls1_2 -cipher "$CIPHER12") ;;
+    resumed) res=$(s_time_run -reuse -tls1_3 -ciphersuites "$CIPHERSUITE") ;;
+    bulk1) res=$(bulk_run 1) ;;
+    bulk16) res=$(bulk_run "$STREAMS") ;;
+    keepalive) res=$(keepalive_run) ;;
+    idle) res=$(idle_run) ;;
+  esac || res=""
+  kill -0 "$PROXY_PID" 2>/dev/null || say "$name exited during $test; see its log"
   stop_pid "$PROXY_PID"
-  local us_hs s_gib hs_rate mib_rate label
-  us_hs=$(awk -v c="$CLK_TCK" '{ print $1 / c * 1e6 / $2 }' "$WORK/$name.hs" | median)
-  hs_rate=$(awk '$3 > 0 { print $2 / $3 }' "$WORK/$name.hs" | median)
-  s_gib=$(awk -v c="$CLK_TCK" '{ print ($1 / c) / ($2 / 1073741824) }' "$WORK/$name.bulk" | median)
-  mib_rate=$(awk '$3 > 0 { print $2 / 1048576 / $3 }' "$WORK/$name.bulk" | median)
-  label=$name
-  [[ $name == haproxy ]] && label="HAProxy $(haproxy -v | sed -nE '1s/^HAProxy version ([^ ]+).*/\1/p')"
-  [[ $name == vmsgate ]] && label="vmsgate $("$VMSGATE" --version 2>/dev/null | head -1 | awk '{ print $2 }')"
-  ROWS+=("$(printf '| %s | %.0f | %.2f | %.0f | %.0f |' "$label" "$us_hs" "$s_gib" "$hs_rate" "$mib_rate")")
+  if [[ -z "$res" ]]; then RAW+=("| $name | $run | $test | failed | |"); say "$name $test run $run failed"; return 0; fi
+  case $test in
+    hs13 | hs12 | resumed)
+      read -r ticks n r wall <<<"$res"
+      v=$(awk -v t="$ticks" -v c="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.1f", t / c * 1e6 / n }')
+      RAW+=("| $name | $run | $test | $n handshakes ($r resumed) in $wall s | $ticks | $v µs |")
+      echo "$r $n" >>"$WORK/$name.$test.resumed" ;;
+    bulk1 | bulk16)
+      read -r ticks n wall <<<"$res"
+      v=$(awk -v t="$ticks" -v c="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.3f", (t / c) / (n / 1073741824) }')
+      RAW+=("| $name | $run | $test | $n B in $wall s | $ticks | $v s/GiB |") ;;
+    keepalive)
+      read -r ticks n wall <<<"$res"
+      v=$(awk -v t="$ticks" -v c="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.2f", t / c * 1e6 / n }')
+      RAW+=("| $name | $run | $test | $n requests in $wall s | $ticks | $v µs |") ;;
+    idle)
+      read -r ticks n r <<<"$res"
+      v=$(awk -v d="$ticks" -v n="$n" 'BEGIN { printf "%.1f", d * 1024 / n / 1000 }')
+      RAW+=("| $name | $run | $test | $n connections ($r resumed), RSS +$ticks KiB | | $v KB |") ;;
+  esac
+  echo "$v" >>"$WORK/$name.$test"
+  say "$name $test run $run: $v ($res)"
+}
+
+label() {
+  case $1 in
+    vmsgate) echo "vmsgate $("$VMSGATE" --version 2>/dev/null | head -1 | awk '{ print $2 }')" ;;
+    haproxy) echo "HAProxy $(haproxy -v | sed -nE '1s/^HAProxy version ([^ ]+).*/\1/p')" ;;
+    hitch) echo "hitch $(hitch --version 2>&1 | awk '{ print $2 }')" ;;
+    nginx) echo "nginx $(nginx -v 2>&1 | sed 's|.*/||') stream" ;;
+  esac
+}
+
+test_title() {
+  case $1 in
+    hs13) echo "full handshake TLS 1.3, CPU µs" ;;
+    hs12) echo "full handshake TLS 1.2, CPU µs" ;;
+    resumed) echo "resumed handshake TLS 1.3, CPU µs" ;;
+    bulk1) echo "bulk 1 stream, CPU s per GiB" ;;
+    bulk16) echo "bulk $STREAMS streams, CPU s per GiB" ;;
+    keepalive) echo "keep-alive 100-byte requests, CPU µs each" ;;
+    idle) echo "memory per idle TLS connection, KB" ;;
+  esac
+}
+
+fmt() { awk -v x="$1" 'BEGIN { if (x == "nan") print "nan"; else if (x >= 100) printf "%.0f", x; else if (x >= 10) printf "%.1f", x; else printf "%.2f", x }'; }
+
+table() {
+  local head="| measure |" sep="|---|" p t m lo hi best row ratio vm
+  for p in $PROXIES; do head+=" $(label "$p") |"; sep+="---:|"; done
+  [[ " $PROXIES " == *" vmsgate "* ]] && { head+=" vmsgate / best peer |"; sep+="---:|"; }
+  echo "$head"; echo "$sep"
+  for t in $TESTS; do
+    row="| $(test_title "$t") |"; best=""; vm=""
+    for p in $PROXIES; do
+      read -r m lo hi < <(cat "$WORK/$p.$t" 2>/dev/null | stats)
+      if [[ $m == nan ]]; then row+=" n/a |"; continue; fi
+      row+=" $(fmt "$m") ($(fmt "$lo")–$(fmt "$hi")) |"
+      if [[ $p == vmsgate ]]; then vm=$m
+      elif [[ -z $best ]] || awk -v a="$m" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$m; fi
+    done
+    if [[ " $PROXIES " == *" vmsgate "* ]]; then
+      ratio=$( [[ -n $vm && -n $best ]] && awk -v a="$vm" -v b="$best" 'BEGIN { printf "%.2f×", a / b }' || echo n/a)
+      row+=" $ratio |"
+    fi
+    echo "$row"
+  done
+}
+
+resumption_proof() {
+  local p t r n
+  for t in hs13 hs12 resumed; do
+    [[ " $TESTS " == *" $t "* ]] || continue
+    for p in $PROXIES; do
+      [[ -s "$WORK/$p.$t.resumed" ]] || continue
+      read -r r n < <(awk '{ r += $1; n += $2 } END { print r, n }' "$WORK/$p.$t.resumed")
+      echo "- $t, $p: $r of $n connections resumed"
+    done
+  done
 }
 
 report() {
+  local elapsed=$(( $(date +%s) - START_TIME ))
   cat <<EOF
-# Peer comparison, first look
+# Peer comparison: vmsgate, HAProxy, hitch, nginx stream
 
 $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(sed -nE '0,/^model name/s/^model name[^:]*: //p' /proc/cpuinfo)),
-Linux $(uname -r), $(openssl version | cut -d' ' -f1-2), vmsgate commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown).
+Linux $(uname -r), $(openssl version | cut -d' ' -f1-2), vmsgate commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- proxy 2>/dev/null || echo " (proxy/ modified)"),
+load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg); the run took $((elapsed / 60)) min $((elapsed % 60)) s.
+${NOTE:+
+$NOTE
+}
+Each cell: the proxy's own CPU time (utime + stime of its processes, /proc/PID/stat,
+$CLK_TCK ticks/s) per unit of work, **median of $RUNS runs (min–max)**; memory is the
+proxy's RSS growth (/proc/PID/status VmRSS) per connection. Lower is better. The last
+column is vmsgate's median over the best peer's median (targets of issue 7: full
+handshakes ≤ 0.75, resumed ≤ 0.6, bulk 16 streams ≤ 0.85, 1 stream ≤ 0.8, keep-alive
+≤ 0.8, idle memory ≤ 0.5).
 
-One proxy thread pinned to CPU $PROXY_CPU; clients and backends pinned to CPU $LOAD_CPU.
-CPU is the proxy process's utime + stime from /proc/PID/stat ($CLK_TCK ticks/s),
-median of $RUNS runs. Handshakes: \`openssl s_time -new -tls1_3\` for ${HS_SECONDS} s,
-one connection at a time, no resumption, RSA-2048 server certificate. Bulk: curl
-downloads $((BULK_BYTES / 1048576)) MiB through the proxy over one TLS 1.3 connection.
-The wall-clock rates are bounded by the single client on CPU $LOAD_CPU, not by the proxy.
+$(table)
 
-| proxy | CPU µs / handshake | CPU s / GiB | handshakes/s (wall) | MiB/s (wall) |
-|---|---:|---:|---:|---:|
-$(printf '%s\n' "${ROWS[@]}")
+How: one worker/thread per proxy, pinned to CPU $PROXY_CPU (re-pinned after start);
+load generators and backends on CPU $LOAD_CPU; loopback; RSA-2048 leaf for every proxy;
+each proxy is started afresh for each test and run, the runs interleave the proxies.
+- full handshakes: \`openssl s_time -new -www / -time $HS_SECONDS\` (\`-tls1_3 -ciphersuites $CIPHERSUITE\`,
+  or \`-tls1_2 -cipher $CIPHER12\`), one connection at a time, each a full handshake,
+  the backend answers \`ok\` and closes; resumed: the same with \`-reuse\` (TLS 1.3 tickets).
+- bulk: curl downloads $((BULK_BYTES / 1048576)) MiB through the proxy over 1 TLS 1.3 connection, or
+  over $STREAMS parallel connections of $((BULK_BYTES / STREAMS / 1048576)) MiB each (\`curl --parallel\`).
+- keep-alive: \`wrk -t1 -c16 -d${KA_SECONDS}s\` over TLS, nginx as the plain HTTP backend
+  answering 100 bytes; wrk's few handshakes (and its session resumption) are noise
+  next to tens of thousands of requests.
+- idle: $IDLE_CONNS TLS 1.3 connections opened and handshaken one after the other
+  (\`idle_client.py\`, no resumption), the backend holds its side; RSS after minus
+  RSS before, divided by the connections.
+- the proxies' defaults otherwise: vmsgate logs one JSON line per closed connection
+  (to a file), the others log nothing per connection.
 
-Negotiated:
-$(printf '%s\n' "${NEGOTIATED[@]:-- (none)}")
+Resumptions counted by the client (s_time marks each reused session):
+$(resumption_proof)
 
-Raw runs:
+Affinity as found just after start (pid:cpus), before re-pinning to CPU $PROXY_CPU:
+$(for p in $PROXIES; do echo "- $p: ${AFFINITY_SEEN[$p]:-?}"; done)
 
-| proxy | run | test | work | CPU ticks |
-|---|---:|---|---|---:|
-$(printf '%s\n' "${RAW[@]:-| - | - | - | - | - |}")
+<details><summary>Raw runs</summary>
 
-Reproduce: \`bench/peers/run.sh\` (environment: VMSGATE, PROXIES, RUNS, HS_SECONDS,
-BULK_BYTES, CIPHERSUITE, PROXY_CPU, LOAD_CPU, OUT).
+| proxy | run | test | work | CPU ticks | per unit |
+|---|---:|---|---|---:|---:|
+$(printf '%s\n' "${RAW[@]:-| - | - | - | - | - | - |}")
+
+</details>
+
+Reproduce: \`bash bench/peers/run.sh\` (environment: VMSGATE, PROXIES, TESTS, RUNS,
+HS_SECONDS, KA_SECONDS, BULK_BYTES, STREAMS, IDLE_CONNS, CIPHERSUITE, CIPHER12,
+PROXY_CPU, LOAD_CPU, OUT, NOTE). See bench/README.md.
 EOF
 }
 
 main() {
   [[ $(nproc) -ge 2 ]] || say "warning: fewer than 2 CPUs; proxy and load share one"
-  ensure_haproxy
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+  install_peers
   make_pki
   start_backends
-  ROWS=() RAW=() NEGOTIATED=()
-  local p
-  for p in $PROXIES; do bench_proxy "$p"; done
-  report | tee "$OUT"
+  declare -gA AFFINITY_SEEN=()
+  RAW=()
+  local run p t
+  for run in $(seq "$RUNS"); do
+    for t in $TESTS; do
+      for p in $PROXIES; do one_test "$p" "$t" "$run"; done
+    done
+  done
+  report >"$OUT"
+  cat "$OUT"
 }
 
 main "$@"
