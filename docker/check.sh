@@ -4,8 +4,8 @@
 # PKI made the way the compose `pki` service makes it.
 #   bash docker/check.sh [path/to/vmsgate]
 set -euo pipefail
+bin=$(realpath "${1:-$(dirname "$0")/../build/proxy/vmsgate}")
 cd "$(dirname "$0")"
-bin=$(realpath "${1:-../build/proxy/vmsgate}")
 docker-compose -f docker-compose.yml config -q
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT

@@ -13,7 +13,7 @@ if [ "${VMSGATE_DEMO_DEPS:-0}" = 1 ]; then
   packages+=(python3)
 fi
 if [ "${VMSGATE_TEST_DEPS:-0}" = 1 ]; then
-  packages+=(haproxy prometheus)
+  packages+=(haproxy prometheus docker-compose)
 fi
 
 missing=()

@@ -7,6 +7,7 @@ VMSGATE_TEST_DEPS=1 bash scripts/install-deps.sh
 
 bash scripts/build.sh build
 (cd build && ctest --output-on-failure --timeout 900)
+bash docker/check.sh build/proxy/vmsgate   # the compose site, without a Docker engine
 
 bash scripts/build.sh build-asan -DVMSGATE_SANITIZE=ON -DVMSGATE_BENCH=OFF
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
