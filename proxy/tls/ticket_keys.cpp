@@ -17,12 +17,15 @@ int crypto_index() {
 }
 
 bool decode_key(const std::string& line, ticket_key& out) {
-  unsigned char raw[128];
+  // 80 bytes encode to exactly 108 base64 characters ending in one '=' (and
+  // EVP_DecodeBlock would take a '=' elsewhere as data). The length is checked first: EVP_DecodeBlock writes 3 bytes per 4 characters however long
+  // the line is, so a longer line would overrun `raw`.
+  constexpr std::size_t encoded_size = 108;
+  if (line.size() != encoded_size || line.find('=') != encoded_size - 1) return false;
+  unsigned char raw[81];
   const int n = EVP_DecodeBlock(raw, reinterpret_cast<const unsigned char*>(line.data()), static_cast<int>(line.size()));
-  // EVP_DecodeBlock counts base64 padding as zero bytes: 80 bytes encode to 108
-  // characters with one '=', which decodes to 81.
-  const int padding = static_cast<int>(std::count(line.begin(), line.end(), '='));
-  if (n - padding != 80) return false;
+  // EVP_DecodeBlock counts the padding as a zero byte: 81.
+  if (n != 81) return false;
   std::memcpy(out.name.data(), raw, 16);
   std::memcpy(out.hmac.data(), raw + 16, 32);
   std::memcpy(out.aes.data(), raw + 48, 32);
