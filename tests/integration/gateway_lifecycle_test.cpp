@@ -32,7 +32,7 @@ TEST(GatewayLifecycle, HalfCloseDeliversDataAfterClientCloseNotify) {
   gateway gw(cfg.yaml());
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   tls_client c;
-  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error();
+  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error() << "\n" << gw.log();
   // Small enough to sit in socket buffers while nobody reads.
   std::vector<std::uint8_t> data(64 * 1024);
   fill_pattern(11, 0, data);
@@ -54,7 +54,7 @@ TEST(GatewayLifecycle, DrainTimeoutClosesIdleConnectionsAndExitsZero) {
   gateway gw(cfg.yaml());
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   tls_client c;
-  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error();
+  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error() << "\n" << gw.log();
   ASSERT_TRUE(c.send_all("hello")) << c.error();
   std::vector<std::uint8_t> buf(16);
   ASSERT_EQ(c.recv(buf), 5u) << c.error();

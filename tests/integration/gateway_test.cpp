@@ -50,10 +50,10 @@ TEST(Gateway, SmallEchoAndConnectionClosedEvent) {
   ASSERT_NE(gw.port("rec"), 0) << "no listening event for route rec:\n" << gw.log();
   const std::size_t from = gw.proc().stderr_line_count();
   tls_client c;
-  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error();
+  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error() << "\n" << gw.log();
   const auto r = echo_transfer(c, 1 * MiB);
   ASSERT_TRUE(r.ok) << r.error << "\n" << gw.log();
-  EXPECT_EQ(echo.connections(), 1u);
+  EXPECT_EQ(echo.data_connections(), 1u);
   const auto closed = gw.wait_for_event("connection_closed", 5s, from);
   ASSERT_TRUE(closed) << gw.log();
   EXPECT_EQ(json_field(*closed, "route"), "rec") << *closed;
@@ -76,7 +76,7 @@ TEST(Gateway, Transfers256MiBByteExact) {
   gateway gw(config_for({echo.address()}).yaml());
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   tls_client c;
-  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error();
+  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error() << "\n" << gw.log();
   const std::uint64_t bytes = big_stream_bytes(false);
   const auto r = echo_transfer(c, bytes, 42);
   EXPECT_TRUE(r.ok) << r.error << "\n" << gw.log();
@@ -98,7 +98,7 @@ TEST(Gateway, TenParallelStreamsByteExact) {
     threads.emplace_back([&, i] {
       tls_client c;
       if (!c.connect(gw.port("rec"), verifying_client())) {
-        connect_errors[i] = c.error();
+        connect_errors[i] = c.error() + "\n" + gw.log();
         return;
       }
       // A different seed per stream: crossed streams would show as a mismatch.
@@ -111,7 +111,7 @@ TEST(Gateway, TenParallelStreamsByteExact) {
     EXPECT_TRUE(results[i].ok) << "stream " << i << ": " << results[i].error;
     EXPECT_EQ(results[i].received_sha256, pattern_sha256(100 + static_cast<std::uint64_t>(i), bytes)) << "stream " << i;
   }
-  EXPECT_EQ(echo.connections(), static_cast<std::size_t>(streams));
+  EXPECT_EQ(echo.data_connections(), static_cast<std::size_t>(streams));
 }
 
 // A short echo through an established client, to show the session carries data.
@@ -149,7 +149,7 @@ TEST_F(GatewayTls, AcceptsTls12) {
   tls_options o = verifying_client();
   o.min_version = o.max_version = TLS1_2_VERSION;
   tls_client c;
-  ASSERT_TRUE(c.connect(port_, o)) << c.error();
+  ASSERT_TRUE(c.connect(port_, o)) << c.error() << "\n" << gw_->log();
   EXPECT_EQ(c.version(), "TLSv1.2");
   expect_echo(c);
 }
@@ -158,7 +158,7 @@ TEST_F(GatewayTls, AcceptsTls13) {
   tls_options o = verifying_client();
   o.min_version = o.max_version = TLS1_3_VERSION;
   tls_client c;
-  ASSERT_TRUE(c.connect(port_, o)) << c.error();
+  ASSERT_TRUE(c.connect(port_, o)) << c.error() << "\n" << gw_->log();
   EXPECT_EQ(c.version(), "TLSv1.3");
   expect_echo(c);
 }
@@ -220,7 +220,7 @@ TEST(Gateway, ClientThatNeverReadsDoesNotGrowMemory) {
   gateway gw(config_for({source.address()}).yaml());
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   tls_client c;
-  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error();
+  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error() << "\n" << gw.log();
   // The first bytes arrive and are the source's pattern: data does flow.
   std::vector<std::uint8_t> got(64 * 1024), want(64 * 1024);
   std::size_t have = 0;
@@ -278,10 +278,10 @@ TEST(Gateway, DeadPrimaryBackendFailsOver) {
   gateway gw(config_for({"127.0.0.1:" + port_str(closed_port()), echo.address()}).yaml());
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   tls_client c;
-  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error();
+  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error() << "\n" << gw.log();
   const auto r = echo_transfer(c, 4 * MiB);
   EXPECT_TRUE(r.ok) << r.error << "\n" << gw.log();
-  EXPECT_EQ(echo.connections(), 1u);
+  EXPECT_EQ(echo.data_connections(), 1u);
 }
 
 TEST(Gateway, SigtermLetsRunningStreamFinish) {
@@ -290,7 +290,7 @@ TEST(Gateway, SigtermLetsRunningStreamFinish) {
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   const std::uint16_t port = gw.port("rec");
   tls_client c;
-  ASSERT_TRUE(c.connect(port, verifying_client())) << c.error();
+  ASSERT_TRUE(c.connect(port, verifying_client())) << c.error() << "\n" << gw.log();
   expect_echo(c);
 
   const std::size_t from = gw.proc().stderr_line_count();

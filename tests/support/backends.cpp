@@ -128,10 +128,15 @@ void tcp_server::stop() {
 
 void echo_server::serve(int fd) {
   std::vector<char> buf(64 * 1024);
+  bool counted = false;
   for (;;) {
     const ssize_t n = recv(fd, buf.data(), buf.size(), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
+    if (!counted) {
+      counted = true;
+      ++data_connections_;
+    }
     if (!write_all(fd, buf.data(), static_cast<std::size_t>(n))) return;
     echoed_ += static_cast<std::uint64_t>(n);
   }

@@ -68,10 +68,14 @@ class echo_server : public tcp_server {
   echo_server() { start(); }
   ~echo_server() override { stop(); }
   std::uint64_t bytes_echoed() const { return echoed_.load(); }
+  // Connections that carried at least one byte. A gateway's health probes connect
+  // and close without data; connections() counts them, this does not.
+  std::size_t data_connections() const { return data_connections_.load(); }
 
  private:
   void serve(int fd) override;
   std::atomic<std::uint64_t> echoed_{0};
+  std::atomic<std::size_t> data_connections_{0};
 };
 
 // Sends fill_pattern(seed) to every connection: `bytes` of it then shutdown(SHUT_WR),

@@ -76,6 +76,8 @@ process::process(std::vector<std::string> argv, std::vector<std::string> env) {
     // command started; and killed with the test if the test dies first.
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // The test ignores SIGPIPE (tls_client.cpp); the child starts with the default.
+    signal(SIGPIPE, SIG_DFL);
     dup2(devnull, 0);
     dup2(out_pipe[1], 1);
     dup2(err_pipe[1], 2);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <climits>
 #include <cstring>
 #include <thread>
@@ -42,6 +43,20 @@ std::string openssl_errors() {
   }
   return out;
 }
+
+namespace {
+// OpenSSL writes to the socket with write(), which raises SIGPIPE when the peer has
+// gone; a test must see a failed call, not die. Children get SIGPIPE back (process.cpp).
+void ignore_sigpipe() {
+  static const bool done = [] {
+    std::signal(SIGPIPE, SIG_IGN);
+    return true;
+  }();
+  (void)done;
+}
+}  // namespace
+
+tls_client::tls_client() { ignore_sigpipe(); }
 
 tls_client::~tls_client() { close(); }
 

@@ -40,7 +40,7 @@ std::string_view to_string(read_end e);
 
 class tls_client {
  public:
-  tls_client() = default;
+  tls_client();  // also sets SIGPIPE to ignored in the test process, once
   ~tls_client();
   tls_client(const tls_client&) = delete;
   tls_client& operator=(const tls_client&) = delete;
