@@ -484,13 +484,20 @@ resumption_proof() {
   done
 }
 
+# The commit the vmsgate binary was built from: VMSGATE_COMMIT when the binary comes
+# from elsewhere, else this tree's HEAD, flagged when proxy/ has uncommitted changes.
+commit_note() {
+  if [[ -n "${VMSGATE_COMMIT:-}" ]]; then echo "commit $VMSGATE_COMMIT ($VMSGATE)"; return; fi
+  echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- proxy 2>/dev/null || echo ", proxy/ with uncommitted changes")"
+}
+
 report() {
   local elapsed=$(( $(date +%s) - START_TIME ))
   cat <<EOF
 # Peer comparison: vmsgate, HAProxy, hitch, nginx stream
 
 $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(sed -nE '0,/^model name/s/^model name[^:]*: //p' /proc/cpuinfo)),
-Linux $(uname -r), $(openssl version | cut -d' ' -f1-2), vmsgate commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- proxy 2>/dev/null || echo " (proxy/ modified)"),
+Linux $(uname -r), $(openssl version | cut -d' ' -f1-2), vmsgate $(commit_note),
 load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg); the run took $((elapsed / 60)) min $((elapsed % 60)) s.
 ${NOTE:+
 $NOTE
@@ -537,7 +544,7 @@ $(printf '%s\n' "${RAW[@]:-| - | - | - | - | - | - |}")
 
 Reproduce: \`bash bench/peers/run.sh\` (environment: VMSGATE, PROXIES, TESTS, RUNS,
 HS_SECONDS, KA_SECONDS, BULK_BYTES, STREAMS, IDLE_CONNS, CIPHERSUITE, CIPHER12,
-PROXY_CPU, LOAD_CPU, OUT, NOTE). See bench/README.md.
+PROXY_CPU, LOAD_CPU, OUT, NOTE, VMSGATE_COMMIT). See bench/README.md.
 EOF
 }
 
