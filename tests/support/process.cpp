@@ -77,7 +77,9 @@ process::process(std::vector<std::string> argv, std::vector<std::string> env) {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     // The test ignores SIGPIPE (tls_client.cpp); the child starts with the default.
-    signal(SIGPIPE, SIG_DFL);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGPIPE, &dfl, nullptr);
     dup2(devnull, 0);
     dup2(out_pipe[1], 1);
     dup2(err_pipe[1], 2);
