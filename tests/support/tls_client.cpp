@@ -154,10 +154,12 @@ bool tls_client::handshake() {
   for (;;) {
     int r = 0;
     int e = 0;
+    int sys = 0;
     {
       std::lock_guard lock(mutex_);
       r = SSL_connect(ssl_);
       e = SSL_get_error(ssl_, r);
+      sys = errno;
     }
     if (r == 1) return true;
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
@@ -165,6 +167,8 @@ bool tls_client::handshake() {
       continue;
     }
     std::string why = "handshake failed (SSL_get_error " + std::to_string(e) + ")";
+    if (e == SSL_ERROR_SYSCALL)
+      why += sys == 0 ? ": the peer closed the connection" : std::string(": ") + std::strerror(sys);
     const long v = SSL_get_verify_result(ssl_);
     if (v != X509_V_OK) why += std::string(", verify: ") + X509_verify_cert_error_string(v);
     return fail(why);
