@@ -39,10 +39,8 @@ bool session::new_ssl(SSL_CTX* ctx) {
 net::awaitable<bool> session::accept_tls() {
   // One address may hold only so many handshakes at once; the rest of its
   // connections are closed at once rather than queue behind it.
-  error_code ec;
-  const auto peer = client_.remote_endpoint(ec);
-  if (!ec) handshake_permit_ = worker_.global().handshakes_per_source.acquire(peer.address());
-  if (ec || !handshake_permit_) {
+  handshake_permit_ = worker_.global().handshakes_per_source.acquire(peer_.address());
+  if (!handshake_permit_) {
     counters_.connections_refused.add();
     finish("handshake_limit");
     co_return false;

@@ -13,24 +13,21 @@ namespace {
 
 using namespace net::experimental::awaitable_operators;
 
-std::string peer_label(const tcp::socket& s) {
-  error_code ec;
-  const auto ep = s.remote_endpoint(ec);
-  return ec ? "unknown" : endpoint_label(ep);
-}
 
 }  // namespace
 
-net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client) {
-  session s(w, std::move(route), std::move(client));
+net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client,
+                                      tcp::endpoint peer) {
+  session s(w, std::move(route), std::move(client), peer);
   co_await s.run();
 }
 
-session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client)
+session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client, const tcp::endpoint& peer)
     : worker_(w),
       route_(std::move(route)),
       counters_(*route_->counters),
       client_(std::move(client)),
+      peer_(peer),
       backend_(w.context()),
       watchdog_timer_(w.context()),
       connect_timer_(w.context()),
@@ -41,7 +38,7 @@ session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::sock
   route_->shared->active.fetch_add(1, std::memory_order_relaxed);
   counters_.connections_total.add();
   counters_.connections_active.add();
-  client_label_ = peer_label(client_);
+  client_label_ = endpoint_label(peer_);
 }
 
 session::~session() {

@@ -30,13 +30,15 @@ namespace vmsgate::net_io {
 class worker;
 
 // Accepts nothing itself: the accept loop hands it a connected client socket.
-net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client);
+// `peer` is the client's address as accept(2) returned it.
+net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client,
+                                      tcp::endpoint peer);
 
 class session {
  public:
   using clock = std::chrono::steady_clock;
 
-  session(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client);
+  session(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client, const tcp::endpoint& peer);
   ~session();
   session(const session&) = delete;
   session& operator=(const session&) = delete;
@@ -87,6 +89,7 @@ class session {
   std::shared_ptr<const worker_route> route_;
   route_counters& counters_;
   tcp::socket client_;
+  tcp::endpoint peer_;
   tcp::socket backend_;
   tls::ssl_ptr ssl_;  // declared after the sockets: freed before they close
   source_limiter::permit handshake_permit_;

@@ -57,7 +57,10 @@ void worker::close(std::uint64_t id) {
 
 net::awaitable<void> accept_loop(worker& w, std::shared_ptr<worker::listener> l) {
   for (;;) {
-    auto [ec, sock] = co_await l->acceptor.async_accept(use_nothrow);
+    // The peer's address comes back from accept(2) itself: no getpeername later.
+    tcp::socket sock(w.context());
+    tcp::endpoint peer;
+    auto [ec] = co_await l->acceptor.async_accept(sock, peer, use_nothrow);
     if (ec == net::error::operation_aborted || !l->acceptor.is_open()) co_return;
     // Read per connection: a reload may have replaced the route since the last one.
     const std::shared_ptr<const worker_route> route = l->route;
@@ -75,7 +78,7 @@ net::awaitable<void> accept_loop(worker& w, std::shared_ptr<worker::listener> l)
       route->counters->connections_refused.add();
       continue;  // the socket closes here: a prompt refusal, not a queue
     }
-    net::co_spawn(w.context(), serve_connection(w, route, std::move(sock)), net::detached);
+    net::co_spawn(w.context(), serve_connection(w, route, std::move(sock), peer), net::detached);
   }
 }
 
