@@ -1,8 +1,13 @@
 #include "proxy/app/check.hpp"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdio>
 #include <map>
@@ -39,6 +44,40 @@ void check_route(const config::route_config& route, const tls::role_policy& poli
                           route.key, now));
 }
 
+// Whether uid:gid (with no other group, as after drop_privileges) can open `path`
+// for reading. The kernel is asked where possible, so that directories on the way,
+// ACLs and the owner class all count: as that identity already (a reload after the
+// drop), by opening the file; as root (`check`, or `run` before anything starts), by
+// a child that takes the identity and tries. Otherwise the file's mode bits decide.
+bool readable_as(const std::string& path, uid_t uid, gid_t gid) {
+  if (uid == 0) return true;
+  if (::geteuid() == uid && ::getegid() == gid) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd >= 0) ::close(fd);
+    return fd >= 0;
+  }
+  if (::geteuid() == 0) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      if (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) ::_exit(2);
+      const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+      ::_exit(fd >= 0 ? 0 : 1);
+    }
+    if (pid > 0) {
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      if (WIFEXITED(status) && WEXITSTATUS(status) <= 1) return WEXITSTATUS(status) == 0;
+    }
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return true;  // other rules report a missing key
+  // One class applies: the owner's bits to the owner even when the group's allow.
+  if (st.st_uid == uid) return (st.st_mode & S_IRUSR) != 0;
+  if (st.st_gid == gid) return (st.st_mode & S_IRGRP) != 0;
+  return (st.st_mode & S_IROTH) != 0;
+}
+
 // The service account reads keys again on every reload, after privileges dropped:
 // a key only root can read would turn the next renewal into an outage.
 void check_key_owner(const config::config& cfg, const config::route_config& route, std::vector<finding>& out) {
@@ -46,16 +85,16 @@ void check_key_owner(const config::config& cfg, const config::route_config& rout
   const passwd* pw = ::getpwnam(cfg.user->c_str());
   struct stat st {};
   if (pw == nullptr || ::stat(route.key.c_str(), &st) != 0) return;  // other rules report these
+  const uid_t uid = pw->pw_uid;
   gid_t gid = pw->pw_gid;
   if (cfg.group) {
     if (const group* gr = ::getgrnam(cfg.group->c_str())) gid = gr->gr_gid;
   }
-  const bool readable = pw->pw_uid == 0 || (st.st_uid == pw->pw_uid && (st.st_mode & S_IRUSR) != 0) ||
-                        (st.st_gid == gid && (st.st_mode & S_IRGRP) != 0) || (st.st_mode & S_IROTH) != 0;
-  if (readable) return;
+  if (readable_as(route.key, uid, gid)) return;
   out.push_back({finding::severity::error, route.name, "key_unreadable_by_user",
                  "key " + route.key + " of route " + route.name + " cannot be read by user " + *cfg.user +
-                     ", which vmsgate runs as after start; reloads would fail (chown or chgrp it)"});
+                     ", which vmsgate runs as after start; reloads would fail (chown or chgrp it, and let the user "
+                     "enter its directories)"});
 }
 
 }  // namespace
