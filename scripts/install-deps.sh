@@ -14,6 +14,8 @@ if [ "${VMSGATE_DEMO_DEPS:-0}" = 1 ]; then
 fi
 if [ "${VMSGATE_TEST_DEPS:-0}" = 1 ]; then
   packages+=(haproxy prometheus docker-compose)
+  # scripts/fuzz.sh: libFuzzer and its sanitizer runtimes come with clang.
+  packages+=(clang-14 libclang-rt-14-dev)
 fi
 
 missing=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds, and runs every test,
-# first in the normal build, then in an AddressSanitizer + UBSan build.
+# first in the normal build, then in an AddressSanitizer + UBSan build; then the
+# fuzzers for a bounded time and the multi-worker tests under ThreadSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VMSGATE_TEST_DEPS=1 bash scripts/install-deps.sh
@@ -12,3 +13,6 @@ bash docker/check.sh build/proxy/vmsgate   # the compose site, without a Docker 
 bash scripts/build.sh build-asan -DVMSGATE_SANITIZE=ON -DVMSGATE_BENCH=OFF
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && VMSGATE_TEST_SANITIZED=1 ctest --output-on-failure --timeout 1800)
+
+bash scripts/fuzz.sh   # every libFuzzer target, about 90 s in all
+bash scripts/tsan.sh   # the multi-worker tests under ThreadSanitizer
