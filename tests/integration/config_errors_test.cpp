@@ -97,6 +97,7 @@ TEST_P(ConfigErrors, ExitTwoAndNameFileLineAndKey) {
   const bad_config& c = GetParam();
   temp_dir dir;
   const auto path = dir.write_file("vmsgate.yaml", fill(c.yaml));
+  wait_for_stable_binary();
   process p({VMSGATE_BINARY, "run", "--config", path.string()});
   const auto status = p.wait_for_exit(20s);
   ASSERT_TRUE(status) << "vmsgate run did not exit on an invalid config; stderr:\n" << p.stderr_text();
@@ -115,6 +116,7 @@ INSTANTIATE_TEST_SUITE_P(Gateway, ConfigErrors, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<bad_config>& info) { return info.param.name; });
 
 TEST(ConfigErrors, UnreadableFileIsExitTwo) {
+  wait_for_stable_binary();
   process p({VMSGATE_BINARY, "run", "--config", "/nonexistent/vmsgate.yaml"});
   const auto status = p.wait_for_exit(20s);
   ASSERT_TRUE(status);

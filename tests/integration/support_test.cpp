@@ -195,6 +195,8 @@ TEST(Support, GatewayHelperReadsPorts) {
       "echo '{\"ts\":\"x\",\"level\":\"info\",\"event\":\"ready\"}' >&2\n"
       "exec sleep 60\n");
   std::filesystem::permissions(script, std::filesystem::perms::owner_all);
+  // Old enough for wait_for_stable_binary not to wait for it.
+  std::filesystem::last_write_time(script, std::filesystem::file_time_type::clock::now() - 1h);
   gateway gw("workers: 1\n", script.string());
   ASSERT_TRUE(gw.wait_ready(5s)) << gw.log();
   EXPECT_EQ(gw.port("rec"), 4321);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
+#include <thread>
 
 namespace vmsgate::test {
 
@@ -131,8 +132,20 @@ std::optional<std::uint16_t> port_of(std::string_view address) {
   return static_cast<std::uint16_t>(value);
 }
 
+bool wait_for_stable_binary(const std::string& binary, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    std::error_code ec;
+    const auto mtime = fs::last_write_time(binary, ec);
+    if (!ec && access(binary.c_str(), X_OK) == 0 && fs::file_time_type::clock::now() - mtime >= 2s) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(200ms);
+  }
+}
+
 gateway::gateway(std::string_view yaml, std::string binary) : dir_("vmsgate-gw") {
   config_path_ = dir_.write_file("vmsgate.yaml", yaml);
+  wait_for_stable_binary(binary);
   proc_ = std::make_unique<process>(std::vector<std::string>{std::move(binary), "run", "--config", config_path_.string()});
 }
 

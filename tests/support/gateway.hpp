@@ -71,9 +71,15 @@ bool is_event(std::string_view line, std::string_view event);
 // The port of "host:port" or "[v6]:port"; nullopt if malformed.
 std::optional<std::uint16_t> port_of(std::string_view address);
 
+// Waits (up to `timeout`) until `binary` exists, is executable and has not been
+// modified for two seconds. Several engineers rebuild the binary while tests run;
+// starting it while the linker writes it fails with "execve failed".
+bool wait_for_stable_binary(const std::string& binary = VMSGATE_BINARY, std::chrono::milliseconds timeout = 60s);
+
 class gateway {
  public:
-  // Writes `yaml` to a temporary vmsgate.yaml and starts the binary; does not wait.
+  // Writes `yaml` to a temporary vmsgate.yaml and starts the binary (once it is
+  // stable, see wait_for_stable_binary); does not wait for it to be ready.
   explicit gateway(std::string_view yaml, std::string binary = VMSGATE_BINARY);
   gateway(const gateway&) = delete;
   gateway& operator=(const gateway&) = delete;
