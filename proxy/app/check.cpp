@@ -49,7 +49,7 @@ void check_route(const config::route_config& route, const tls::role_policy& poli
 // ACLs and the owner class all count: as that identity already (a reload after the
 // drop), by opening the file; as root (`check`, or `run` before anything starts), by
 // a child that takes the identity and tries. Otherwise the file's mode bits decide.
-bool readable_as(const std::string& path, uid_t uid, gid_t gid) {
+bool readable_as(const std::string& path, const std::string& user, uid_t uid, gid_t gid) {
   if (uid == 0) return true;
   if (::geteuid() == uid && ::getegid() == gid) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -57,9 +57,16 @@ bool readable_as(const std::string& path, uid_t uid, gid_t gid) {
     return fd >= 0;
   }
   if (::geteuid() == 0) {
+    // The user's supplementary groups, as drop_privileges (initgroups) gives them;
+    // looked up before fork, since the child may only make async-signal-safe calls.
+    std::vector<gid_t> groups(64);
+    int count = static_cast<int>(groups.size());
+    if (::getgrouplist(user.c_str(), gid, groups.data(), &count) < 0) count = 0;
+    groups.resize(static_cast<std::size_t>(count));
+    if (groups.empty()) groups.push_back(gid);
     const pid_t pid = ::fork();
     if (pid == 0) {
-      if (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) ::_exit(2);
+      if (::setgroups(groups.size(), groups.data()) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) ::_exit(2);
       const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
       ::_exit(fd >= 0 ? 0 : 1);
     }
@@ -90,7 +97,7 @@ void check_key_owner(const config::config& cfg, const config::route_config& rout
   if (cfg.group) {
     if (const group* gr = ::getgrnam(cfg.group->c_str())) gid = gr->gr_gid;
   }
-  if (readable_as(route.key, uid, gid)) return;
+  if (readable_as(route.key, *cfg.user, uid, gid)) return;
   out.push_back({finding::severity::error, route.name, "key_unreadable_by_user",
                  "key " + route.key + " of route " + route.name + " cannot be read by user " + *cfg.user +
                      ", which vmsgate runs as after start; reloads would fail (chown or chgrp it, and let the user "

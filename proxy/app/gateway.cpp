@@ -55,8 +55,8 @@ int gateway::run() {
   signals_.add(SIGINT);
   signals_.add(SIGHUP);
   net::co_spawn(control_, handle_signals(), net::detached);
-  if (cfg_.reload_watch) net::co_spawn(control_, watch_files(), net::detached);
-  if (!cfg_.ticket_keys) net::co_spawn(control_, rotate_ticket_keys(), net::detached);
+  net::co_spawn(control_, watch_files(), net::detached);
+  net::co_spawn(control_, rotate_ticket_keys(), net::detached);
   log::line(log::level::info, "ready").field("routes", static_cast<std::uint64_t>(cfg_.routes.size()));
   control_.run();
   return 0;

@@ -28,8 +28,9 @@ void gateway::drop_privileges() {
   if (::geteuid() == uid && ::getegid() == gid) return;
   if (::geteuid() != 0) throw startup_error(1, "user " + *cfg_.user + " is configured but vmsgate does not run as root");
   // Group first: once the user changes there is no permission left to change it.
-  // glibc applies each call to every thread of the process.
-  if (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0)
+  // The user's supplementary groups come along (Debian grants key access through
+  // ssl-cert). glibc applies each call to every thread of the process.
+  if (::initgroups(cfg_.user->c_str(), gid) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0)
     throw startup_error(1, std::string("cannot drop privileges: ") + std::strerror(errno));
   if (::setuid(0) == 0) throw startup_error(1, "privileges could be regained after dropping them");
   log::line(log::level::info, "privileges_dropped")

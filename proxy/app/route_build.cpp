@@ -62,6 +62,7 @@ route_blueprint make_blueprint(const config::config& cfg, const config::route_co
     const auto peers = tls::read_peer_roles(peer_policies(cfg, rc));
     if (rc.mode == config::mode::originate) {
       bp.client = tls::client_identity{rc.name, own, allow_ecdsa, peers};
+      bp.sessions = std::make_shared<tls::session_cache>(rc.backends.size());
     } else {
       bp.server = tls::server_identity{rc.name, own.value_or(tls::identity_pem{}), rc.server_names, allow_ecdsa,
                                        to_tls(rc.client_auth), peers};
@@ -84,6 +85,7 @@ std::shared_ptr<net_io::worker_route> make_worker_route(const route_blueprint& b
                         ? std::move(counters)
                         : std::make_shared<net_io::route_counters>(n);
   route->backends = std::make_shared<net_io::backend_state>(n);
+  route->sessions = bp.sessions;
   try {
     if (bp.server) route->tls = tls::make_server_context(*bp.server, std::move(tickets));
     if (bp.client) route->client_tls = tls::make_client_context(*bp.client);

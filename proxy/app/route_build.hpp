@@ -26,6 +26,7 @@ struct route_blueprint {
   std::shared_ptr<const net_io::route_settings> settings;
   std::optional<tls::server_identity> server;  // terminate
   std::optional<tls::client_identity> client;  // originate
+  std::shared_ptr<tls::session_cache> sessions;  // originate: shared by every worker
 };
 
 // Reads certificates, keys and CAs and resolves addresses; throws startup_error.

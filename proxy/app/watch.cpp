@@ -68,6 +68,11 @@ net::awaitable<void> gateway::watch_files() {
     watch_timer_.expires_after(watch_interval);
     auto [ec] = co_await watch_timer_.async_wait(use_nothrow);
     if (ec || draining_) co_return;
+    // Always running, so that a reload may turn watching on or off.
+    if (!cfg_.reload_watch) {
+      applied = seen = fingerprint(cfg_);
+      continue;
+    }
     const std::string now_fp = fingerprint(cfg_);
     if (now_fp != seen) {
       seen = now_fp;
@@ -77,9 +82,9 @@ net::awaitable<void> gateway::watch_files() {
     if (now_fp == applied || clock::now() - seen_since < settle_time) continue;
     if (!pairs_consistent(cfg_.path) && clock::now() - seen_since < pair_patience) continue;
     reload("file change");
-    // Whatever the outcome, this state of the files has had its try; the next
-    // change gets the next.
-    applied = seen = fingerprint(cfg_);
+    // Whatever the outcome, this state of the files has had its try; a change made
+    // during the reload differs from it and gets the next.
+    applied = now_fp;
   }
 }
 
@@ -90,7 +95,8 @@ net::awaitable<void> gateway::rotate_ticket_keys() {
   for (;;) {
     rotate_timer_.expires_after(period);
     auto [ec] = co_await rotate_timer_.async_wait(use_nothrow);
-    if (ec || draining_ || cfg_.ticket_keys) co_return;
+    if (ec || draining_) co_return;
+    if (cfg_.ticket_keys) continue;  // the operator's file rules; a reload may drop it
     const auto current = tickets_->get();
     tls::ticket_key_list next{tls::random_ticket_key()};
     if (current && !current->empty()) next.push_back(current->front());

@@ -12,6 +12,8 @@
 namespace vmsgate::net_io {
 namespace {
 
+using namespace net::experimental::awaitable_operators;
+
 // Words for a failed SSL call, taken from the thread's error queue right away so the
 // next connection on this worker starts with an empty queue.
 std::string ssl_failure(int ssl_error) {
@@ -49,7 +51,7 @@ net::awaitable<bool> session::accept_tls() {
   SSL_set_accept_state(ssl_.get());
   const bool ok = co_await shake_hands();
   handshake_permit_.reset();
-  if (!ok) finish("handshake_failed");
+  if (!ok) finish(failure_ ? "handshake_failed" : "closed_before_handshake");
   co_return ok;
 }
 
@@ -58,13 +60,26 @@ net::awaitable<bool> session::connect_tls(std::size_t index) {
   deadline_ = clock::now() + route_->settings->handshake_timeout;
   const auto& target = route_->settings->backends[index];
   if (!new_ssl(route_->client_tls->ctx.get())) co_return false;
-  if (!tls::prepare_client(ssl_.get(), target.server_name, &route_->backends->sessions[index])) {
+  session_target_ = {route_->sessions.get(), index};
+  if (!tls::prepare_client(ssl_.get(), target.server_name, &session_target_)) {
     error_detail_ = tls::drain_errors();
     finish("internal_error");
     co_return false;
   }
   SSL_set_connect_state(ssl_.get());
-  co_return co_await shake_hands();
+  // An upstream that accepts TCP but never answers TLS is one failed backend, not
+  // the end of the connection: this attempt has its own deadline, and the next
+  // backend is tried after it.
+  upstream_timed_out_ = false;
+  deadline_ = clock::now() + route_->settings->handshake_timeout * 2;  // backstop only
+  connect_timer_.expires_after(route_->settings->handshake_timeout);
+  auto result = co_await (shake_hands() || upstream_deadline());
+  co_return result.index() == 0 && std::get<0>(result);
+}
+
+net::awaitable<void> session::upstream_deadline() {
+  auto [ec] = co_await connect_timer_.async_wait(use_nothrow);
+  if (!ec) upstream_timed_out_ = true;
 }
 
 // The handshake's duration runs from the first byte of the ClientHello: on the
@@ -112,7 +127,14 @@ void session::handshake_succeeded() {
 // drain ended it rather than OpenSSL.
 void session::handshake_failed(int ssl_error) {
   tls::failure_facts facts;
-  facts.timed_out = end_ != nullptr && std::string_view(end_) == "handshake_timeout";
+  facts.timed_out = upstream_timed_out_ || (end_ != nullptr && std::string_view(end_) == "handshake_timeout");
+  // A client that connected and closed without sending a byte (a TCP health check, a
+  // port scan) made no handshake that could fail: logged, not counted.
+  if (!originate() && !facts.timed_out && BIO_number_read(SSL_get_rbio(ssl_.get())) == 0) {
+    tls::drain_errors();
+    error_detail_ = "closed before sending a ClientHello";
+    return;
+  }
   if (ssl_error != 0) {
     const unsigned long first = ERR_peek_error();
     facts.lib = ERR_GET_LIB(first);

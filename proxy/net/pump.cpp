@@ -95,7 +95,7 @@ net::awaitable<void> session::send_close_notify() {
   if (!ssl_ || aborted_) co_return;
   for (;;) {
     const int r = SSL_shutdown(ssl_.get());
-    if (r >= 0) co_return;
+    if (r >= 0) break;
     const int e = SSL_get_error(ssl_.get(), r);
     if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
       tls::drain_errors();
@@ -104,6 +104,11 @@ net::awaitable<void> session::send_close_notify() {
     const bool ok = co_await wait_for_tls(e);
     if (!ok) co_return;
   }
+  // close_notify closes our direction only; the peer may go on sending (TLS 1.3
+  // says so, and streams rely on it). OpenSSL 3.0 discards everything it reads once
+  // it has sent close_notify, so the flag is cleared again: reads carry on, and
+  // nothing writes after this point.
+  SSL_set_shutdown(ssl_.get(), SSL_get_shutdown(ssl_.get()) & ~SSL_SENT_SHUTDOWN);
 }
 
 net::awaitable<void> session::tls_to_plain() {

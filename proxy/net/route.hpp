@@ -71,12 +71,11 @@ struct route_counters {
   std::vector<std::array<metrics::local_counter, backend_failure_count>> backend_failures;
 };
 
-// What a worker has learnt about a route's backends: which are backing off, and
-// (originate) the last TLS session of each, to resume. Touched only by its worker.
+// What a worker has learnt about a route's backends: which are backing off.
+// Touched only by its worker.
 struct backend_state {
-  explicit backend_state(std::size_t n) : health(n), sessions(n) {}
+  explicit backend_state(std::size_t n) : health(n) {}
   class backoff health;
-  std::vector<tls::ssl_session_ptr> sessions;
 };
 
 // Everything a connection on one worker needs from its route. Immutable once built;
@@ -87,6 +86,7 @@ struct worker_route {
   std::shared_ptr<const tls::server_context> tls;         // terminate routes
   std::shared_ptr<const tls::client_context> client_tls;  // originate routes
   std::shared_ptr<backend_state> backends;
+  std::shared_ptr<tls::session_cache> sessions;  // originate: shared by the route's workers
   std::shared_ptr<route_shared> shared;
   std::shared_ptr<route_counters> counters;  // this worker's own
 };

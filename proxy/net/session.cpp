@@ -42,6 +42,12 @@ session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::sock
 }
 
 session::~session() {
+  // OpenSSL forgets the session of a connection it thinks ended uncleanly, and the
+  // close_notify flag was cleared to keep reading (send_close_notify); a stream that
+  // ended in order keeps its session, so the next reconnect resumes.
+  const bool orderly = end_ != nullptr && (std::string_view(end_) == "client_closed" ||
+                                           std::string_view(end_) == "backend_closed");
+  if (ssl_ && orderly) SSL_set_shutdown(ssl_.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   counters_.connection_duration.observe(std::chrono::duration<double>(clock::now() - started_).count());
   counters_.connections_active.sub();
   route_->shared->active.fetch_sub(1, std::memory_order_relaxed);

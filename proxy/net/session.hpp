@@ -62,6 +62,7 @@ class session {
   net::awaitable<bool> connect_backend();
   net::awaitable<bool> try_backend(std::size_t index);
   net::awaitable<bool> connect_tls(std::size_t index);
+  net::awaitable<void> upstream_deadline();
   net::awaitable<void> tls_to_plain();
   net::awaitable<void> plain_to_tls();
   net::awaitable<bool> wait(tcp::socket& s, tcp::socket::wait_type type);
@@ -91,6 +92,7 @@ class session {
   tcp::socket client_;
   tcp::endpoint peer_;
   tcp::socket backend_;
+  tls::session_target session_target_;  // read by the SSL's ticket callback: declared before it
   tls::ssl_ptr ssl_;  // declared after the sockets: freed before they close
   source_limiter::permit handshake_permit_;
   net::steady_timer watchdog_timer_;
@@ -101,6 +103,7 @@ class session {
   clock::duration idle_timeout_;
   phase phase_ = phase::handshake;
   bool aborted_ = false;
+  bool upstream_timed_out_ = false;
   const char* end_ = nullptr;  // why it ended; the first cause wins
   std::string client_label_;
   std::string error_detail_;

@@ -10,9 +10,9 @@ namespace {
 // TLS 1.3 tickets arrive after the handshake; each replaces the slot's session so
 // the next connection to the same backend resumes instead of paying for RSA.
 int on_new_session(SSL* ssl, SSL_SESSION* session) {
-  auto* slot = static_cast<ssl_session_ptr*>(SSL_get_app_data(ssl));
-  if (slot == nullptr) return 0;
-  slot->reset(session);
+  const auto* target = static_cast<const session_target*>(SSL_get_app_data(ssl));
+  if (target == nullptr || target->cache == nullptr) return 0;
+  target->cache->put(target->backend, ssl_session_ptr(session));
   return 1;  // we took the reference
 }
 
@@ -35,7 +35,23 @@ std::shared_ptr<const client_context> make_client_context(const client_identity&
   return result;
 }
 
-bool prepare_client(SSL* ssl, const std::string& server_name, ssl_session_ptr* session_slot) {
+ssl_session_ptr session_cache::take(std::size_t backend) {
+  std::lock_guard lock(mutex_);
+  auto& q = sessions_[backend];
+  if (q.empty()) return nullptr;
+  ssl_session_ptr s = std::move(q.back());
+  q.pop_back();
+  return s;
+}
+
+void session_cache::put(std::size_t backend, ssl_session_ptr session) {
+  std::lock_guard lock(mutex_);
+  auto& q = sessions_[backend];
+  q.push_back(std::move(session));
+  if (q.size() > per_backend_) q.pop_front();
+}
+
+bool prepare_client(SSL* ssl, const std::string& server_name, session_target* target) {
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
   if (canonical_ip(server_name)) {
     if (X509_VERIFY_PARAM_set1_ip_asc(param, server_name.c_str()) != 1) return false;
@@ -44,8 +60,12 @@ bool prepare_client(SSL* ssl, const std::string& server_name, ssl_session_ptr* s
     if (SSL_set_tlsext_host_name(ssl, server_name.c_str()) != 1) return false;
     if (SSL_set1_host(ssl, server_name.c_str()) != 1) return false;
   }
-  SSL_set_app_data(ssl, session_slot);
-  if (session_slot != nullptr && *session_slot) SSL_set_session(ssl, session_slot->get());
+  SSL_set_app_data(ssl, target);
+  if (target != nullptr && target->cache != nullptr) {
+    // SSL_set_session takes its own reference; ours goes when `resume` does.
+    const ssl_session_ptr resume = target->cache->take(target->backend);
+    if (resume && SSL_set_session(ssl, resume.get()) != 1) return false;
+  }
   return true;
 }
 

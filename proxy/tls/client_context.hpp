@@ -3,7 +3,9 @@
 // verified (chain to a peer role's CA, host name, the role's peer rules); there is
 // no way to turn that off. One context per worker, as on the server side.
 
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,12 +28,36 @@ struct client_context {
   ssl_ctx_ptr ctx;
 };
 
+// Sessions to resume, per backend of one originate route, shared by every worker:
+// a TLS 1.3 ticket is good for one resumption, and the worker that gets the next
+// connection is the kernel's choice. Touched once per connection and once per
+// ticket, never per buffer, so a mutex is cheap here.
+class session_cache {
+ public:
+  explicit session_cache(std::size_t backends, std::size_t per_backend = 4)
+      : per_backend_(per_backend), sessions_(backends) {}
+
+  ssl_session_ptr take(std::size_t backend);  // newest first; empty when none
+  void put(std::size_t backend, ssl_session_ptr session);
+
+ private:
+  std::mutex mutex_;
+  std::size_t per_backend_;
+  std::vector<std::deque<ssl_session_ptr>> sessions_;
+};
+
+// Where the tickets an upstream sends on one connection go; must outlive its SSL.
+struct session_target {
+  session_cache* cache = nullptr;
+  std::size_t backend = 0;
+};
+
 // Throws std::runtime_error.
 std::shared_ptr<const client_context> make_client_context(const client_identity& id);
 
 // Prepares one connection: SNI (unless `server_name` is an IP address), the name the
-// certificate must carry, and the session to resume. New sessions the server sends
-// are stored in `*session_slot`, which must outlive the SSL object.
-bool prepare_client(SSL* ssl, const std::string& server_name, ssl_session_ptr* session_slot);
+// certificate must carry, and a session to resume from the target's cache, to which
+// the sessions the server sends on this connection go.
+bool prepare_client(SSL* ssl, const std::string& server_name, session_target* target);
 
 }  // namespace vmsgate::tls

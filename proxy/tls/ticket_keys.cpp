@@ -41,8 +41,8 @@ bool set_hmac(EVP_MAC_CTX* hctx, const ticket_key& key) {
   return EVP_MAC_CTX_set_params(hctx, params) == 1;
 }
 
-// OpenSSL's ticket callback: 1 = use this key, 2 = decrypted with an older key (send
-// a fresh ticket), 0 = unknown key (full handshake), -1 = error.
+// OpenSSL's ticket callback: 1 = use this key, 2 = decrypted (send a fresh ticket),
+// 0 = unknown key (full handshake), -1 = error.
 int on_ticket(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int enc) {
   const auto* crypto = static_cast<const ticket_crypto*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), crypto_index()));
   if (crypto == nullptr) return -1;
@@ -55,12 +55,13 @@ int on_ticket(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* 
     if (EVP_EncryptInit_ex(cctx, crypto->cipher.get(), nullptr, key.aes.data(), iv) != 1) return -1;
     return set_hmac(hctx, key) ? 1 : -1;
   }
-  for (std::size_t i = 0; i < keys->size(); ++i) {
-    const ticket_key& key = (*keys)[i];
+  for (const ticket_key& key : *keys) {
     if (std::memcmp(name, key.name.data(), key.name.size()) != 0) continue;
     if (EVP_DecryptInit_ex(cctx, crypto->cipher.get(), nullptr, key.aes.data(), iv) != 1) return -1;
     if (!set_hmac(hctx, key)) return -1;
-    return i == 0 ? 1 : 2;
+    // Always 2 ("renew"): a TLS 1.3 client uses each ticket once, so a resumption
+    // that handed out no fresh ticket would make the next reconnect a full handshake.
+    return 2;
   }
   return 0;
 }
