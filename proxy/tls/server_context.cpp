@@ -12,8 +12,9 @@ constexpr unsigned char session_id_context[] = "vmsgate";
 int on_server_name(SSL* ssl, int* alert, void* arg) {
   const auto* ctx = static_cast<const server_context*>(arg);
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-  // Clients that dial an IP address send no SNI; the certificate policy covers them.
-  if (name == nullptr) return SSL_TLSEXT_ERR_OK;
+  // Clients that dial an IP address send no SNI (some wrongly send the address
+  // itself); the certificate policy covers addresses through IP SANs.
+  if (name == nullptr || canonical_ip(name)) return SSL_TLSEXT_ERR_OK;
   for (const auto& pattern : ctx->server_names)
     if (dns_name_matches(pattern, name)) return SSL_TLSEXT_ERR_OK;
   *alert = SSL_AD_UNRECOGNIZED_NAME;

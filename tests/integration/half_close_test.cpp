@@ -1,0 +1,78 @@
+// Half-close through the gateway when the backend finishes first: a legacy server
+// that sends its answer and closes its side, while the client is still sending.
+// OpenSSL 3.0 drops what it reads after it has sent close_notify unless the gateway
+// works around it; this test fails if the client's upload is cut off.
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cerrno>
+#include <thread>
+
+#include "tests/support/backends.hpp"
+#include "tests/support/gateway.hpp"
+#include "tests/support/tls_client.hpp"
+
+namespace vmsgate::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Sends a banner, shuts its writing side down at once, then counts what arrives.
+class banner_then_sink : public tcp_server {
+ public:
+  banner_then_sink() { start(); }
+  ~banner_then_sink() override { stop(); }
+  std::uint64_t received() const { return received_.load(); }
+  bool saw_eof() const { return eof_.load(); }
+
+ private:
+  void serve(int fd) override {
+    const char banner[] = "banner\n";
+    if (::send(fd, banner, sizeof banner - 1, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof banner - 1)) return;
+    ::shutdown(fd, SHUT_WR);
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        eof_ = n == 0;
+        return;
+      }
+      received_ += static_cast<std::uint64_t>(n);
+    }
+  }
+  std::atomic<std::uint64_t> received_{0};
+  std::atomic<bool> eof_{false};
+};
+
+TEST(HalfClose, ClientKeepsSendingAfterTheBackendClosedItsSide) {
+  banner_then_sink backend;
+  gateway_config cfg;
+  cfg.backends = {backend.address()};
+  gateway gw(cfg.yaml());
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+
+  tls_client c;
+  tls_options o;
+  o.sni = "rec01.example.local";
+  o.ca_file = shared_pki().ca.string();
+  o.verify_host = "rec01.example.local";
+  ASSERT_TRUE(c.connect(gw.port("rec"), o)) << c.error();
+  // The backend's whole answer, then its close as a TLS close_notify.
+  EXPECT_EQ(c.recv_all(), "banner\n");
+  EXPECT_EQ(c.last_end(), read_end::close_notify);
+
+  constexpr std::size_t upload = 4 * 1024 * 1024;
+  const std::string chunk(64 * 1024, 'x');
+  for (std::size_t sent = 0; sent < upload; sent += chunk.size()) ASSERT_TRUE(c.send_all(chunk)) << c.error();
+  ASSERT_TRUE(c.shutdown_write()) << c.error();
+
+  for (int i = 0; i < 100 && !backend.saw_eof(); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(backend.saw_eof());
+  EXPECT_EQ(backend.received(), upload) << gw.log();
+}
+
+}  // namespace
+}  // namespace vmsgate::test
