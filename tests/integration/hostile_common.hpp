@@ -4,6 +4,7 @@
 // the checks every attack ends with (a legitimate client is served, each stalled
 // connection is closed by its deadline with the right `end`, memory comes back).
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -48,6 +49,7 @@ struct config {
   std::string idle_timeout = "2s";
   std::uint64_t max_connections = 50000;
   std::uint64_t attacked_max_connections = 0;  // 0: not set on the route
+  std::uint64_t max_handshakes_per_source = 0;  // 0: not set
   std::string attacked_backend;
   std::string good_backend;
 
@@ -61,6 +63,7 @@ struct config {
     };
     return "admin:\n  listen: \"127.0.0.1:0\"\nworkers: " + std::to_string(workers) +
            "\nlimits:\n  max_connections: " + std::to_string(max_connections) +
+           "\n  max_handshakes_per_source: " + std::to_string(max_handshakes_per_source) +
            "\n  handshake_timeout: " + handshake_timeout + "\n  connect_timeout: " + connect_timeout +
            "\n  idle_timeout: " + idle_timeout + "\n  drain_timeout: 2s\nroles:\n  recording:\n    ca: " +
            pki.ca.string() + "\nroutes:\n" + route("attacked", attacked_backend, attacked_max_connections) +
@@ -77,10 +80,20 @@ inline tls_options verifying_client(std::chrono::milliseconds timeout = std::chr
   return o;
 }
 
-// A blocking TCP connection to 127.0.0.1:port; -1 on failure.
-inline int raw_connect(std::uint16_t port) {
+// A blocking TCP connection to 127.0.0.1:port from `source` (another loopback
+// address such as 127.0.0.2 stands for a second client); -1 on failure.
+inline int raw_connect(std::uint16_t port, const char* source = nullptr) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
+  if (source != nullptr) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source, &from.sin_addr);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+      ::close(fd);
+      return -1;
+    }
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);

@@ -102,5 +102,34 @@ TEST(HostileFlood, PerRouteCapKeepsOtherRoutesServedDuringTheFlood) {
   EXPECT_EQ(count_closed_by(r.held, started + slack(8s)), 10u);
 }
 
+// limits.max_handshakes_per_source: one address holding its share of handshakes is
+// refused more at once (end "handshake_limit"), while another address is not.
+TEST(HostileFlood, PerSourceHandshakeCapRefusesOneNoisyAddressOnly) {
+  echo_server echo;
+  config cfg;
+  cfg.max_handshakes_per_source = 5;
+  cfg.handshake_timeout = "5s";
+  cfg.attacked_backend = cfg.good_backend = echo.address();
+  gateway gw(cfg.yaml());
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+
+  const auto started = clock::now();
+  flood_result noisy = flood(gw.port("attacked"), 50);
+  EXPECT_EQ(noisy.held.size(), 5u);
+  EXPECT_EQ(noisy.refused_promptly, 45u);
+  EXPECT_EQ(wait_closed_with(gw, "attacked", "handshake_limit", 45, 3s), 45u) << gw.log().substr(0, 4000);
+  // Another client address still gets its handshakes, on either route.
+  std::vector<int> other;
+  for (int i = 0; i < 5; ++i) other.push_back(raw_connect(gw.port("good"), "127.0.0.2"));
+  std::size_t other_refused = 0;
+  for (int fd : other) other_refused += closed_by(fd, clock::now() + 500ms) ? 1 : 0;
+  EXPECT_EQ(other_refused, 0u) << "a second address was refused for the first one's handshakes";
+  EXPECT_EQ(count_closed_by(noisy.held, started + slack(8s)), 5u);
+  EXPECT_EQ(count_closed_by(other, started + slack(8s)), 5u);
+  // With its handshakes over, the noisy address is served again.
+  std::string why;
+  EXPECT_TRUE(legit_round_trip(gw.port("attacked"), &why)) << why;
+}
+
 }  // namespace
 }  // namespace vmsgate::test
