@@ -38,7 +38,7 @@ bool wait_for_body(std::uint16_t port, const std::string& target, const std::str
 }
 
 TEST(MetricsPrometheus, RealPrometheusScrapesTheAdminEndpoint) {
-  if (!std::filesystem::exists(prometheus_binary)) GTEST_SKIP() << "prometheus is not installed";
+  if (!std::filesystem::exists(prometheus_binary)) FAIL() << "prometheus is not installed (scripts/install-deps.sh installs it)";
   echo_server echo;
   gateway_config cfg;
   cfg.backends = {echo.address()};

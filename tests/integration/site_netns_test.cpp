@@ -59,7 +59,7 @@ std::string terminate(const std::string& name, const std::string& role, const st
 class SiteNetns : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!can_make_namespaces()) GTEST_SKIP() << "needs root and ip netns (CI runs as root)";
+    if (!can_make_namespaces()) FAIL() << "needs root and ip netns (CI runs as root)";
     site_ = std::make_unique<netns_site>();
     mgmt_ = site_->add_host("mgmt", 1);
     rec_ = site_->add_host("rec", 2);
