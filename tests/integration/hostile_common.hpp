@@ -71,7 +71,7 @@ struct config {
   }
 };
 
-inline tls_options verifying_client(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+inline tls_options legit_client_options(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
   tls_options o;
   o.sni = "rec01.example.local";
   o.ca_file = shared_pki().ca.string();
@@ -149,7 +149,7 @@ inline std::size_t count_closed_by(std::vector<int>& fds, clock::time_point dead
 // One round trip through the "good" route; false with the reason in `why`.
 inline bool legit_round_trip(std::uint16_t port, std::string* why = nullptr) {
   tls_client c;
-  if (!c.connect(port, verifying_client())) {
+  if (!c.connect(port, legit_client_options())) {
     if (why) *why = "connect: " + c.error();
     return false;
   }

@@ -58,7 +58,7 @@ TEST(HostileFlood, GlobalMaxConnectionsRefusesPromptlyAndSparesEstablishedStream
   gateway gw(cfg.yaml());
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   tls_client established;
-  ASSERT_TRUE(established.connect(gw.port("good"), verifying_client())) << established.error();
+  ASSERT_TRUE(established.connect(gw.port("good"), legit_client_options())) << established.error();
   ASSERT_TRUE(stream_still_works(established)) << established.error();
   const long baseline_kib = gw.proc().rss_kib();
 

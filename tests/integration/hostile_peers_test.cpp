@@ -97,7 +97,7 @@ TEST(HostilePeers, ClientThatNeverReadsIsClosedAtIdleTimeout) {
   peer_gateway p(source.address());
   ASSERT_TRUE(p.start()) << p.gw->log();
   tls_client c;
-  ASSERT_TRUE(c.connect(p.gw->port("attacked"), verifying_client())) << c.error();
+  ASSERT_TRUE(c.connect(p.gw->port("attacked"), legit_client_options())) << c.error();
   std::vector<std::uint8_t> buf(4096);
   ASSERT_GT(c.recv(buf), 0u) << c.error();  // data flows, then the client stops reading
   const auto stalled = clock::now();
@@ -115,7 +115,7 @@ TEST(HostilePeers, BackendThatNeverReadsIsClosedAtIdleTimeout) {
   peer_gateway p(hole.address());
   ASSERT_TRUE(p.start()) << p.gw->log();
   tls_client c;
-  ASSERT_TRUE(c.connect(p.gw->port("attacked"), verifying_client(1s))) << c.error();
+  ASSERT_TRUE(c.connect(p.gw->port("attacked"), legit_client_options(1s))) << c.error();
   // Write until the client's own writes block: the gateway must not buffer without bound.
   std::vector<std::uint8_t> chunk(64 * 1024);
   fill_pattern(9, 0, chunk);
@@ -132,7 +132,7 @@ TEST(HostilePeers, BackendThatNeverAnswersIsClosedAtIdleTimeout) {
   peer_gateway p(mute.address());
   ASSERT_TRUE(p.start()) << p.gw->log();
   tls_client c;
-  ASSERT_TRUE(c.connect(p.gw->port("attacked"), verifying_client(8s))) << c.error();
+  ASSERT_TRUE(c.connect(p.gw->port("attacked"), legit_client_options(8s))) << c.error();
   ASSERT_TRUE(c.send_all("GET /video HTTP/1.1\r\nHost: rec01\r\n\r\n")) << c.error();
   const auto stalled = clock::now();
   std::vector<std::uint8_t> buf(4096);
@@ -147,7 +147,7 @@ TEST(HostilePeers, BackendResetMidStreamEndsTheClientPromptly) {
   peer_gateway p(resetter.address());
   ASSERT_TRUE(p.start()) << p.gw->log();
   tls_client c;
-  ASSERT_TRUE(c.connect(p.gw->port("attacked"), verifying_client(8s))) << c.error();
+  ASSERT_TRUE(c.connect(p.gw->port("attacked"), legit_client_options(8s))) << c.error();
   const auto started = clock::now();
   const std::string got = c.recv_all(4u << 20);
   EXPECT_EQ(got.size(), 1u << 20) << "ended with " << to_string(c.last_end());
