@@ -14,14 +14,6 @@
 namespace vmsgate::test {
 namespace {
 
-tls_options verifying_client() {
-  tls_options o;
-  o.sni = "rec01.example.local";
-  o.ca_file = shared_pki().ca.string();
-  o.verify_host = "rec01.example.local";
-  return o;
-}
-
 // The client sends everything and its close_notify before reading a byte: the
 // echo must still come back in full, and the gateway must end the client's stream
 // with close_notify (not a bare TCP close, which a client cannot tell from truncation).
@@ -32,7 +24,7 @@ TEST(GatewayLifecycle, HalfCloseDeliversDataAfterClientCloseNotify) {
   gateway gw(cfg.yaml());
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   tls_client c;
-  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error() << "\n" << gw.log();
+  ASSERT_TRUE(c.connect(gw.port("rec"), rec01_client())) << c.error() << "\n" << gw.log();
   // Small enough to sit in socket buffers while nobody reads.
   std::vector<std::uint8_t> data(64 * 1024);
   fill_pattern(11, 0, data);
@@ -54,7 +46,7 @@ TEST(GatewayLifecycle, DrainTimeoutClosesIdleConnectionsAndExitsZero) {
   gateway gw(cfg.yaml());
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   tls_client c;
-  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error() << "\n" << gw.log();
+  ASSERT_TRUE(c.connect(gw.port("rec"), rec01_client())) << c.error() << "\n" << gw.log();
   ASSERT_TRUE(c.send_all("hello")) << c.error();
   std::vector<std::uint8_t> buf(16);
   ASSERT_EQ(c.recv(buf), 5u) << c.error();

@@ -18,15 +18,6 @@ namespace {
 
 constexpr std::uint64_t MiB = 1024 * 1024;
 
-// A client that verifies the gateway the way a site client would.
-tls_options verifying_client() {
-  tls_options o;
-  o.sni = "rec01.example.local";
-  o.ca_file = shared_pki().ca.string();
-  o.verify_host = "rec01.example.local";
-  return o;
-}
-
 gateway_config config_for(std::vector<std::string> backends) {
   gateway_config c;
   c.backends = std::move(backends);
@@ -50,7 +41,7 @@ TEST(Gateway, SmallEchoAndConnectionClosedEvent) {
   ASSERT_NE(gw.port("rec"), 0) << "no listening event for route rec:\n" << gw.log();
   const std::size_t from = gw.proc().stderr_line_count();
   tls_client c;
-  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error() << "\n" << gw.log();
+  ASSERT_TRUE(c.connect(gw.port("rec"), rec01_client())) << c.error() << "\n" << gw.log();
   const auto r = echo_transfer(c, 1 * MiB);
   ASSERT_TRUE(r.ok) << r.error << "\n" << gw.log();
   EXPECT_EQ(echo.data_connections(), 1u);
@@ -76,7 +67,7 @@ TEST(Gateway, Transfers256MiBByteExact) {
   gateway gw(config_for({echo.address()}).yaml());
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   tls_client c;
-  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error() << "\n" << gw.log();
+  ASSERT_TRUE(c.connect(gw.port("rec"), rec01_client())) << c.error() << "\n" << gw.log();
   const std::uint64_t bytes = big_stream_bytes(false);
   const auto r = echo_transfer(c, bytes, 42);
   EXPECT_TRUE(r.ok) << r.error << "\n" << gw.log();
@@ -97,7 +88,7 @@ TEST(Gateway, TenParallelStreamsByteExact) {
   for (int i = 0; i < streams; ++i) {
     threads.emplace_back([&, i] {
       tls_client c;
-      if (!c.connect(gw.port("rec"), verifying_client())) {
+      if (!c.connect(gw.port("rec"), rec01_client())) {
         connect_errors[i] = c.error() + "\n" + gw.log();
         return;
       }
@@ -146,7 +137,7 @@ class GatewayTls : public ::testing::Test {
 };
 
 TEST_F(GatewayTls, AcceptsTls12) {
-  tls_options o = verifying_client();
+  tls_options o = rec01_client();
   o.min_version = o.max_version = TLS1_2_VERSION;
   tls_client c;
   ASSERT_TRUE(c.connect(port_, o)) << c.error() << "\n" << gw_->log();
@@ -155,7 +146,7 @@ TEST_F(GatewayTls, AcceptsTls12) {
 }
 
 TEST_F(GatewayTls, AcceptsTls13) {
-  tls_options o = verifying_client();
+  tls_options o = rec01_client();
   o.min_version = o.max_version = TLS1_3_VERSION;
   tls_client c;
   ASSERT_TRUE(c.connect(port_, o)) << c.error() << "\n" << gw_->log();
@@ -220,7 +211,7 @@ TEST(Gateway, ClientThatNeverReadsDoesNotGrowMemory) {
   gateway gw(config_for({source.address()}).yaml());
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   tls_client c;
-  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error() << "\n" << gw.log();
+  ASSERT_TRUE(c.connect(gw.port("rec"), rec01_client())) << c.error() << "\n" << gw.log();
   // The first bytes arrive and are the source's pattern: data does flow.
   std::vector<std::uint8_t> got(64 * 1024), want(64 * 1024);
   std::size_t have = 0;
@@ -255,7 +246,7 @@ TEST(Gateway, BackendDownClosesClientCleanly) {
   cfg.connect_timeout = "1s";
   gateway gw(cfg.yaml());
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
-  tls_options o = verifying_client();
+  tls_options o = rec01_client();
   o.timeout = 10s;
   tls_client c;
   const auto start = std::chrono::steady_clock::now();
@@ -278,7 +269,7 @@ TEST(Gateway, DeadPrimaryBackendFailsOver) {
   gateway gw(config_for({"127.0.0.1:" + port_str(closed_port()), echo.address()}).yaml());
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   tls_client c;
-  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error() << "\n" << gw.log();
+  ASSERT_TRUE(c.connect(gw.port("rec"), rec01_client())) << c.error() << "\n" << gw.log();
   const auto r = echo_transfer(c, 4 * MiB);
   EXPECT_TRUE(r.ok) << r.error << "\n" << gw.log();
   EXPECT_EQ(echo.data_connections(), 1u);
@@ -290,7 +281,7 @@ TEST(Gateway, SigtermLetsRunningStreamFinish) {
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   const std::uint16_t port = gw.port("rec");
   tls_client c;
-  ASSERT_TRUE(c.connect(port, verifying_client())) << c.error() << "\n" << gw.log();
+  ASSERT_TRUE(c.connect(port, rec01_client())) << c.error() << "\n" << gw.log();
   expect_echo(c);
 
   const std::size_t from = gw.proc().stderr_line_count();
@@ -301,7 +292,7 @@ TEST(Gateway, SigtermLetsRunningStreamFinish) {
 
   // New connections are refused while the old one drains. The listeners may close
   // a moment after drain_started is logged, so a few early attempts may still get in.
-  tls_options quick = verifying_client();
+  tls_options quick = rec01_client();
   quick.timeout = 3s;
   bool refused = false;
   for (int attempt = 0; attempt < 20 && !refused; ++attempt) {

@@ -22,14 +22,6 @@
 namespace vmsgate::test {
 namespace {
 
-tls_options verifying_client() {
-  tls_options o;
-  o.sni = "rec01.example.local";
-  o.ca_file = shared_pki().ca.string();
-  o.verify_host = "rec01.example.local";
-  return o;
-}
-
 gateway_config config_for(std::vector<std::string> backends) {
   gateway_config c;
   c.backends = std::move(backends);
@@ -73,7 +65,7 @@ TEST(Metrics, HandshakesAndBytesAreCountedExactly) {
   std::uint64_t sent = 0;
   for (std::size_t i = 0; i < n; ++i) {
     tls_client c;
-    ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error();
+    ASSERT_TRUE(c.connect(gw.port("rec"), rec01_client())) << c.error();
     const auto r = echo_transfer(c, 1000 * (i + 1) + 17, i);
     ASSERT_TRUE(r.ok) << r.error;
     sent += r.sent;
@@ -138,7 +130,7 @@ TEST(Metrics, PromtoolAcceptsTheLiveOutput) {
   gateway gw(config_for({echo.address(), "127.0.0.1:" + std::to_string(closed_port())}).yaml());
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   tls_client c;
-  ASSERT_TRUE(c.connect(gw.port("rec"), verifying_client())) << c.error();
+  ASSERT_TRUE(c.connect(gw.port("rec"), rec01_client())) << c.error();
   ASSERT_TRUE(echo_transfer(c, 4096).ok);
   ASSERT_TRUE(wait_closed(gw, 1)) << gw.log();
   const std::string text = scrape(gw.admin_port());

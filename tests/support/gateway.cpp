@@ -212,4 +212,12 @@ int http_get(std::uint16_t port, const std::string& target, std::string* body, s
   return status;
 }
 
+tls_options rec01_client() {
+  tls_options o;
+  o.sni = "rec01.example.local";
+  o.ca_file = shared_pki().ca.string();
+  o.verify_host = "rec01.example.local";
+  return o;
+}
+
 }  // namespace vmsgate::test

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tests/support/process.hpp"
+#include "tests/support/tls_client.hpp"
 
 namespace vmsgate::test {
 
@@ -48,6 +49,10 @@ const test_pki& shared_pki();
 
 // Runs the PKI script into `dir`; returns the paths. Throws on failure.
 test_pki make_test_pki(const std::filesystem::path& dir);
+
+// Options for a client that verifies the gateway the way a site client would:
+// SNI rec01.example.local, the shared test CA, host name checked.
+tls_options rec01_client();
 
 // A config with one terminate route named `route_name` on 127.0.0.1:0, role
 // "recording" (ca: the shared test CA), server_names [rec01.example.local], the
