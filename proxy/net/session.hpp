@@ -58,6 +58,7 @@ class session {
   net::awaitable<void> serve();
   net::awaitable<void> watchdog();
   net::awaitable<bool> accept_tls();
+  net::awaitable<bool> wait_for_first_bytes();
   net::awaitable<bool> shake_hands();
   net::awaitable<bool> connect_backend();
   net::awaitable<bool> try_backend(std::size_t index);
