@@ -8,6 +8,7 @@
 
 #include "tests/support/backends.hpp"
 #include "tests/support/gateway.hpp"
+#include "tests/support/metrics_text.hpp"
 #include "tests/support/mtls.hpp"
 #include "tests/support/tls_client.hpp"
 
@@ -119,6 +120,11 @@ TEST_P(Refused, ByRequiredWithTheReason) {
   mgmt_gateway m("required");
   ASSERT_TRUE(m.gw.wait_ready()) << m.gw.log();
   expect_refused(m, GetParam());
+  // The refusal is counted once, under its reason, and under no other.
+  const std::string text = scrape(m.gw.admin_port());
+  const std::string reason = "reason=\"" + GetParam().reason + "\"";
+  EXPECT_EQ(sum_samples(text, "vmsgate_tls_handshake_failures_total", reason), 1.0) << text;
+  EXPECT_EQ(sum_samples(text, "vmsgate_tls_handshake_failures_total"), 1.0) << text;
 }
 
 INSTANTIATE_TEST_SUITE_P(MutualTls, Refused, ::testing::ValuesIn(refusals()),
