@@ -82,9 +82,9 @@ net::awaitable<void> gateway::watch_files() {
     if (now_fp == applied || clock::now() - seen_since < settle_time) continue;
     if (!pairs_consistent(cfg_.path) && clock::now() - seen_since < pair_patience) continue;
     reload("file change");
-    // Whatever the outcome, this state of the files has had its try; a change made
-    // during the reload differs from it and gets the next.
-    applied = now_fp;
+    // Whatever the outcome, this state of the files has had its try. Taken from the
+    // configuration now running, whose file set a reload may have changed.
+    applied = seen = fingerprint(cfg_);
   }
 }
 

@@ -63,7 +63,14 @@ net::awaitable<bool> session::try_backend(std::size_t index) {
   backend_.close(ec);
   backend_.open(target.endpoint.protocol(), ec);
   if (ec) {
+    // Out of descriptors, most likely: a failure of this backend like any other.
     error_detail_ = ec.message();
+    counters_.backend_failures[index][static_cast<std::size_t>(backend_failure::error)].add();
+    log::line(log::level::warning, "backend_failed")
+        .field("route", route_->settings->name)
+        .field("backend", target.label)
+        .field("reason", "error")
+        .field("detail", error_detail_);
     co_return false;
   }
   connect_timer_.expires_after(route_->settings->connect_timeout);

@@ -100,8 +100,7 @@ net::awaitable<bool> session::connect_tls(std::size_t index) {
   if (!new_ssl(route_->client_tls->ctx.get())) co_return false;
   session_target_ = {route_->sessions.get(), index};
   if (!tls::prepare_client(ssl_.get(), target.server_name, &session_target_)) {
-    error_detail_ = tls::drain_errors();
-    finish("internal_error");
+    error_detail_ = tls::drain_errors();  // connect_backend decides how the session ends
     co_return false;
   }
   SSL_set_connect_state(ssl_.get());
@@ -125,6 +124,7 @@ net::awaitable<void> session::upstream_deadline() {
 net::awaitable<bool> session::shake_hands() {
   if (originate()) handshake_started_ = clock::now();
   for (;;) {
+    ERR_clear_error();
     const int r = SSL_do_handshake(ssl_.get());
     if (r == 1) break;
     const int e = SSL_get_error(ssl_.get(), r);

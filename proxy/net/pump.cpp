@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 #include "proxy/common/log.hpp"
 #include "proxy/net/session.hpp"
@@ -22,6 +23,7 @@ struct tls_read {
   int want = 0;  // SSL_ERROR_WANT_READ / _WRITE when OpenSSL needs the socket
   bool eof = false;
   bool failed = false;
+  std::string detail;
 };
 
 // Decrypts straight into the buffer that is then written to the backend, record after
@@ -30,6 +32,9 @@ struct tls_read {
 tls_read read_tls(SSL* ssl, std::byte* p, std::size_t cap) {
   tls_read out;
   while (out.bytes < cap) {
+    // The error queue is per thread and shared by every connection of the worker:
+    // start each call from an empty one.
+    ERR_clear_error();
     const int r = SSL_read(ssl, p + out.bytes, static_cast<int>(cap - out.bytes));
     if (r > 0) {
       out.bytes += static_cast<std::size_t>(r);
@@ -42,6 +47,7 @@ tls_read read_tls(SSL* ssl, std::byte* p, std::size_t cap) {
       out.eof = true;  // close_notify, or a plain FIN (SSL_OP_IGNORE_UNEXPECTED_EOF)
     } else {
       out.failed = true;
+      out.detail = tls::drain_errors();  // now, before this session yields
     }
     break;
   }
@@ -74,6 +80,7 @@ net::awaitable<bool> session::send_plain(const std::byte* p, std::size_t n, bool
 net::awaitable<bool> session::send_tls(const std::byte* p, std::size_t n, bool& yielded) {
   std::size_t off = 0;
   while (off < n) {
+    ERR_clear_error();
     const int r = SSL_write(ssl_.get(), p + off, static_cast<int>(n - off));
     if (r > 0) {
       off += static_cast<std::size_t>(r);
@@ -94,6 +101,7 @@ net::awaitable<bool> session::send_tls(const std::byte* p, std::size_t n, bool& 
 net::awaitable<void> session::send_close_notify() {
   if (!ssl_ || aborted_) co_return;
   for (;;) {
+    ERR_clear_error();
     const int r = SSL_shutdown(ssl_.get());
     if (r >= 0) break;
     const int e = SSL_get_error(ssl_.get(), r);
@@ -135,7 +143,7 @@ net::awaitable<void> session::tls_to_plain() {
       co_return;
     }
     if (got.failed) {
-      error_detail_ = tls::drain_errors();
+      error_detail_ = got.detail;
       co_return fail(to_backend ? "client_error" : "backend_error");
     }
     if (got.want != 0) {
@@ -152,6 +160,7 @@ net::awaitable<void> session::plain_to_tls() {
     if (aborted_) co_return;
     auto buf = worker_.pool().take();
     const ssize_t r = ::recv(fd, buf.data(), buf.size(), 0);
+    const int err = errno;  // before anything else can touch it
     if (r > 0) {
       bool yielded = false;
       const auto n = static_cast<std::size_t>(r);
@@ -159,13 +168,7 @@ net::awaitable<void> session::plain_to_tls() {
       if (!ok) co_return fail(to_backend ? "backend_error" : "client_error");
       to_backend ? count_to_backend(n) : count_to_client(n);
       touch();
-      // A short read drained the socket; if nothing yielded since, its next data will
-      // raise a fresh edge, so waiting now is safe and saves an empty read(2).
-      if (n < buf.size() && !yielded) {
-        buf.reset();
-        const bool readable = co_await wait(plain_socket(), tcp::socket::wait_read);
-        if (!readable) co_return;
-      }
+      // Read again rather than wait: only EAGAIN proves a fresh edge will come.
       continue;
     }
     buf.reset();
@@ -176,13 +179,13 @@ net::awaitable<void> session::plain_to_tls() {
       tls_socket().shutdown(tcp::socket::shutdown_send, ignored);
       co_return;
     }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
       const bool readable = co_await wait(plain_socket(), tcp::socket::wait_read);
       if (!readable) co_return;
       continue;
     }
-    error_detail_ = std::strerror(errno);
+    error_detail_ = std::strerror(err);
     co_return fail(to_backend ? "client_error" : "backend_error");
   }
 }

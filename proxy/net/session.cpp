@@ -34,6 +34,10 @@ session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::sock
       started_(clock::now()),
       deadline_(started_ + route_->settings->handshake_timeout),
       idle_timeout_(route_->settings->idle_timeout) {
+  // The pump calls recv/send on both sockets directly: a blocking one would stall
+  // every connection of the worker (accept(2) hands out blocking sockets).
+  error_code ec;
+  client_.non_blocking(true, ec);
   worker_.attach(*this);
   route_->shared->active.fetch_add(1, std::memory_order_relaxed);
   counters_.connections_total.add();
@@ -89,7 +93,6 @@ net::awaitable<void> session::watchdog() {
       case phase::handshake: fail("handshake_timeout"); break;
       case phase::connect: fail("connect_timeout"); break;
       case phase::pump: fail("idle_timeout"); break;
-      case phase::closing: fail("shutdown_timeout"); break;
     }
     co_return;
   }

@@ -7,8 +7,9 @@
 // the socket is non-blocking, and when OpenSSL wants I/O the session waits for
 // readiness with async_wait. Asio's reactor is edge-triggered and a wait is never
 // satisfied by readiness that arrived before it was queued, so a direction waits only
-// right after it saw EAGAIN (or a short read) and before it yielded to the scheduler;
-// after any yield it tries the operation again first.
+// right after it saw EAGAIN and before it yielded to the scheduler; after any yield it
+// tries the operation again first. (A short read is no proof: the same recv(2) may
+// have taken a FIN whose edge is already spent.)
 //
 // GCC 12 miscompiles `if (!co_await f())` (the coroutine's parameters are lost), so
 // the result of a co_await is always named before it is tested.
@@ -53,7 +54,7 @@ class session {
   session* next_ = nullptr;
 
  private:
-  enum class phase { handshake, connect, pump, closing };
+  enum class phase { handshake, connect, pump };
 
   net::awaitable<void> serve();
   net::awaitable<void> watchdog();

@@ -9,11 +9,14 @@ namespace {
 
 // TLS 1.3 tickets arrive after the handshake; each replaces the slot's session so
 // the next connection to the same backend resumes instead of paying for RSA.
+// A copy is cached, not the connection's own session: OpenSSL marks that one
+// unresumable if the connection later ends uncleanly, and other workers read it.
 int on_new_session(SSL* ssl, SSL_SESSION* session) {
   const auto* target = static_cast<const session_target*>(SSL_get_app_data(ssl));
   if (target == nullptr || target->cache == nullptr) return 0;
-  target->cache->put(target->backend, ssl_session_ptr(session));
-  return 1;  // we took the reference
+  ssl_session_ptr copy(SSL_SESSION_dup(session));
+  if (copy) target->cache->put(target->backend, std::move(copy));
+  return 0;  // OpenSSL keeps its reference
 }
 
 }  // namespace

@@ -1,13 +1,31 @@
 #include "proxy/tls/server_context.hpp"
 
+#include <array>
 #include <stdexcept>
+#include <string>
 
 #include "proxy/tls/name_match.hpp"
 
 namespace vmsgate::tls {
 namespace {
 
-constexpr unsigned char session_id_context[] = "vmsgate";
+// What a resumed session may stand for. OpenSSL resumes only within one session ID
+// context and does not re-check the client certificate on resumption, and every
+// route shares the ticket keys: so the context names the route and everything its
+// client authentication depends on. A ticket from another route, or from before a
+// reload that changed whom the route trusts, then gets a full handshake.
+std::array<unsigned char, 32> session_context(const server_identity& id) {
+  std::string material = "vmsgate\n" + id.route + "\n" + std::to_string(static_cast<int>(id.client_auth));
+  for (const auto& peer : id.peers) {
+    material += "\nrole " + peer.policy.name + "\n" + peer.ca_pem;
+    for (const auto& name : peer.policy.peer_names) material += "\npeer " + name;
+  }
+  std::array<unsigned char, 32> digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(material.data(), material.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1)
+    fail(id.route, "cannot compute the session context");
+  return digest;
+}
 
 int on_server_name(SSL* ssl, int* alert, void* arg) {
   const auto* ctx = static_cast<const server_context*>(arg);
@@ -41,7 +59,8 @@ std::shared_ptr<const server_context> make_server_context(const server_identity&
   if (ctx == nullptr) fail(id.route, "cannot create a TLS context");
   apply_common_settings(ctx, id.route, id.allow_ecdsa);
   SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
-  SSL_CTX_set_session_id_context(ctx, session_id_context, sizeof session_id_context - 1);
+  const auto sid_ctx = session_context(id);
+  SSL_CTX_set_session_id_context(ctx, sid_ctx.data(), static_cast<unsigned int>(sid_ctx.size()));
   SSL_CTX_set_num_tickets(ctx, 1);
   try {
     result->tickets = install_ticket_keys(ctx, std::move(tickets));

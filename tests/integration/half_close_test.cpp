@@ -77,5 +77,35 @@ TEST(HalfClose, ClientKeepsSendingAfterTheBackendClosedItsSide) {
   EXPECT_EQ(json_field(*closed, "bytes_to_backend"), std::to_string(upload)) << *closed;
 }
 
+// A backend whose last bytes and FIN arrive together (one recv(2) returns the data
+// short and takes the FIN): the client must see the end at once, not at idle_timeout.
+class answer_and_close : public tcp_server {
+ public:
+  answer_and_close() { start(); }
+  ~answer_and_close() override { stop(); }
+
+ private:
+  void serve(int fd) override {
+    const char answer[] = "last words\n";
+    (void)::send(fd, answer, sizeof answer - 1, MSG_NOSIGNAL);
+  }  // returning closes the socket: data and FIN leave together
+};
+
+TEST(HalfClose, BackendDataAndFinTogetherReachTheClientAtOnce) {
+  answer_and_close backend;
+  gateway_config cfg;
+  cfg.backends = {backend.address()};
+  gateway gw(cfg.yaml());  // idle_timeout 1h: a lost FIN would hang the test
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+  for (int i = 0; i < 20; ++i) {
+    tls_client c;
+    tls_options o = rec01_client();
+    o.timeout = 3s;
+    ASSERT_TRUE(c.connect(gw.port("rec"), o)) << c.error();
+    EXPECT_EQ(c.recv_all(), "last words\n");
+    ASSERT_EQ(c.last_end(), read_end::close_notify) << "round " << i << "\n" << gw.log();
+  }
+}
+
 }  // namespace
 }  // namespace vmsgate::test
