@@ -39,7 +39,6 @@ session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::sock
   error_code ec;
   client_.non_blocking(true, ec);
   worker_.attach(*this);
-  route_->shared->active.fetch_add(1, std::memory_order_relaxed);
   counters_.connections_total.add();
   counters_.connections_active.add();
   client_label_ = endpoint_label(peer_);

@@ -71,10 +71,15 @@ net::awaitable<void> accept_loop(worker& w, std::shared_ptr<worker::listener> l)
       co_await pause.async_wait(use_nothrow);
       continue;
     }
+    // Counted here, at accept, not when the session starts: several accepts can
+    // complete before any of their sessions runs, and each must see the others.
+    // The session's destructor gives both back.
     const auto total = w.global().active.fetch_add(1, std::memory_order_relaxed);
+    const auto on_route = route->shared->active.fetch_add(1, std::memory_order_relaxed);
     if (total >= w.global().max_connections.load(std::memory_order_relaxed) ||
-        route->shared->active.load(std::memory_order_relaxed) >= route->settings->max_connections) {
+        on_route >= route->settings->max_connections) {
       w.global().active.fetch_sub(1, std::memory_order_relaxed);
+      route->shared->active.fetch_sub(1, std::memory_order_relaxed);
       route->counters->connections_refused.add();
       continue;  // the socket closes here: a prompt refusal, not a queue
     }
