@@ -91,9 +91,9 @@ net::awaitable<void> gateway::watch_files() {
 net::awaitable<void> gateway::rotate_ticket_keys() {
   // Without a shared key file, the process makes its own keys and rotates them; the
   // previous key still decrypts, so tickets issued just before a rotation resume.
-  constexpr auto period = std::chrono::hours(12);
   for (;;) {
-    rotate_timer_.expires_after(period);
+    // Read each time: a reload may change the period.
+    rotate_timer_.expires_after(cfg_.ticket_rotation);
     auto [ec] = co_await rotate_timer_.async_wait(use_nothrow);
     if (ec || draining_) co_return;
     if (cfg_.ticket_keys) continue;  // the operator's file rules; a reload may drop it

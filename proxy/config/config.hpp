@@ -91,6 +91,9 @@ struct config {
   std::optional<std::string> group;
   bool reload_watch = false;
   std::optional<std::string> ticket_keys;  // path
+  // How often the built-in ticket key is replaced (unused with ticket_keys): a ticket
+  // resumes for at most two periods.
+  std::chrono::milliseconds ticket_rotation = std::chrono::hours(12);
   limits_config limits;
   std::vector<role_config> roles;
   std::vector<route_config> routes;

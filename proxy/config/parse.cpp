@@ -23,8 +23,10 @@ void parse_reload(context& ctx, const YAML::Node& node, config& cfg) {
 }
 
 void parse_tls(context& ctx, const YAML::Node& node, config& cfg) {
-  const fields f(ctx, node, "tls", {"ticket_keys"});
+  const fields f(ctx, node, "tls", {"ticket_keys", "ticket_rotation"});
   f.optional("ticket_keys", cfg.ticket_keys, as_path{});
+  // Zero would rotate continuously and no ticket would ever resume.
+  f.optional("ticket_rotation", cfg.ticket_rotation, as_duration{false});
 }
 
 void parse_limits(context& ctx, const YAML::Node& node, limits_config& limits) {

@@ -68,6 +68,7 @@ TEST(load, minimal_config_gets_the_documented_defaults) {
   EXPECT_FALSE(c.user.has_value());
   EXPECT_FALSE(c.reload_watch);
   EXPECT_FALSE(c.ticket_keys.has_value());
+  EXPECT_EQ(c.ticket_rotation, 12h);
   EXPECT_EQ(c.limits.max_connections, 50000u);
   EXPECT_EQ(c.limits.handshake_timeout, 10s);
   EXPECT_EQ(c.limits.idle_timeout, 1h);
@@ -88,6 +89,7 @@ reload:
   watch: true
 tls:
   ticket_keys: keys/tickets.key
+  ticket_rotation: 6h
 limits:
   max_connections: 1000
   max_handshakes_per_source: 16
@@ -133,6 +135,7 @@ TEST(load, full_config_parses_every_key) {
   EXPECT_EQ(c.group, "vmsgate-grp");
   EXPECT_TRUE(c.reload_watch);
   EXPECT_EQ(c.ticket_keys, "/etc/vmsgate/keys/tickets.key");
+  EXPECT_EQ(c.ticket_rotation, 6h);
   EXPECT_EQ(c.limits.max_connections, 1000u);
   EXPECT_EQ(c.limits.max_handshakes_per_source, 16u);
   EXPECT_EQ(c.limits.handshake_timeout, 2500ms);

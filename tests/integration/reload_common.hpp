@@ -112,7 +112,8 @@ struct config_spec {
   std::vector<route_spec> routes;
   unsigned workers = 2;
   bool watch = false;
-  std::string ticket_keys;  // empty: none
+  std::string ticket_keys;      // empty: none
+  std::string ticket_rotation;  // empty: the default
   std::string user, group;  // empty: none
   std::string drain_timeout = "30s";
   std::string extra;  // appended at top level
@@ -122,7 +123,9 @@ struct config_spec {
     if (!user.empty()) y += "user: " + user + "\n";
     if (!group.empty()) y += "group: " + group + "\n";
     y += std::string("reload:\n  watch: ") + (watch ? "true" : "false") + "\n";
-    if (!ticket_keys.empty()) y += "tls:\n  ticket_keys: " + ticket_keys + "\n";
+    if (!ticket_keys.empty() || !ticket_rotation.empty()) y += "tls:\n";
+    if (!ticket_keys.empty()) y += "  ticket_keys: " + ticket_keys + "\n";
+    if (!ticket_rotation.empty()) y += "  ticket_rotation: " + ticket_rotation + "\n";
     y += "limits:\n  connect_timeout: 2s\n  drain_timeout: " + drain_timeout + "\n";
     y += "roles:\n  recording:\n    ca: " + ca + "\n";
     y += "routes:\n";

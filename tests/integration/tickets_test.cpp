@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "tests/integration/reload_common.hpp"
 #include "tests/support/backends.hpp"
 
@@ -141,6 +143,48 @@ TEST(TicketKeyFile, MalformedFileRefusesStartAndFailsAReload) {
   // The keys in use did not change.
   const std::string again = s_client(gw.port("rec"), s.ca(), "-tls1_3", "", sess);
   EXPECT_TRUE(reused(again)) << again;
+}
+
+// Without a key file the process rotates its own key every tls.ticket_rotation, and
+// keeps the previous one for decryption: a ticket resumes across one rotation and not
+// across two. Each step starts right after a rotation line, so that a whole period
+// (3 s) is left for the s_client run it times.
+TEST(TicketRotation, BuiltInKeyRotatesAndTicketsExpireAfterTwoPeriods) {
+  site s;
+  echo_server echo;
+  auto c = config_for(s, echo.address());
+  c.ticket_rotation = "3s";
+  gateway gw(c.yaml());
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+  // Waits for the n-th rotation line.
+  const auto rotation = [&gw](std::size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (gw.events("ticket_keys_rotated").size() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    return gw.events("ticket_keys_rotated").size() == n;
+  };
+  ASSERT_TRUE(rotation(1)) << "no ticket_keys_rotated within 10 s of a 3 s period:\n" << gw.log();
+  const std::string sess = (s.dir() / "k1.sess").string();
+  ASSERT_TRUE(fresh(s_client(gw.port("rec"), s.ca(), "-tls1_3", sess, "")));
+
+  ASSERT_TRUE(rotation(2)) << gw.log();
+  const std::string once = s_client(gw.port("rec"), s.ca(), "-tls1_3", "", sess);
+  EXPECT_TRUE(reused(once)) << "a ticket did not survive one rotation:\n" << once;
+
+  ASSERT_TRUE(rotation(3)) << gw.log();
+  const std::string twice = s_client(gw.port("rec"), s.ca(), "-tls1_3", "", sess);
+  EXPECT_TRUE(fresh(twice)) << "a ticket still resumed after two rotations:\n" << twice;
+}
+
+// The period is checked like every duration: zero would never let a ticket resume.
+TEST(TicketRotation, ZeroPeriodIsAConfigError) {
+  site s;
+  auto c = config_for(s, "127.0.0.1:1");
+  c.ticket_rotation = "0s";
+  gateway gw(c.yaml());
+  const auto status = gw.proc().wait_for_exit(20s);
+  ASSERT_TRUE(status) << gw.log();
+  EXPECT_TRUE(status->exited && status->code == 2) << status->str() << "\n" << gw.log();
+  EXPECT_NE(gw.log().find("ticket_rotation"), std::string::npos) << gw.log();
 }
 
 }  // namespace
