@@ -151,7 +151,7 @@ TEST(load, full_config_parses_every_key) {
   EXPECT_TRUE(mgmt->allow_ecdsa);
   EXPECT_EQ(mgmt->expiry_warning, std::chrono::hours(24 * 14));
   EXPECT_EQ(mgmt->peer_names, (std::vector<std::string>{"*.mgmt.example.local", "mgmt01.example.local"}));
-  EXPECT_EQ(mgmt->where.line, 18);
+  EXPECT_EQ(mgmt->where.line, 19);
   EXPECT_EQ(c.find_role("recording")->ca, "/etc/vmsgate/pki/ca.pem");
   EXPECT_EQ(c.find_role("nobody"), nullptr);
 
@@ -169,11 +169,11 @@ TEST(load, full_config_parses_every_key) {
   ASSERT_EQ(web.backends.size(), 2u);
   EXPECT_EQ(web.backends[0].address.str(), "127.0.0.1:8080");
   EXPECT_EQ(web.backends[0].server_name, "127.0.0.1");
-  EXPECT_EQ(web.backends[0].where.line, 37);
+  EXPECT_EQ(web.backends[0].where.line, 38);
   EXPECT_EQ(web.backends[1].address.str(), "[2001:db8::1]:8081");
   EXPECT_EQ(web.backends[1].server_name, "backup.example.local");
   EXPECT_EQ(web.max_connections, 200u);
-  EXPECT_EQ(web.where.line, 27);
+  EXPECT_EQ(web.where.line, 28);
   EXPECT_EQ(web.where.column, 5);
 }
 
