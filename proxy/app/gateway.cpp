@@ -57,6 +57,7 @@ int gateway::run() {
   net::co_spawn(control_, handle_signals(), net::detached);
   net::co_spawn(control_, watch_files(), net::detached);
   net::co_spawn(control_, rotate_ticket_keys(), net::detached);
+  net::co_spawn(control_, return_memory(), net::detached);
   log::line(log::level::info, "ready").field("routes", static_cast<std::uint64_t>(cfg_.routes.size()));
   control_.run();
   return 0;
@@ -83,6 +84,7 @@ net::awaitable<void> gateway::drain() {
   draining_ = true;
   watch_timer_.cancel();
   rotate_timer_.cancel();
+  trim_timer_.cancel();
   for (auto& w : workers_) w->stop_accepting();
   monitoring_->stop();  // /readyz says 503 while draining
   const auto deadline = std::chrono::steady_clock::now() + cfg_.limits.drain_timeout;

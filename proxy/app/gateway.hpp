@@ -56,6 +56,7 @@ class gateway {
   tls::ticket_key_list load_ticket_keys(const config::config& cfg) const;
   net::awaitable<void> watch_files();
   net::awaitable<void> rotate_ticket_keys();
+  net::awaitable<void> return_memory();
   void drop_privileges();
   void start_admin();
   net::awaitable<void> handle_signals();
@@ -77,6 +78,7 @@ class gateway {
   net::signal_set signals_{control_};
   net::steady_timer watch_timer_{control_};
   net::steady_timer rotate_timer_{control_};
+  net::steady_timer trim_timer_{control_};
   bool draining_ = false;
 };
 

@@ -3,7 +3,11 @@
 // have stopped changing, and while a certificate and its key do not match yet (the
 // tool has written one of the pair), the watcher waits for the other, up to a bound.
 
+#include <malloc.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
 
 #include "proxy/app/gateway.hpp"
 #include "proxy/common/log.hpp"
@@ -15,6 +19,17 @@ namespace {
 constexpr auto watch_interval = std::chrono::seconds(1);
 constexpr auto settle_time = std::chrono::seconds(2);
 constexpr auto pair_patience = std::chrono::seconds(30);
+constexpr auto trim_interval = std::chrono::seconds(1);
+// Connections that must have come and gone within one interval before memory is
+// handed back: a flood, a reconnect storm, not the ordinary coming and going.
+constexpr std::uint64_t trim_after_burst = 128;
+
+long rss_kib() {
+  std::ifstream statm("/proc/self/statm");
+  long size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * (::sysconf(_SC_PAGESIZE) / 1024);
+}
 
 void add_file(std::string& out, const std::string& path) {
   struct stat st {};
@@ -102,6 +117,28 @@ net::awaitable<void> gateway::rotate_ticket_keys() {
     if (current && !current->empty()) next.push_back(current->front());
     tickets_->set(std::move(next));
     log::line(log::level::info, "ticket_keys_rotated");
+  }
+}
+
+// After a burst of connections has closed (a handshake flood, a storm of
+// reconnects), glibc keeps the freed memory in its per-thread arenas, and RSS stays
+// at the burst's height. Handing it back to the kernel lets memory return to its
+// baseline. malloc_trim locks each arena briefly, hence only after a burst.
+net::awaitable<void> gateway::return_memory() {
+  for (;;) {
+    trim_timer_.expires_after(trim_interval);
+    auto [ec] = co_await trim_timer_.async_wait(use_nothrow);
+    if (ec || draining_) co_return;
+    std::uint64_t peak = 0;
+    for (auto& w : workers_) peak += w->take_peak();
+    const std::uint64_t open = open_connections();
+    if (peak < open + trim_after_burst) continue;
+    const long before = rss_kib();
+    ::malloc_trim(0);
+    log::line(log::level::info, "memory_returned")
+        .field("closed", peak - open)
+        .field("rss_kib_before", static_cast<std::uint64_t>(before))
+        .field("rss_kib_after", static_cast<std::uint64_t>(rss_kib()));
   }
 }
 

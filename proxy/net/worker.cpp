@@ -119,7 +119,8 @@ void worker::attach(session& s) noexcept {
   s.next_ = sessions_;
   if (sessions_ != nullptr) sessions_->prev_ = &s;
   sessions_ = &s;
-  open_.fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t now_open = open_.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (now_open > peak_.load(std::memory_order_relaxed)) peak_.store(now_open, std::memory_order_relaxed);
 }
 
 void worker::detach(session& s) noexcept {

@@ -61,6 +61,12 @@ class worker {
   void stop();
 
   std::uint64_t open_sessions() const noexcept { return open_.load(std::memory_order_relaxed); }
+  // The most sessions open at once since the last call, which restarts the count
+  // from those open now. Racy by a connection or two against attach(); it only
+  // tells the control thread that a burst has come and gone.
+  std::uint64_t take_peak() noexcept {
+    return peak_.exchange(open_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
 
   // Session registry, used only on the worker's thread.
   void attach(session& s) noexcept;
@@ -83,6 +89,7 @@ class worker {
   buffer_pool pool_;
   session* sessions_ = nullptr;  // intrusive list head
   std::atomic<std::uint64_t> open_{0};
+  std::atomic<std::uint64_t> peak_{0};
   net::io_context ioc_{1};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;
   std::vector<std::shared_ptr<listener>> listeners_;  // used only on the worker's thread
