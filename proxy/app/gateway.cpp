@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "proxy/common/log.hpp"
+#include "proxy/tls/ktls.hpp"
 
 namespace vmsgate::app {
 namespace {
@@ -16,6 +17,8 @@ unsigned worker_count(unsigned configured) {
 }  // namespace
 
 gateway::gateway(const config::config& cfg) : cfg_(cfg) {
+  const auto& ktls = tls::kernel_tls();
+  log::line(log::level::info, "kernel_tls").field("available", ktls.available).field("detail", ktls.detail);
   tickets_ = std::make_shared<tls::ticket_keyring>(load_ticket_keys(cfg_));
   const unsigned n = worker_count(cfg_.workers);
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<net_io::worker>(i, global_));

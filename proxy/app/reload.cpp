@@ -7,6 +7,7 @@
 #include "proxy/app/report.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/tls/context_common.hpp"
+#include "proxy/tls/ktls.hpp"
 
 namespace vmsgate::app {
 namespace {
@@ -90,7 +91,10 @@ void gateway::commit(std::vector<staged_route> staged, config::config cfg) {
         .field("route", st.record.name)
         .field("mode", st.per_worker.front()->settings->originate ? "originate" : "terminate")
         .field("address", endpoint_label(st.record.bound))
-        .field("workers", static_cast<unsigned>(workers_.size()));
+        .field("workers", static_cast<unsigned>(workers_.size()))
+        // Per connection OpenSSL may still keep a cipher the kernel lacks in user
+        // space; connection_closed's `ktls` field says what each one got.
+        .field("data_path", tls::kernel_tls().available ? "ktls_splice" : "userspace");
     records.push_back(std::move(st.record));
   }
   // Listeners of removed or moved routes close after the new ones are up; their

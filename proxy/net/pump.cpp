@@ -190,6 +190,54 @@ net::awaitable<void> session::plain_to_tls() {
   }
 }
 
+// The kernel-TLS send path: plain bytes go socket -> pipe -> TLS socket inside the
+// kernel, which encrypts them; user space never sees them. Same ending rules as
+// plain_to_tls: EOF sends close_notify (OpenSSL passes the alert to the kernel).
+net::awaitable<void> session::splice_plain_to_tls() {
+  const bool to_backend = originate();
+  const int from = plain_socket().native_handle();
+  const int to = tls_socket().native_handle();
+  for (;;) {
+    if (aborted_) co_return;
+    if (pipe_.held() > 0) {
+      const ssize_t n = pipe_.drain(to);
+      const int err = errno;
+      if (n > 0) {
+        const auto moved = static_cast<std::size_t>(n);
+        to_backend ? count_to_backend(moved) : count_to_client(moved);
+        touch();
+        continue;
+      }
+      if (n < 0 && err == EINTR) continue;
+      if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
+        const bool writable = co_await wait(tls_socket(), tcp::socket::wait_write);
+        if (!writable) co_return;
+        continue;
+      }
+      error_detail_ = n == 0 ? "splice wrote nothing" : std::strerror(err);
+      co_return fail(to_backend ? "backend_error" : "client_error");
+    }
+    const ssize_t n = pipe_.fill(from);
+    const int err = errno;
+    if (n > 0) continue;
+    if (n == 0) {
+      finish(to_backend ? "client_closed" : "backend_closed");
+      co_await send_close_notify();
+      error_code ignored;
+      tls_socket().shutdown(tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      const bool readable = co_await wait(plain_socket(), tcp::socket::wait_read);
+      if (!readable) co_return;
+      continue;
+    }
+    error_detail_ = std::strerror(err);
+    co_return fail(to_backend ? "client_error" : "backend_error");
+  }
+}
+
 void session::log_close() const {
   const double secs = std::chrono::duration<double>(clock::now() - started_).count();
   const bool shook = ssl_ && SSL_is_init_finished(ssl_.get());
@@ -204,6 +252,7 @@ void session::log_close() const {
       .field("bytes_to_backend", to_backend_)
       .field("bytes_to_client", to_client_)
       .field("duration_s", secs)
+      .field("ktls", ktls_send_ ? (ktls_recv_ ? "send+receive" : "send") : (ktls_recv_ ? "receive" : "off"))
       .field("end", end_ ? end_ : "closed");
   if (failure_) line.field("handshake_failure", tls::name(*failure_));
   if (!peer_subject_.empty()) {

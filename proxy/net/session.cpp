@@ -109,7 +109,16 @@ net::awaitable<void> session::serve() {
   }
   phase_ = phase::pump;
   touch();
-  co_await (tls_to_plain() && plain_to_tls());
+  ktls_send_ = BIO_get_ktls_send(SSL_get_wbio(ssl_.get()));
+  ktls_recv_ = BIO_get_ktls_recv(SSL_get_rbio(ssl_.get()));
+  // SSL_read stays the receive path either way: with kernel TLS it receives records
+  // the kernel has already decrypted, and it handles the alerts and post-handshake
+  // messages a splice cannot.
+  if (ktls_send_ && pipe_.open()) {
+    co_await (tls_to_plain() && splice_plain_to_tls());
+  } else {
+    co_await (tls_to_plain() && plain_to_tls());
+  }
 }
 
 net::awaitable<bool> session::wait(tcp::socket& s, tcp::socket::wait_type type) {

@@ -22,6 +22,7 @@
 
 #include "proxy/common/asio.hpp"
 #include "proxy/net/route.hpp"
+#include "proxy/net/splice.hpp"
 #include "proxy/net/source_limiter.hpp"
 #include "proxy/tls/failure.hpp"
 #include "proxy/tls/openssl.hpp"
@@ -67,6 +68,7 @@ class session {
   net::awaitable<void> upstream_deadline();
   net::awaitable<void> tls_to_plain();
   net::awaitable<void> plain_to_tls();
+  net::awaitable<void> splice_plain_to_tls();
   net::awaitable<bool> wait(tcp::socket& s, tcp::socket::wait_type type);
   net::awaitable<bool> wait_for_tls(int ssl_error);
   net::awaitable<bool> send_plain(const std::byte* p, std::size_t n, bool& yielded);
@@ -112,6 +114,11 @@ class session {
   std::string peer_subject_;
   std::optional<tls::failure_reason> failure_;
   const backend_target* backend_used_ = nullptr;
+  // Kernel TLS on the TLS socket, as OpenSSL left it after the handshake: with the
+  // send side in the kernel, plain bytes are spliced into it through pipe_.
+  bool ktls_send_ = false;
+  bool ktls_recv_ = false;
+  splice_pipe pipe_;
   std::uint64_t to_backend_ = 0;
   std::uint64_t to_client_ = 0;
 };

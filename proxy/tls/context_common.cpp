@@ -6,6 +6,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "proxy/tls/ktls.hpp"
+
 namespace vmsgate::tls {
 namespace {
 
@@ -38,6 +40,9 @@ void apply_common_settings(SSL_CTX* ctx, const std::string& route, bool allow_ec
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set_read_ahead(ctx, 1);
+  // Where the kernel can take the record layer over, let OpenSSL hand it the keys
+  // after the handshake (it falls back by itself for a cipher the kernel lacks).
+  if (kernel_tls().available) SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
 }
 
 void use_identity(SSL_CTX* ctx, const std::string& route, const identity_pem& id, bool allow_ecdsa) {
