@@ -20,6 +20,8 @@ IDLE_CONNS=${IDLE_CONNS:-2000}
 CIPHERSUITE=${CIPHERSUITE:-TLS_AES_128_GCM_SHA256}
 CIPHER12=${CIPHER12:-ECDHE-RSA-AES128-GCM-SHA256}
 PROXY_CPU=${PROXY_CPU:-1}
+WORKERS=${WORKERS:-1}  # vmsgate's workers (scaling.sh sets 2)
+CLIENTS=${CLIENTS:-1}  # parallel s_time clients in the handshake tests
 LOAD_CPU=${LOAD_CPU:-0}
 OUT=${OUT:-$ROOT/bench/RESULTS.md}
 NOTE=${NOTE:-}
@@ -220,7 +222,7 @@ start_vmsgate() {
   cat >"$WORK/vmsgate.yaml" <<EOF
 admin:
   listen: "127.0.0.1:$(free_port)"
-workers: 1
+workers: $WORKERS
 limits:
   handshake_timeout: 10s
   idle_timeout: 120s
@@ -296,22 +298,31 @@ pin_tree() {
 }
 
 # s_time: prints "ticks connections resumed wall"; args after the first are s_time's.
+# CLIENTS copies run side by side; their connections and resumptions are summed.
 s_time_run() {
-  local t0 t1 out n r w0 w1
+  local t0 t1 out n=0 r=0 w0 w1 i pids=() cn
   t0=$(cpu_ticks "$PROXY_PID")
   w0=$(date +%s.%N)
-  out=$(taskset -c "$LOAD_CPU" timeout $((HS_SECONDS + 30)) openssl s_time -connect "127.0.0.1:$PORT" \
-    -www / -time "$HS_SECONDS" "$@" 2>&1) || true
+  for i in $(seq "$CLIENTS"); do
+    taskset -c "$LOAD_CPU" timeout $((HS_SECONDS + 30)) openssl s_time -connect "127.0.0.1:$PORT" \
+      -www / -time "$HS_SECONDS" "$@" >"$WORK/s_time.$i" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || true; done
   w1=$(date +%s.%N)
   sleep 0.3  # let the proxy finish the last connection before reading its clock
   t1=$(cpu_ticks "$PROXY_PID")
-  n=$(sed -nE 's/^([0-9]+) connections in [0-9.]+s?.*/\1/p' <<<"$out" | tail -1)
-  # One mark per connection on its own line: 'r' resumed, '*' (or a version) new.
-  r=$(grep -E '^[*rt3]+$' <<<"$out" | tr -cd 'r' | wc -c)
-  if [[ -z "$n" || "$n" -eq 0 ]]; then
-    say "s_time failed: $(tail -3 <<<"$out" | tr '\n' ' ')"
-    return 1
-  fi
+  for i in $(seq "$CLIENTS"); do
+    out=$(cat "$WORK/s_time.$i")
+    cn=$(sed -nE 's/^([0-9]+) connections in [0-9.]+s?.*/\1/p' <<<"$out" | tail -1)
+    if [[ -z "$cn" || "$cn" -eq 0 ]]; then
+      say "s_time failed: $(tail -3 <<<"$out" | tr '\n' ' ')"
+      return 1
+    fi
+    n=$((n + cn))
+    # One mark per connection on its own line: 'r' resumed, '*' (or a version) new.
+    r=$((r + $(grep -E '^[*rt3]+$' <<<"$out" | tr -cd 'r' | wc -c)))
+  done
   echo "$((t1 - t0)) $n $r $(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.2f", b - a }')"
 }
 
@@ -567,4 +578,5 @@ main() {
   cat "$OUT"
 }
 
-main "$@"
+# Sourced by scaling.sh for its functions; run when executed.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then main "$@"; fi
