@@ -6,12 +6,16 @@
 
 #include <gtest/gtest.h>
 
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <cstdlib>
 #include <string>
 #include <thread>
 
 #include "tests/support/backends.hpp"
 #include "tests/support/gateway.hpp"
+#include "tests/support/metrics_text.hpp"
 #include "tests/support/mtls.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/tls_client.hpp"
@@ -263,6 +267,59 @@ TEST(Failover, PrimaryThatComesBackIsUsedAgain) {
   EXPECT_EQ(served_by(), primary) << up.log();
   EXPECT_EQ(served_by(), primary) << "success must clear the back-off\n" << up.log();
   EXPECT_EQ(back_echo.bytes_echoed(), 2 * 4096u);
+}
+
+// Accepts TCP and reads the ClientHello, never answers: a hung legacy TLS stack.
+class mute_upstream : public tcp_server {
+ public:
+  mute_upstream() { start(); }
+  ~mute_upstream() override { stop(); }
+
+ private:
+  void serve(int fd) override {
+    char buf[4096];
+    while (!stopping()) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      if (::recv(fd, buf, sizeof buf, 0) <= 0) return;
+    }
+  }
+};
+
+// The primary accepts TCP but never answers the TLS handshake. That attempt has its
+// own deadline (handshake_timeout, 2 s here); after it the primary counts as failed
+// with reason tls (handshake_failure timeout) and the failover serves the same
+// client connection, well before the session's own backstop.
+TEST(Failover, UpstreamThatNeverAnswersTlsFailsOverOnItsOwnDeadline) {
+  mgmt_side m;
+  ASSERT_TRUE(m.gw.wait_ready()) << m.gw.log();
+  mute_upstream mute;
+  mtls_gateway_options o = one_worker();
+  o.handshake_timeout = "2s";
+  gateway up(mtls_originate_yaml(shared_mtls_pki(), &shared_mtls_pki().rec01,
+                                 {{mute.address(), "mgmt01.example.local"}, {m.address(), "mgmt01.example.local"}}, o));
+  ASSERT_TRUE(up.wait_ready()) << up.log();
+  const auto from = up.proc().stderr_line_count();
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = plain_echo_transfer("127.0.0.1", up.port("uplink"), 64 * 1024, 9, 20s);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r.ok) << r.error << "\n" << up.log();
+  EXPECT_EQ(r.received, 64 * 1024u);
+  EXPECT_GE(took, 1900ms) << "served before the mute primary's deadline: was it tried?";
+  EXPECT_LT(took, 8s) << "the failover waited for more than the attempt's deadline";
+
+  const auto failed = events_since(up, "backend_failed", from);
+  ASSERT_EQ(failed.size(), 1u) << up.log();
+  EXPECT_EQ(json_field(failed[0], "backend"), mute.address()) << failed[0];
+  EXPECT_EQ(json_field(failed[0], "reason"), "tls") << failed[0];
+  EXPECT_EQ(json_field(failed[0], "handshake_failure"), "timeout") << failed[0];
+  const auto closed = up.wait_for_event("connection_closed", 10s, from);
+  ASSERT_TRUE(closed) << up.log();
+  EXPECT_EQ(json_field(*closed, "backend"), m.address()) << *closed;
+  EXPECT_EQ(json_field(*closed, "end"), "client_closed") << *closed;
+  const std::string text = scrape(up.admin_port());
+  EXPECT_EQ(sum_samples(text, "vmsgate_backend_failures_total", R"(reason="tls")"), 1.0) << text;
+  EXPECT_EQ(sum_samples(text, "vmsgate_backend_failovers_total", R"(route="uplink")"), 1.0) << text;
 }
 
 }  // namespace
