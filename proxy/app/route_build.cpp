@@ -54,6 +54,7 @@ tcp::endpoint resolve(const config::endpoint& e, const std::string& what) {
 route_blueprint make_blueprint(const config::config& cfg, const config::route_config& rc) {
   route_blueprint bp;
   bp.settings = make_settings(cfg, rc);
+  bp.backends = std::make_shared<net_io::backend_state>(bp.settings->backends.size());
   const auto* role = cfg.find_role(rc.role);
   const bool allow_ecdsa = role != nullptr && role->allow_ecdsa;
   try {
@@ -84,7 +85,7 @@ std::shared_ptr<net_io::worker_route> make_worker_route(const route_blueprint& b
   route->counters = counters && counters->backend_failures.size() == n
                         ? std::move(counters)
                         : std::make_shared<net_io::route_counters>(n);
-  route->backends = std::make_shared<net_io::backend_state>(n);
+  route->backends = bp.backends;
   route->sessions = bp.sessions;
   try {
     if (bp.server) route->tls = tls::make_server_context(*bp.server, std::move(tickets));

@@ -27,6 +27,7 @@ struct route_blueprint {
   std::optional<tls::server_identity> server;  // terminate
   std::optional<tls::client_identity> client;  // originate
   std::shared_ptr<tls::session_cache> sessions;  // originate: shared by every worker
+  std::shared_ptr<net_io::backend_state> backends;  // back-off, shared by every worker
 };
 
 // Reads certificates, keys and CAs and resolves addresses; throws startup_error.

@@ -5,8 +5,11 @@
 // the priority order, and the first success clears it. Pure: time comes in as a
 // parameter, so the order is tested with a fake clock.
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 namespace vmsgate::net_io {
@@ -27,16 +30,19 @@ class backoff {
   void failed(std::size_t backend, clock::time_point now);
 
   bool backing_off(std::size_t backend, clock::time_point now) const;
-  clock::duration current_delay(std::size_t backend) const { return state_[backend].delay; }
+  clock::duration current_delay(std::size_t backend) const;
 
  private:
+  // Times as counts of clock ticks since the clock's epoch; zero: never failed.
   struct entry {
-    clock::time_point retry_at{};
-    clock::duration delay{};
+    std::atomic<clock::rep> retry_at{0};
+    std::atomic<clock::rep> delay{0};
   };
-  std::vector<entry> state_;
+  std::size_t size_;
+  std::unique_ptr<entry[]> state_;
   clock::duration initial_;
   clock::duration max_;
+  std::mutex changing_;
 };
 
 }  // namespace vmsgate::net_io

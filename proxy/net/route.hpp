@@ -71,8 +71,8 @@ struct route_counters {
   std::vector<std::array<metrics::local_counter, backend_failure_count>> backend_failures;
 };
 
-// What a worker has learnt about a route's backends: which are backing off.
-// Touched only by its worker.
+// What the route's workers have learnt about its backends: which are backing off.
+// One per route, shared by its workers (see backoff.hpp).
 struct backend_state {
   explicit backend_state(std::size_t n) : health(n) {}
   class backoff health;
