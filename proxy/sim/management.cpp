@@ -101,7 +101,7 @@ management_endpoints start_management(net::io_context& ctx, const management_opt
   net::co_spawn(ctx, accept_loop(std::move(http), reg, &serve_http), net::detached);
   net::co_spawn(ctx, accept_loop(std::move(link), reg, &serve_link), net::detached);
   log::line(log::level::info, "simulator_listening").field("server", opts.name).field("kind", "management")
-      .field("http", to_string(where.http)).field("link", to_string(where.link));
+      .field("http", endpoint_label(where.http)).field("link", endpoint_label(where.link));
   return where;
 }
 

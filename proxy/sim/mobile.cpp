@@ -74,7 +74,7 @@ tcp::endpoint start_mobile(net::io_context& ctx, const mobile_options& opts) {
   const auto where = acc.local_endpoint();
   net::co_spawn(ctx, accept_loop(std::move(acc), o), net::detached);
   log::line(log::level::info, "simulator_listening").field("server", o->name).field("kind", "mobile")
-      .field("address", to_string(where));
+      .field("address", endpoint_label(where));
   return where;
 }
 

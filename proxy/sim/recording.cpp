@@ -134,7 +134,7 @@ tcp::endpoint start_recording(net::io_context& ctx, const recording_options& opt
   net::co_spawn(ctx, accept_loop(std::move(acc), o), net::detached);
   if (!o->management.empty()) net::co_spawn(ctx, uplink_loop(o), net::detached);
   log::line(log::level::info, "simulator_listening").field("server", o->name).field("kind", "recording")
-      .field("address", to_string(where));
+      .field("address", endpoint_label(where));
   return where;
 }
 
