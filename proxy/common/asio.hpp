@@ -3,6 +3,9 @@
 
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <string>
+
+#include "proxy/common/host_port.hpp"
 
 namespace vmsgate {
 
@@ -19,8 +22,7 @@ namespace vmsgate {
 
 // "1.2.3.4:443" or "[::1]:443", for logs and metric labels.
 inline std::string endpoint_label(const tcp::endpoint& ep) {
-  const auto a = ep.address();
-  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+  return format_host_port(ep.address().to_string(), ep.port());
 }
 
 }  // namespace vmsgate

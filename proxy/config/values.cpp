@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "proxy/common/host_port.hpp"
 #include "proxy/config/config.hpp"
 #include "proxy/config/detail.hpp"
 
@@ -92,11 +93,7 @@ bool split_endpoint(std::string_view text, std::string_view& host, std::string_v
 
 }  // namespace
 
-std::string endpoint::str() const {
-  const std::string port_text = std::to_string(port);
-  if (host.find(':') != std::string::npos) return "[" + host + "]:" + port_text;
-  return host + ":" + port_text;
-}
+std::string endpoint::str() const { return format_host_port(host, port); }
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   std::size_t digits = 0;

@@ -164,10 +164,7 @@ void session::handshake_failed(int ssl_error) {
     facts.connection_closed = ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN;
     error_detail_ = ssl_failure(ssl_error);
   }
-  if (X509* peer = tls::presented_certificate(ssl_.get())) {
-    facts.peer_sent_certificate = true;
-    peer_subject_ = tls::subject_of(peer);
-  }
+  if (X509* peer = tls::presented_certificate(ssl_.get())) peer_subject_ = tls::subject_of(peer);
   failure_ = tls::classify(facts);
   counters_.handshake_failures[static_cast<std::size_t>(*failure_)].add();
 }

@@ -80,8 +80,6 @@ void session::fail(const char* reason) noexcept {
   watchdog_timer_.cancel();
 }
 
-void session::abort(const char* reason) { fail(reason); }
-
 net::awaitable<void> session::watchdog() {
   for (;;) {
     watchdog_timer_.expires_at(deadline_);

@@ -47,8 +47,9 @@ class session {
 
   net::awaitable<void> run();
 
-  // Ends the session from outside (drain deadline): safe at any point.
-  void abort(const char* reason);
+  // Ends the session at once, from inside (a deadline, an error) or from outside (the
+  // drain deadline): safe at any point.
+  void fail(const char* reason) noexcept;
 
   // Intrusive registry links, owned by the worker.
   session* prev_ = nullptr;
@@ -86,7 +87,6 @@ class session {
   void handshake_succeeded();
   void handshake_failed(int ssl_error);
   void finish(const char* reason) noexcept;
-  void fail(const char* reason) noexcept;
   void touch() noexcept { deadline_ = clock::now() + idle_timeout_; }
   void log_close() const;
 

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "proxy/common/log.hpp"
+#include "proxy/sim/accept.hpp"
 #include "proxy/sim/wire.hpp"
 
 namespace vmsgate::sim {
@@ -67,17 +68,6 @@ net::awaitable<void> serve_link(tcp::socket sock, registry_ptr reg) {
   log::line(log::level::info, "link_closed").field("server", reg->name).field("recorder", name);
 }
 
-using serve_fn = net::awaitable<void> (*)(tcp::socket, registry_ptr);
-
-net::awaitable<void> accept_loop(tcp::acceptor acc, registry_ptr reg, serve_fn serve) {
-  for (;;) {
-    auto [ec, sock] = co_await acc.async_accept(use_nothrow);
-    if (ec == net::error::operation_aborted) co_return;
-    if (ec) continue;
-    net::co_spawn(acc.get_executor(), serve(std::move(sock), reg), net::detached);
-  }
-}
-
 }  // namespace
 
 std::string http_response(int status, std::string_view content_type, std::string_view body) {
@@ -95,13 +85,14 @@ std::string http_get_target(std::string_view head) {
 management_endpoints start_management(net::io_context& ctx, const management_options& opts) {
   auto reg = std::make_shared<registry>();
   reg->name = opts.name;
-  tcp::acceptor http = make_acceptor(ctx.get_executor(), parse_endpoint(opts.http_listen));
-  tcp::acceptor link = make_acceptor(ctx.get_executor(), parse_endpoint(opts.link_listen));
-  const management_endpoints where{http.local_endpoint(), link.local_endpoint()};
-  net::co_spawn(ctx, accept_loop(std::move(http), reg, &serve_http), net::detached);
-  net::co_spawn(ctx, accept_loop(std::move(link), reg, &serve_link), net::detached);
+  // Both ports are bound before either serves, so a link port that cannot be bound
+  // leaves no HTTP server running behind the exception.
+  tcp::acceptor http = listen_on(ctx, opts.http_listen);
+  tcp::acceptor link = listen_on(ctx, opts.link_listen);
+  const management_endpoints where{start_accepting(ctx, std::move(http), reg, &serve_http),
+                                   start_accepting(ctx, std::move(link), reg, &serve_link)};
   log::line(log::level::info, "simulator_listening").field("server", opts.name).field("kind", "management")
-      .field("http", to_string(where.http)).field("link", to_string(where.link));
+      .field("http", endpoint_label(where.http)).field("link", endpoint_label(where.link));
   return where;
 }
 

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "proxy/common/log.hpp"
+#include "proxy/sim/accept.hpp"
 #include "proxy/sim/frame.hpp"
 #include "proxy/sim/management.hpp"
 #include "proxy/sim/wire.hpp"
@@ -57,24 +58,13 @@ net::awaitable<void> serve_client(tcp::socket sock, options_ptr o) {
   }
 }
 
-net::awaitable<void> accept_loop(tcp::acceptor acc, options_ptr o) {
-  for (;;) {
-    auto [ec, sock] = co_await acc.async_accept(use_nothrow);
-    if (ec == net::error::operation_aborted) co_return;
-    if (ec) continue;
-    net::co_spawn(acc.get_executor(), serve_client(std::move(sock), o), net::detached);
-  }
-}
-
 }  // namespace
 
 tcp::endpoint start_mobile(net::io_context& ctx, const mobile_options& opts) {
   auto o = std::make_shared<const mobile_options>(opts);
-  tcp::acceptor acc = make_acceptor(ctx.get_executor(), parse_endpoint(o->listen));
-  const auto where = acc.local_endpoint();
-  net::co_spawn(ctx, accept_loop(std::move(acc), o), net::detached);
+  const auto where = start_accepting(ctx, listen_on(ctx, o->listen), o, &serve_client);
   log::line(log::level::info, "simulator_listening").field("server", o->name).field("kind", "mobile")
-      .field("address", to_string(where));
+      .field("address", endpoint_label(where));
   return where;
 }
 

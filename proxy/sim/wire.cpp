@@ -21,11 +21,6 @@ tcp::endpoint parse_endpoint(std::string_view text) {
   return {addr, static_cast<std::uint16_t>(port)};
 }
 
-std::string to_string(const tcp::endpoint& ep) {
-  const auto a = ep.address();
-  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
-}
-
 tcp::acceptor make_acceptor(net::any_io_executor ex, const tcp::endpoint& ep) {
   tcp::acceptor acc(ex);
   acc.open(ep.protocol());

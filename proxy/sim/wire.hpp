@@ -14,9 +14,9 @@ namespace vmsgate::sim {
 
 inline constexpr std::string_view end_of_message = "\r\n\r\n";
 
-// "IP:PORT" or "[IPv6]:PORT" to an endpoint; throws std::invalid_argument.
+// "IP:PORT" or "[IPv6]:PORT" to an endpoint; throws std::invalid_argument. The way
+// back is endpoint_label (proxy/common/asio.hpp).
 tcp::endpoint parse_endpoint(std::string_view text);
-std::string to_string(const tcp::endpoint& ep);
 
 // A listening acceptor with SO_REUSEADDR, so a restarted simulator gets its port back.
 tcp::acceptor make_acceptor(net::any_io_executor ex, const tcp::endpoint& ep);

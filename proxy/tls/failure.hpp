@@ -31,7 +31,6 @@ constexpr std::string_view name(failure_reason r) { return failure_reason_names[
 struct failure_facts {
   bool timed_out = false;
   long verify_result = 0;      // SSL_get_verify_result (X509_V_OK = 0)
-  bool peer_sent_certificate = false;
   bool peer_check_refused = false;  // our own role check (peer_names, usage) said no
   int lib = 0;                 // ERR_GET_LIB of the first queued error, 0 if none
   int reason = 0;              // ERR_GET_REASON of it

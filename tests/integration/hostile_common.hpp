@@ -71,11 +71,10 @@ struct config {
   }
 };
 
+// A legitimate client is the shared verifying rec01 client (tests/support), with a
+// shorter timeout by default: an attack test must not wait 20 s to learn it failed.
 inline tls_options legit_client_options(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  tls_options o;
-  o.sni = "rec01.example.local";
-  o.ca_file = shared_pki().ca.string();
-  o.verify_host = "rec01.example.local";
+  tls_options o = rec01_client();
   o.timeout = timeout;
   return o;
 }

@@ -39,7 +39,7 @@ class sim_host {
 
 sim::client_options plain(const tcp::endpoint& ep) {
   sim::client_options o;
-  o.connect = sim::to_string(ep);
+  o.connect = endpoint_label(ep);
   o.timeout = 5s;
   return o;
 }
@@ -121,7 +121,7 @@ TEST(SimManagement, LinkApiAndUplink) {
   mo.link_listen = "127.0.0.1:0";
   const auto m = sim::start_management(host.ctx(), mo);
   auto ro = recording("rec07");
-  ro.management = sim::to_string(m.link);
+  ro.management = endpoint_label(m.link);
   sim::start_recording(host.ctx(), ro);
   host.run();
   const auto link = sim::check_link(plain(m.link), "rec-test", 3);
@@ -156,7 +156,7 @@ TEST(SimThroughGateway, LiveStreamAndFailover) {
   rec01->run();
   rec02.run();
   gateway_config cfg;
-  cfg.backends = {sim::to_string(ep1), sim::to_string(ep2)};
+  cfg.backends = {endpoint_label(ep1), endpoint_label(ep2)};
   gateway gw(cfg.yaml());
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   sim::client_options o;

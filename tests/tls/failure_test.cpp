@@ -24,10 +24,9 @@ struct facts_case {
   failure_reason expected;
 };
 
-failure_facts verify_failed(long v, bool sent_cert = true) {
+failure_facts verify_failed(long v) {
   failure_facts f;
   f.verify_result = v;
-  f.peer_sent_certificate = sent_cert;
   f.lib = ERR_LIB_SSL;
   f.reason = SSL_R_CERTIFICATE_VERIFY_FAILED;
   return f;
