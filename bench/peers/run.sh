@@ -6,7 +6,7 @@
 # See README.md here and bench/README.md.
 set -euo pipefail
 
-HERE=$(cd "$(dirname "$0")" && pwd)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 VMSGATE=${VMSGATE:-$ROOT/build/proxy/vmsgate}
 PROXIES=${PROXIES:-"vmsgate haproxy hitch nginx"}
