@@ -27,10 +27,9 @@ std::string ssl_failure(int ssl_error) {
 
 }  // namespace
 
+// The TLS socket is already non-blocking with TCP_NODELAY: the client's from the
+// session's constructor and its listener, the backend's from try_backend.
 bool session::new_ssl(SSL_CTX* ctx) {
-  error_code ec;
-  tls_socket().non_blocking(true, ec);
-  tls_socket().set_option(tcp::no_delay(true), ec);
   ssl_.reset(SSL_new(ctx));
   if (!ssl_ || SSL_set_fd(ssl_.get(), tls_socket().native_handle()) != 1) {
     error_detail_ = tls::drain_errors();
