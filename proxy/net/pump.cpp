@@ -173,21 +173,32 @@ net::awaitable<void> session::plain_to_tls() {
     }
     buf.reset();
     if (r == 0) {
-      finish(to_backend ? "client_closed" : "backend_closed");
-      co_await send_close_notify();
-      error_code ignored;
-      tls_socket().shutdown(tcp::socket::shutdown_send, ignored);
+      co_await end_plain_to_tls(to_backend);
       co_return;
     }
-    if (err == EINTR) continue;
-    if (err == EAGAIN || err == EWOULDBLOCK) {
+    if (!plain_read_retryable(err, to_backend)) co_return;
+    if (err != EINTR) {
       const bool readable = co_await wait(plain_socket(), tcp::socket::wait_read);
       if (!readable) co_return;
-      continue;
     }
-    error_detail_ = std::strerror(err);
-    co_return fail(to_backend ? "client_error" : "backend_error");
   }
+}
+
+// The plain side has ended: the end goes on as close_notify, then a FIN.
+net::awaitable<void> session::end_plain_to_tls(bool to_backend) {
+  finish(to_backend ? "client_closed" : "backend_closed");
+  co_await send_close_notify();
+  error_code ignored;
+  tls_socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+// A read of the plain side failed with `err`: true for EINTR and EAGAIN (read or
+// wait again); anything else fails the session.
+bool session::plain_read_retryable(int err, bool to_backend) noexcept {
+  if (err == EINTR || err == EAGAIN || err == EWOULDBLOCK) return true;
+  error_detail_ = std::strerror(err);
+  fail(to_backend ? "client_error" : "backend_error");
+  return false;
 }
 
 // The kernel-TLS send path: plain bytes go socket -> pipe -> TLS socket inside the
@@ -221,20 +232,14 @@ net::awaitable<void> session::splice_plain_to_tls() {
     const int err = errno;
     if (n > 0) continue;
     if (n == 0) {
-      finish(to_backend ? "client_closed" : "backend_closed");
-      co_await send_close_notify();
-      error_code ignored;
-      tls_socket().shutdown(tcp::socket::shutdown_send, ignored);
+      co_await end_plain_to_tls(to_backend);
       co_return;
     }
-    if (err == EINTR) continue;
-    if (err == EAGAIN || err == EWOULDBLOCK) {
+    if (!plain_read_retryable(err, to_backend)) co_return;
+    if (err != EINTR) {
       const bool readable = co_await wait(plain_socket(), tcp::socket::wait_read);
       if (!readable) co_return;
-      continue;
     }
-    error_detail_ = std::strerror(err);
-    co_return fail(to_backend ? "client_error" : "backend_error");
   }
 }
 

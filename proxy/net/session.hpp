@@ -70,6 +70,8 @@ class session {
   net::awaitable<void> tls_to_plain();
   net::awaitable<void> plain_to_tls();
   net::awaitable<void> splice_plain_to_tls();
+  net::awaitable<void> end_plain_to_tls(bool to_backend);
+  bool plain_read_retryable(int err, bool to_backend) noexcept;
   net::awaitable<bool> wait(tcp::socket& s, tcp::socket::wait_type type);
   net::awaitable<bool> wait_for_tls(int ssl_error);
   net::awaitable<bool> send_plain(const std::byte* p, std::size_t n, bool& yielded);

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -91,19 +92,32 @@ bool round_trip(std::uint16_t port, std::string* why) {
   return back == "ping";
 }
 
-TEST(Descriptors, OutOfDescriptorsForTheBackendClosesThatClientAndCountsIt) {
+// One worker in front of an echo server, having served one client (whose
+// descriptors are closed by the time the test starts counting).
+class Descriptors : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    gateway_config cfg;
+    cfg.workers = 1;
+    cfg.backends = {echo.address()};
+    gw = std::make_unique<gateway>(cfg.yaml());
+    ASSERT_TRUE(gw->wait_ready()) << gw->log();
+    std::string why;
+    ASSERT_TRUE(round_trip(gw->port("rec"), &why)) << why;
+    ASSERT_TRUE(gw->wait_for_event("connection_closed", 5s)) << gw->log();
+    pid = gw->proc().pid();
+    original = soft_nofile(pid);
+    ASSERT_GT(original, 0u);
+  }
   echo_server echo;
-  gateway_config cfg;
-  cfg.workers = 1;
-  cfg.backends = {echo.address()};
-  gateway gw(cfg.yaml());
-  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+  std::unique_ptr<gateway> gw;
+  pid_t pid = 0;
+  rlim_t original = 0;
+};
+
+TEST_F(Descriptors, OutOfDescriptorsForTheBackendClosesThatClientAndCountsIt) {
+  gateway& gw = *this->gw;
   std::string why;
-  ASSERT_TRUE(round_trip(gw.port("rec"), &why)) << why;
-  ASSERT_TRUE(gw.wait_for_event("connection_closed", 5s)) << gw.log();  // that one's line is out
-  const pid_t pid = gw.proc().pid();
-  const rlim_t original = soft_nofile(pid);
-  ASSERT_GT(original, 0u);
 
   // One free descriptor: the client's accept takes it, the backend socket cannot open.
   const std::size_t from = gw.proc().stderr_line_count();
@@ -131,19 +145,9 @@ TEST(Descriptors, OutOfDescriptorsForTheBackendClosesThatClientAndCountsIt) {
   EXPECT_TRUE(gw.proc().running());
 }
 
-TEST(Descriptors, OutOfDescriptorsAtAcceptPausesAndServesTheClientLater) {
-  echo_server echo;
-  gateway_config cfg;
-  cfg.workers = 1;
-  cfg.backends = {echo.address()};
-  gateway gw(cfg.yaml());
-  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+TEST_F(Descriptors, OutOfDescriptorsAtAcceptPausesAndServesTheClientLater) {
+  gateway& gw = *this->gw;
   std::string why;
-  ASSERT_TRUE(round_trip(gw.port("rec"), &why)) << why;
-  ASSERT_TRUE(gw.wait_for_event("connection_closed", 5s)) << gw.log();  // its descriptors are closed
-  const pid_t pid = gw.proc().pid();
-  const rlim_t original = soft_nofile(pid);
-
   const std::size_t from = gw.proc().stderr_line_count();
   ASSERT_TRUE(leave_spare_descriptors(pid, 0));
   // The kernel completes the TCP connection from the backlog; the gateway cannot

@@ -26,23 +26,6 @@ class black_hole : public tcp_server {
   }
 };
 
-// Reads and discards everything, never answers.
-class mute_server : public tcp_server {
- public:
-  mute_server() { start(); }
-  ~mute_server() override { stop(); }
-
- private:
-  void serve(int fd) override {
-    char buf[16384];
-    while (!stopping()) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      if (::recv(fd, buf, sizeof buf, 0) <= 0) return;
-    }
-  }
-};
-
 // Sends 1 MiB of pattern 5, then resets the connection (SO_LINGER 0 makes the
 // caller's close send RST rather than FIN).
 class resetting_server : public tcp_server {

@@ -6,9 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <poll.h>
-#include <sys/socket.h>
-
 #include <cstdlib>
 #include <set>
 #include <string>
@@ -306,23 +303,6 @@ TEST(Failover, PrimaryThatComesBackIsUsedAgain) {
   EXPECT_EQ(back_echo.bytes_echoed(), 2 * 4096u);
 }
 
-// Accepts TCP and reads the ClientHello, never answers: a hung legacy TLS stack.
-class mute_upstream : public tcp_server {
- public:
-  mute_upstream() { start(); }
-  ~mute_upstream() override { stop(); }
-
- private:
-  void serve(int fd) override {
-    char buf[4096];
-    while (!stopping()) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      if (::recv(fd, buf, sizeof buf, 0) <= 0) return;
-    }
-  }
-};
-
 // The primary accepts TCP but never answers the TLS handshake. That attempt has its
 // own deadline (handshake_timeout, 2 s here); after it the primary counts as failed
 // with reason tls (handshake_failure timeout) and the failover serves the same
@@ -330,7 +310,7 @@ class mute_upstream : public tcp_server {
 TEST(Failover, UpstreamThatNeverAnswersTlsFailsOverOnItsOwnDeadline) {
   mgmt_side m;
   ASSERT_TRUE(m.gw.wait_ready()) << m.gw.log();
-  mute_upstream mute;
+  mute_server mute;  // a hung legacy TLS stack: takes the ClientHello, never answers
   mtls_gateway_options o = one_worker();
   o.handshake_timeout = "2s";
   gateway up(mtls_originate_yaml(shared_mtls_pki(), &shared_mtls_pki().rec01,

@@ -110,4 +110,15 @@ class http_responder : public tcp_server {
   std::atomic<std::size_t> requests_{0};
 };
 
+// Reads and discards everything, never answers: a hung server, or a TLS upstream
+// that accepts TCP and never replies to the ClientHello.
+class mute_server : public tcp_server {
+ public:
+  mute_server() { start(); }
+  ~mute_server() override { stop(); }
+
+ private:
+  void serve(int fd) override;
+};
+
 }  // namespace vmsgate::test
