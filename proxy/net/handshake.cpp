@@ -79,7 +79,8 @@ net::awaitable<bool> session::wait_for_first_bytes() {
       finish("client_error");
       co_return false;
     }
-    const bool readable = co_await wait(client_, tcp::socket::wait_read);
+    const wait_result readable_wait = co_await wait(client_, tcp::socket::wait_read);
+    const bool readable = ready(readable_wait);
     if (!readable) {
       // Only the watchdog or the drain ends this wait; a silent client that times
       // out is a failed handshake of reason timeout.
@@ -131,7 +132,8 @@ net::awaitable<bool> session::shake_hands() {
       handshake_failed(e);
       co_return false;
     }
-    const bool ok = co_await wait_for_tls(e);
+    const wait_result ok_wait = co_await wait_for_tls(e);
+    const bool ok = ready(ok_wait);
     if (!ok) {
       handshake_failed(0);
       co_return false;

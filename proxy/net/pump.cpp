@@ -67,7 +67,8 @@ net::awaitable<bool> session::send_plain(const std::byte* p, std::size_t n, bool
       continue;
     } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       yielded = true;
-      const bool ok = co_await wait(plain_socket(), tcp::socket::wait_write);
+      const wait_result ok_wait = co_await wait(plain_socket(), tcp::socket::wait_write);
+      const bool ok = ready(ok_wait);
       if (!ok) co_return false;
     } else {
       error_detail_ = std::strerror(errno);
@@ -92,7 +93,8 @@ net::awaitable<bool> session::send_tls(const std::byte* p, std::size_t n, bool& 
       co_return false;
     }
     yielded = true;
-    const bool ok = co_await wait_for_tls(e);
+    const wait_result ok_wait = co_await wait_for_tls(e);
+    const bool ok = ready(ok_wait);
     if (!ok) co_return false;
   }
   co_return true;
@@ -109,7 +111,8 @@ net::awaitable<void> session::send_close_notify() {
       tls::drain_errors();
       co_return;
     }
-    const bool ok = co_await wait_for_tls(e);
+    const wait_result ok_wait = co_await wait_for_tls(e);
+    const bool ok = ready(ok_wait);
     if (!ok) co_return;
   }
   // close_notify closes our direction only; the peer may go on sending (TLS 1.3
@@ -147,7 +150,8 @@ net::awaitable<void> session::tls_to_plain() {
       co_return fail(to_backend ? "client_error" : "backend_error");
     }
     if (got.want != 0) {
-      const bool ok = co_await wait_for_tls(got.want);
+      const wait_result ok_wait = co_await wait_for_tls(got.want);
+      const bool ok = ready(ok_wait);
       if (!ok) co_return;
     }
   }
@@ -178,7 +182,8 @@ net::awaitable<void> session::plain_to_tls() {
     }
     if (!plain_read_retryable(err, to_backend)) co_return;
     if (err != EINTR) {
-      const bool readable = co_await wait(plain_socket(), tcp::socket::wait_read);
+      const wait_result readable_wait = co_await wait(plain_socket(), tcp::socket::wait_read);
+      const bool readable = ready(readable_wait);
       if (!readable) co_return;
     }
   }
@@ -221,7 +226,8 @@ net::awaitable<void> session::splice_plain_to_tls() {
       }
       if (n < 0 && err == EINTR) continue;
       if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
-        const bool writable = co_await wait(tls_socket(), tcp::socket::wait_write);
+        const wait_result writable_wait = co_await wait(tls_socket(), tcp::socket::wait_write);
+        const bool writable = ready(writable_wait);
         if (!writable) co_return;
         continue;
       }
@@ -237,7 +243,8 @@ net::awaitable<void> session::splice_plain_to_tls() {
     }
     if (!plain_read_retryable(err, to_backend)) co_return;
     if (err != EINTR) {
-      const bool readable = co_await wait(plain_socket(), tcp::socket::wait_read);
+      const wait_result readable_wait = co_await wait(plain_socket(), tcp::socket::wait_read);
+      const bool readable = ready(readable_wait);
       if (!readable) co_return;
     }
   }

@@ -4,17 +4,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <exception>
 
 #include "proxy/common/log.hpp"
 #include "proxy/net/worker.hpp"
 
 namespace vmsgate::net_io {
-namespace {
-
-using namespace net::experimental::awaitable_operators;
-
-
-}  // namespace
 
 net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client,
                                       tcp::endpoint peer) {
@@ -31,6 +26,8 @@ session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::sock
       backend_(w.context()),
       watchdog_timer_(w.context()),
       connect_timer_(w.context()),
+      watchdog_task_(w.context()),
+      pump_task_(w.context()),
       started_(clock::now()),
       deadline_(started_ + route_->settings->handshake_timeout),
       idle_timeout_(route_->settings->idle_timeout) {
@@ -59,8 +56,19 @@ session::~session() {
 }
 
 net::awaitable<void> session::run() {
-  co_await (serve() || watchdog());
+  watchdog_task_.start(watchdog(), [this] { fail("internal_error"); });
+  std::exception_ptr failure;
+  try {
+    co_await serve();
+  } catch (...) {
+    failure = std::current_exception();
+    fail("internal_error");
+  }
+  served_ = true;
+  watchdog_timer_.cancel();
+  co_await watchdog_task_.join();
   log_close();
+  if (failure) std::rethrow_exception(failure);
 }
 
 void session::finish(const char* reason) noexcept {
@@ -84,7 +92,8 @@ net::awaitable<void> session::watchdog() {
   for (;;) {
     watchdog_timer_.expires_at(deadline_);
     auto [ec] = co_await watchdog_timer_.async_wait(use_nothrow);
-    if (ec || aborted_) co_return;
+    // served_: the timer may have fired just as serve() returned.
+    if (ec || aborted_ || served_) co_return;
     if (clock::now() < deadline_) continue;  // activity moved the deadline on
     switch (phase_) {
       case phase::handshake: fail("handshake_timeout"); break;
@@ -112,22 +121,25 @@ net::awaitable<void> session::serve() {
   // SSL_read stays the receive path either way: with kernel TLS it receives records
   // the kernel has already decrypted, and it handles the alerts and post-handshake
   // messages a splice cannot.
-  if (ktls_send_ && pipe_.open()) {
-    co_await (tls_to_plain() && splice_plain_to_tls());
-  } else {
-    co_await (tls_to_plain() && plain_to_tls());
+  co_await pump();
+}
+
+// Both directions until both have ended: plain-to-TLS as a child beside
+// tls_to_plain, joined before returning (the child uses this session).
+net::awaitable<void> session::pump() {
+  pump_task_.start(ktls_send_ && pipe_.open() ? splice_plain_to_tls() : plain_to_tls(),
+                   [this] { fail("internal_error"); });
+  std::exception_ptr failure;
+  try {
+    co_await tls_to_plain();
+  } catch (...) {
+    failure = std::current_exception();
+    fail("internal_error");
   }
+  co_await pump_task_.join();
+  if (failure) std::rethrow_exception(failure);
 }
 
-net::awaitable<bool> session::wait(tcp::socket& s, tcp::socket::wait_type type) {
-  auto [ec] = co_await s.async_wait(type, use_nothrow);
-  co_return !ec && !aborted_;
-}
-
-net::awaitable<bool> session::wait_for_tls(int ssl_error) {
-  co_return co_await wait(tls_socket(), ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write
-                                                                          : tcp::socket::wait_read);
-}
 
 void session::count_to_backend(std::size_t n) noexcept {
   to_backend_ += n;

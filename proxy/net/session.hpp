@@ -19,8 +19,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "proxy/common/asio.hpp"
+#include "proxy/net/child_task.hpp"
 #include "proxy/net/route.hpp"
 #include "proxy/net/splice.hpp"
 #include "proxy/net/source_limiter.hpp"
@@ -59,6 +61,7 @@ class session {
   enum class phase { handshake, connect, pump };
 
   net::awaitable<void> serve();
+  net::awaitable<void> pump();
   net::awaitable<void> watchdog();
   net::awaitable<bool> accept_tls();
   net::awaitable<bool> wait_for_first_bytes();
@@ -72,8 +75,18 @@ class session {
   net::awaitable<void> splice_plain_to_tls();
   net::awaitable<void> end_plain_to_tls(bool to_backend);
   bool plain_read_retryable(int err, bool to_backend) noexcept;
-  net::awaitable<bool> wait(tcp::socket& s, tcp::socket::wait_type type);
-  net::awaitable<bool> wait_for_tls(int ssl_error);
+  // Readiness waits, awaited in the caller's own frame (no coroutine of their own:
+  // an idle connection sits in three of them, so each frame is memory per idle
+  // connection). ready() tells whether the wait ended in readiness with the session
+  // still running.
+  using wait_result = std::tuple<error_code>;
+  net::awaitable<wait_result> wait(tcp::socket& s, tcp::socket::wait_type type) {
+    return s.async_wait(type, use_nothrow);
+  }
+  net::awaitable<wait_result> wait_for_tls(int ssl_error) {
+    return wait(tls_socket(), ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read);
+  }
+  bool ready(const wait_result& r) const noexcept { return !std::get<0>(r) && !aborted_; }
   net::awaitable<bool> send_plain(const std::byte* p, std::size_t n, bool& yielded);
   net::awaitable<bool> send_tls(const std::byte* p, std::size_t n, bool& yielded);
   net::awaitable<void> send_close_notify();
@@ -103,12 +116,15 @@ class session {
   source_limiter::permit handshake_permit_;
   net::steady_timer watchdog_timer_;
   net::steady_timer connect_timer_;
+  child_task watchdog_task_;  // watchdog() beside serve()
+  child_task pump_task_;      // the plain-to-TLS direction beside tls_to_plain()
   clock::time_point started_;
   clock::time_point deadline_;
   clock::time_point handshake_started_;
   clock::duration idle_timeout_;
   phase phase_ = phase::handshake;
   bool aborted_ = false;
+  bool served_ = false;  // serve() has returned: the watchdog stops
   bool upstream_timed_out_ = false;
   const char* end_ = nullptr;  // why it ended; the first cause wins
   std::string client_label_;
