@@ -13,7 +13,10 @@ namespace vmsgate::net_io {
 
 class buffer_pool {
  public:
-  static constexpr std::size_t buffer_size = 64 * 1024;
+  // One read of the plain side takes read_size bytes; the TLS records made of them,
+  // headers and tags included, still fit one buffer (record_gather holds them there).
+  static constexpr std::size_t read_size = 64 * 1024;
+  static constexpr std::size_t buffer_size = read_size + 1024;
 
   explicit buffer_pool(std::size_t max_idle = 256) : max_idle_(max_idle) {}
   buffer_pool(const buffer_pool&) = delete;

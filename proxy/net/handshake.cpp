@@ -9,6 +9,7 @@
 #include "proxy/net/session.hpp"
 #include "proxy/net/worker.hpp"
 #include "proxy/tls/certificate.hpp"
+#include "proxy/tls/ktls.hpp"
 #include "proxy/tls/peer_verify.hpp"
 
 namespace vmsgate::net_io {
@@ -31,7 +32,12 @@ std::string ssl_failure(int ssl_error) {
 // session's constructor and its listener, the backend's from try_backend.
 bool session::new_ssl(SSL_CTX* ctx) {
   ssl_.reset(SSL_new(ctx));
-  if (!ssl_ || SSL_set_fd(ssl_.get(), tls_socket().native_handle()) != 1) {
+  // Kernel TLS needs OpenSSL's own socket BIO to hand the keys to; without it, the
+  // records of one write are gathered into one send.
+  const int fd = tls_socket().native_handle();
+  const bool bio_set = ssl_ && (tls::kernel_tls().available ? SSL_set_fd(ssl_.get(), fd) == 1
+                                                             : gather_.attach(ssl_.get(), fd));
+  if (!bio_set) {
     error_detail_ = tls::drain_errors();
     finish("internal_error");
     return false;

@@ -78,26 +78,62 @@ net::awaitable<bool> session::send_plain(const std::byte* p, std::size_t n, bool
   co_return true;
 }
 
+// The records of one buffer are gathered and sent together; they are all on the
+// socket (or in its send buffer) before this returns true.
 net::awaitable<bool> session::send_tls(const std::byte* p, std::size_t n, bool& yielded) {
-  std::size_t off = 0;
-  while (off < n) {
-    ERR_clear_error();
-    const int r = SSL_write(ssl_.get(), p + off, static_cast<int>(n - off));
-    if (r > 0) {
-      off += static_cast<std::size_t>(r);
-      continue;
+  struct gathering {
+    record_gather& g;
+    explicit gathering(record_gather& r) noexcept : g(r) { g.gather(true); }
+    ~gathering() { g.gather(false); }
+    gathering(const gathering&) = delete;
+    gathering& operator=(const gathering&) = delete;
+  };
+  {
+    const gathering scope(gather_);
+    std::size_t off = 0;
+    while (off < n) {
+      ERR_clear_error();
+      const int r = SSL_write(ssl_.get(), p + off, static_cast<int>(n - off));
+      if (r > 0) {
+        off += static_cast<std::size_t>(r);
+        continue;
+      }
+      const int e = SSL_get_error(ssl_.get(), r);
+      if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
+        error_detail_ = tls::drain_errors();
+        co_return false;
+      }
+      if (gather_.held() > 0) {
+        // What is held goes first; a full gather is what stopped this write.
+        const bool sent = co_await flush_tls(yielded);
+        if (!sent) co_return false;
+        if (e == SSL_ERROR_WANT_WRITE) continue;
+      }
+      yielded = true;
+      const wait_result ok_wait = co_await wait_for_tls(e);
+      const bool ok = ready(ok_wait);
+      if (!ok) co_return false;
     }
-    const int e = SSL_get_error(ssl_.get(), r);
-    if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
-      error_detail_ = tls::drain_errors();
+  }
+  if (gather_.held() == 0) co_return true;
+  const bool sent = co_await flush_tls(yielded);
+  co_return sent;
+}
+
+// Sends what record_gather holds, waiting for the socket as often as it takes.
+net::awaitable<bool> session::flush_tls(bool& yielded) {
+  for (;;) {
+    const auto r = gather_.flush();
+    if (r == record_gather::flush_result::done) co_return true;
+    if (r == record_gather::flush_result::failed) {
+      error_detail_ = std::strerror(errno);
       co_return false;
     }
     yielded = true;
-    const wait_result ok_wait = co_await wait_for_tls(e);
+    const wait_result ok_wait = co_await wait(tls_socket(), tcp::socket::wait_write);
     const bool ok = ready(ok_wait);
     if (!ok) co_return false;
   }
-  co_return true;
 }
 
 net::awaitable<void> session::send_close_notify() {
@@ -114,6 +150,12 @@ net::awaitable<void> session::send_close_notify() {
     const wait_result ok_wait = co_await wait_for_tls(e);
     const bool ok = ready(ok_wait);
     if (!ok) co_return;
+  }
+  // Behind records still held (none, unless a send failed), the alert is held too.
+  if (gather_.held() > 0) {
+    bool yielded = false;
+    const bool sent = co_await flush_tls(yielded);
+    if (!sent) co_return;
   }
   // close_notify closes our direction only; the peer may go on sending (TLS 1.3
   // says so, and streams rely on it). OpenSSL 3.0 discards everything it reads once
@@ -163,7 +205,7 @@ net::awaitable<void> session::plain_to_tls() {
   for (;;) {
     if (aborted_) co_return;
     auto buf = worker_.pool().take();
-    const ssize_t r = ::recv(fd, buf.data(), buf.size(), 0);
+    const ssize_t r = ::recv(fd, buf.data(), buffer_pool::read_size, 0);
     const int err = errno;  // before anything else can touch it
     if (r > 0) {
       bool yielded = false;

@@ -24,6 +24,7 @@ session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::sock
       client_(std::move(client)),
       peer_(peer),
       backend_(w.context()),
+      gather_(w.pool()),
       watchdog_timer_(w.context()),
       connect_timer_(w.context()),
       watchdog_task_(w.context()),

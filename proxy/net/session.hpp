@@ -3,9 +3,10 @@
 // connect to the first backend that answers, then pump bytes both ways until both
 // directions have ended or a deadline fires.
 //
-// OpenSSL reads and writes the client socket itself (no memory BIOs, no extra copy):
-// the socket is non-blocking, and when OpenSSL wants I/O the session waits for
-// readiness with async_wait. Asio's reactor is edge-triggered and a wait is never
+// OpenSSL reads the TLS socket itself and writes it through record_gather, which
+// sends the records of one SSL_write together (no memory BIOs). The socket is
+// non-blocking, and when OpenSSL wants I/O the session waits for readiness with
+// async_wait. Asio's reactor is edge-triggered and a wait is never
 // satisfied by readiness that arrived before it was queued, so a direction waits only
 // right after it saw EAGAIN and before it yielded to the scheduler; after any yield it
 // tries the operation again first. (A short read is no proof: the same recv(2) may
@@ -23,6 +24,7 @@
 
 #include "proxy/common/asio.hpp"
 #include "proxy/net/child_task.hpp"
+#include "proxy/net/record_gather.hpp"
 #include "proxy/net/route.hpp"
 #include "proxy/net/splice.hpp"
 #include "proxy/net/source_limiter.hpp"
@@ -90,6 +92,7 @@ class session {
   net::awaitable<bool> send_plain(const std::byte* p, std::size_t n, bool& yielded);
   net::awaitable<bool> send_tls(const std::byte* p, std::size_t n, bool& yielded);
   net::awaitable<void> send_close_notify();
+  net::awaitable<bool> flush_tls(bool& yielded);
 
   // Terminate: TLS with the client, plain to the backend. Originate: the reverse.
   bool originate() const noexcept { return route_->settings->originate; }
@@ -112,6 +115,7 @@ class session {
   tcp::endpoint peer_;
   tcp::socket backend_;
   tls::session_target session_target_;  // read by the SSL's ticket callback: declared before it
+  record_gather gather_;  // the SSL's write BIO without kernel TLS: declared before it
   tls::ssl_ptr ssl_;  // declared after the sockets: freed before they close
   source_limiter::permit handshake_permit_;
   net::steady_timer watchdog_timer_;

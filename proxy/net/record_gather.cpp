@@ -1,0 +1,136 @@
+#include "proxy/net/record_gather.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+namespace vmsgate::net_io {
+namespace {
+
+// send(2) without SIGPIPE; -1 with errno on failure, EINTR retried.
+ssize_t send_all_once(int fd, const void* p, std::size_t n) noexcept {
+  for (;;) {
+    const ssize_t r = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (r >= 0 || errno != EINTR) return r;
+  }
+}
+
+bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK; }
+
+}  // namespace
+
+const BIO_METHOD* record_gather::method() {
+  static BIO_METHOD* const m = [] {
+    BIO_METHOD* made = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "vmsgate record gather");
+    if (made != nullptr && (BIO_meth_set_write(made, &record_gather::write) != 1 ||
+                            BIO_meth_set_ctrl(made, &record_gather::ctrl) != 1)) {
+      BIO_meth_free(made);
+      made = nullptr;
+    }
+    return made;
+  }();
+  return m;
+}
+
+bool record_gather::attach(SSL* ssl, int fd) {
+  const BIO_METHOD* m = method();
+  if (m == nullptr) return false;
+  BIO* rbio = BIO_new_socket(fd, BIO_NOCLOSE);
+  BIO* wbio = BIO_new(m);
+  if (rbio == nullptr || wbio == nullptr) {
+    BIO_free(rbio);
+    BIO_free(wbio);
+    return false;
+  }
+  BIO_set_data(wbio, this);
+  BIO_set_init(wbio, 1);
+  fd_ = fd;
+  SSL_set_bio(ssl, rbio, wbio);  // the SSL owns both from here
+  return true;
+}
+
+void record_gather::gather(bool on) noexcept {
+  gathering_ = on;
+  release_if_idle();
+}
+
+record_gather::flush_result record_gather::flush() noexcept {
+  while (off_ < len_) {
+    const ssize_t r = send_all_once(fd_, buf_.data() + off_, len_ - off_);
+    if (r > 0) {
+      off_ += static_cast<std::size_t>(r);
+    } else if (r < 0 && would_block(errno)) {
+      return flush_result::again;
+    } else {
+      if (r == 0) errno = EPIPE;
+      return flush_result::failed;
+    }
+  }
+  off_ = len_ = 0;
+  release_if_idle();
+  return flush_result::done;
+}
+
+void record_gather::release_if_idle() noexcept {
+  if (gathering_ || held() > 0) return;
+  off_ = len_ = 0;
+  buf_.reset();
+}
+
+// OpenSSL's write callback: one record (or one handshake flight) at a time. Never
+// throws: OpenSSL is C.
+int record_gather::write(BIO* b, const char* in, int n) {
+  BIO_clear_retry_flags(b);
+  auto* self = static_cast<record_gather*>(BIO_get_data(b));
+  if (n <= 0) return 0;
+  const auto size = static_cast<std::size_t>(n);
+  constexpr std::size_t cap = buffer_pool::buffer_size;
+
+  // No room behind what is held: send some of it now, and move the rest to the front.
+  if (self->held() > 0 && cap - self->len_ < size) {
+    if (self->flush() == flush_result::failed) return -1;
+    if (self->off_ > 0 && self->held() > 0) {
+      std::memmove(self->buf_.data(), self->buf_.data() + self->off_, self->held());
+      self->len_ -= self->off_;
+      self->off_ = 0;
+    }
+  }
+
+  const bool direct = self->held() == 0 && (!self->gathering_ || size > cap);
+  if (direct) {
+    const ssize_t r = send_all_once(self->fd_, in, size);
+    if (r < 0 && would_block(errno)) BIO_set_retry_write(b);
+    return r < 0 ? -1 : static_cast<int>(r);
+  }
+  if (cap - self->len_ < size) {  // still full: the session must flush first
+    BIO_set_retry_write(b);
+    return -1;
+  }
+  if (!self->buf_) {
+    try {
+      self->buf_ = self->pool_.take();
+    } catch (const std::bad_alloc&) {
+      errno = ENOMEM;
+      return -1;
+    }
+  }
+  std::memcpy(self->buf_.data() + self->len_, in, size);
+  self->len_ += size;
+  return n;
+}
+
+long record_gather::ctrl(BIO* b, int cmd, long /*num*/, void* /*ptr*/) {
+  const auto* self = static_cast<const record_gather*>(BIO_get_data(b));
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+      return 1;  // the session flushes what is held itself, with readiness waits
+    case BIO_CTRL_WPENDING:
+      return static_cast<long>(self->held());
+    default:
+      return 0;  // no kernel TLS, no fd, no duplication
+  }
+}
+
+}  // namespace vmsgate::net_io
