@@ -38,6 +38,13 @@ tls_read read_tls(SSL* ssl, std::byte* p, std::size_t cap) {
     const int r = SSL_read(ssl, p + out.bytes, static_cast<int>(cap - out.bytes));
     if (r > 0) {
       out.bytes += static_cast<std::size_t>(r);
+      // A record shorter than the largest, with nothing buffered behind it, was most
+      // likely the last one sent: wait (the wait re-checks readiness) instead of
+      // reading again only to be told EAGAIN.
+      if (r < SSL3_RT_MAX_PLAIN_LENGTH && SSL_has_pending(ssl) == 0) {
+        out.want = SSL_ERROR_WANT_READ;
+        break;
+      }
       continue;
     }
     const int e = SSL_get_error(ssl, r);
@@ -56,7 +63,7 @@ tls_read read_tls(SSL* ssl, std::byte* p, std::size_t cap) {
 
 }  // namespace
 
-net::awaitable<bool> session::send_plain(const std::byte* p, std::size_t n, bool& yielded) {
+net::awaitable<bool> session::send_plain(const std::byte* p, std::size_t n) {
   const int fd = plain_socket().native_handle();
   std::size_t off = 0;
   while (off < n) {
@@ -66,7 +73,6 @@ net::awaitable<bool> session::send_plain(const std::byte* p, std::size_t n, bool
     } else if (r < 0 && errno == EINTR) {
       continue;
     } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      yielded = true;
       const wait_result ok_wait = co_await wait(plain_socket(), tcp::socket::wait_write);
       const bool ok = ready(ok_wait);
       if (!ok) co_return false;
@@ -80,7 +86,7 @@ net::awaitable<bool> session::send_plain(const std::byte* p, std::size_t n, bool
 
 // The records of one buffer are gathered and sent together; they are all on the
 // socket (or in its send buffer) before this returns true.
-net::awaitable<bool> session::send_tls(const std::byte* p, std::size_t n, bool& yielded) {
+net::awaitable<bool> session::send_tls(const std::byte* p, std::size_t n) {
   struct gathering {
     record_gather& g;
     explicit gathering(record_gather& r) noexcept : g(r) { g.gather(true); }
@@ -105,23 +111,22 @@ net::awaitable<bool> session::send_tls(const std::byte* p, std::size_t n, bool& 
       }
       if (gather_.held() > 0) {
         // What is held goes first; a full gather is what stopped this write.
-        const bool sent = co_await flush_tls(yielded);
+        const bool sent = co_await flush_tls();
         if (!sent) co_return false;
         if (e == SSL_ERROR_WANT_WRITE) continue;
       }
-      yielded = true;
       const wait_result ok_wait = co_await wait_for_tls(e);
       const bool ok = ready(ok_wait);
       if (!ok) co_return false;
     }
   }
   if (gather_.held() == 0) co_return true;
-  const bool sent = co_await flush_tls(yielded);
+  const bool sent = co_await flush_tls();
   co_return sent;
 }
 
 // Sends what record_gather holds, waiting for the socket as often as it takes.
-net::awaitable<bool> session::flush_tls(bool& yielded) {
+net::awaitable<bool> session::flush_tls() {
   for (;;) {
     const auto r = gather_.flush();
     if (r == record_gather::flush_result::done) co_return true;
@@ -129,7 +134,6 @@ net::awaitable<bool> session::flush_tls(bool& yielded) {
       error_detail_ = std::strerror(errno);
       co_return false;
     }
-    yielded = true;
     const wait_result ok_wait = co_await wait(tls_socket(), tcp::socket::wait_write);
     const bool ok = ready(ok_wait);
     if (!ok) co_return false;
@@ -153,8 +157,7 @@ net::awaitable<void> session::send_close_notify() {
   }
   // Behind records still held (none, unless a send failed), the alert is held too.
   if (gather_.held() > 0) {
-    bool yielded = false;
-    const bool sent = co_await flush_tls(yielded);
+    const bool sent = co_await flush_tls();
     if (!sent) co_return;
   }
   // close_notify closes our direction only; the peer may go on sending (TLS 1.3
@@ -171,14 +174,10 @@ net::awaitable<void> session::tls_to_plain() {
     auto buf = worker_.pool().take();
     tls_read got = read_tls(ssl_.get(), buf.data(), buf.size());
     if (got.bytes > 0) {
-      bool yielded = false;
-      const bool ok = co_await send_plain(buf.data(), got.bytes, yielded);
+      const bool ok = co_await send_plain(buf.data(), got.bytes);
       if (!ok) co_return fail(to_backend ? "backend_error" : "client_error");
       to_backend ? count_to_backend(got.bytes) : count_to_client(got.bytes);
       touch();
-      // Readiness that arrived while we waited on the plain side may have been
-      // consumed unseen: try the socket again instead of waiting.
-      if (yielded) got.want = 0;
     }
     buf.reset();
     if (got.eof) {
@@ -208,26 +207,27 @@ net::awaitable<void> session::plain_to_tls() {
     const ssize_t r = ::recv(fd, buf.data(), buffer_pool::read_size, 0);
     const int err = errno;  // before anything else can touch it
     if (r > 0) {
-      bool yielded = false;
       const auto n = static_cast<std::size_t>(r);
-      const bool ok = co_await send_tls(buf.data(), n, yielded);
+      const bool ok = co_await send_tls(buf.data(), n);
       if (!ok) co_return fail(to_backend ? "backend_error" : "client_error");
       to_backend ? count_to_backend(n) : count_to_client(n);
       touch();
-      // Read again rather than wait: only EAGAIN proves a fresh edge will come.
-      continue;
-    }
-    buf.reset();
-    if (r == 0) {
+      // A full read may have left more behind it: read again. A short one took what
+      // there was; the wait re-checks readiness, so it costs what a read that only
+      // says EAGAIN would, and saves that read when nothing more has come.
+      if (n == buffer_pool::read_size) continue;
+    } else if (r == 0) {
+      buf.reset();
       co_await end_plain_to_tls(to_backend);
       co_return;
+    } else {
+      if (!plain_read_retryable(err, to_backend)) co_return;
+      if (err == EINTR) continue;
     }
-    if (!plain_read_retryable(err, to_backend)) co_return;
-    if (err != EINTR) {
-      const wait_result readable_wait = co_await wait(plain_socket(), tcp::socket::wait_read);
-      const bool readable = ready(readable_wait);
-      if (!readable) co_return;
-    }
+    buf.reset();
+    const wait_result readable_wait = co_await wait(plain_socket(), tcp::socket::wait_read);
+    const bool readable = ready(readable_wait);
+    if (!readable) co_return;
   }
 }
 

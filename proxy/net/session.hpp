@@ -6,11 +6,11 @@
 // OpenSSL reads the TLS socket itself and writes it through record_gather, which
 // sends the records of one SSL_write together (no memory BIOs). The socket is
 // non-blocking, and when OpenSSL wants I/O the session waits for readiness with
-// async_wait. Asio's reactor is edge-triggered and a wait is never
-// satisfied by readiness that arrived before it was queued, so a direction waits only
-// right after it saw EAGAIN and before it yielded to the scheduler; after any yield it
-// tries the operation again first. (A short read is no proof: the same recv(2) may
-// have taken a FIN whose edge is already spent.)
+// async_wait. Asio's reactor is edge-triggered, but every async_wait re-arms the
+// descriptor (EPOLL_CTL_MOD) and the kernel re-checks readiness then, so a wait
+// completes for bytes or a FIN that were already there (tests/net/readiness_test).
+// A direction therefore waits right after a short read instead of reading again
+// only to be told EAGAIN.
 //
 // GCC 12 miscompiles `if (!co_await f())` (the coroutine's parameters are lost), so
 // the result of a co_await is always named before it is tested.
@@ -89,10 +89,10 @@ class session {
     return wait(tls_socket(), ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read);
   }
   bool ready(const wait_result& r) const noexcept { return !std::get<0>(r) && !aborted_; }
-  net::awaitable<bool> send_plain(const std::byte* p, std::size_t n, bool& yielded);
-  net::awaitable<bool> send_tls(const std::byte* p, std::size_t n, bool& yielded);
+  net::awaitable<bool> send_plain(const std::byte* p, std::size_t n);
+  net::awaitable<bool> send_tls(const std::byte* p, std::size_t n);
   net::awaitable<void> send_close_notify();
-  net::awaitable<bool> flush_tls(bool& yielded);
+  net::awaitable<bool> flush_tls();
 
   // Terminate: TLS with the client, plain to the backend. Originate: the reverse.
   bool originate() const noexcept { return route_->settings->originate; }
