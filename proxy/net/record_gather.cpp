@@ -25,6 +25,7 @@ const BIO_METHOD* record_gather::method() {
   static BIO_METHOD* const m = [] {
     BIO_METHOD* made = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "vmsgate record gather");
     if (made != nullptr && (BIO_meth_set_write(made, &record_gather::write) != 1 ||
+                            BIO_meth_set_read(made, &record_gather::read) != 1 ||
                             BIO_meth_set_ctrl(made, &record_gather::ctrl) != 1)) {
       BIO_meth_free(made);
       made = nullptr;
@@ -37,17 +38,12 @@ const BIO_METHOD* record_gather::method() {
 bool record_gather::attach(SSL* ssl, int fd) {
   const BIO_METHOD* m = method();
   if (m == nullptr) return false;
-  BIO* rbio = BIO_new_socket(fd, BIO_NOCLOSE);
-  BIO* wbio = BIO_new(m);
-  if (rbio == nullptr || wbio == nullptr) {
-    BIO_free(rbio);
-    BIO_free(wbio);
-    return false;
-  }
-  BIO_set_data(wbio, this);
-  BIO_set_init(wbio, 1);
+  BIO* bio = BIO_new(m);
+  if (bio == nullptr) return false;
+  BIO_set_data(bio, this);
+  BIO_set_init(bio, 1);
   fd_ = fd;
-  SSL_set_bio(ssl, rbio, wbio);  // the SSL owns both from here
+  SSL_set_bio(ssl, bio, bio);  // the SSL owns it from here
   return true;
 }
 
@@ -121,9 +117,30 @@ int record_gather::write(BIO* b, const char* in, int n) {
   return n;
 }
 
+// OpenSSL's read callback, as its socket BIO does it: EAGAIN asks to retry, 0 marks
+// the end of input (OpenSSL asks BIO_eof to tell a FIN from a failure).
+int record_gather::read(BIO* b, char* out, int n) {
+  BIO_clear_retry_flags(b);
+  const auto* self = static_cast<const record_gather*>(BIO_get_data(b));
+  if (n <= 0) return 0;
+  for (;;) {
+    const ssize_t r = ::recv(self->fd_, out, static_cast<std::size_t>(n), 0);
+    if (r > 0) return static_cast<int>(r);
+    if (r == 0) {
+      BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    if (would_block(errno)) BIO_set_retry_read(b);
+    return -1;
+  }
+}
+
 long record_gather::ctrl(BIO* b, int cmd, long /*num*/, void* /*ptr*/) {
   const auto* self = static_cast<const record_gather*>(BIO_get_data(b));
   switch (cmd) {
+    case BIO_CTRL_EOF:
+      return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0;
     case BIO_CTRL_FLUSH:
       return 1;  // the session flushes what is held itself, with readiness waits
     case BIO_CTRL_WPENDING:

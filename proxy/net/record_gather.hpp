@@ -13,7 +13,8 @@
 // socket is always the order OpenSSL wrote in. The buffer is taken from the worker's
 // pool only while records are held: an idle connection holds none.
 //
-// Reads are not touched: the SSL reads the socket through OpenSSL's own socket BIO.
+// Reads go straight to the socket, as with OpenSSL's socket BIO: one BIO (and one
+// lock) per connection for both directions, as SSL_set_fd would make.
 
 #include <openssl/ssl.h>
 
@@ -29,8 +30,8 @@ class record_gather {
   record_gather(const record_gather&) = delete;
   record_gather& operator=(const record_gather&) = delete;
 
-  // Gives `ssl` a socket BIO on `fd` to read and this gather to write. The SSL must
-  // be freed before this object.
+  // Makes this the BIO through which `ssl` reads and writes `fd`. The SSL must be
+  // freed before this object.
   bool attach(SSL* ssl, int fd);
 
   // While on, records are held instead of sent. Turning it off keeps what is held:
@@ -46,6 +47,7 @@ class record_gather {
 
  private:
   static int write(BIO* b, const char* in, int n);
+  static int read(BIO* b, char* out, int n);
   static long ctrl(BIO* b, int cmd, long num, void* ptr);
   static const BIO_METHOD* method();
   void release_if_idle() noexcept;

@@ -2,8 +2,8 @@
 // straight through when nothing is held, holds the records of one SSL_write while
 // gathering, sends them with one send(2), and never lets a later write overtake what
 // it holds. A SOCK_SEQPACKET pair shows the send count (one recv per send); a stream
-// pair with a small buffer shows the EAGAIN paths; a real TLS pair shows that the
-// records of one SSL_write arrive whole and in order.
+// pair with a small buffer shows the EAGAIN paths and the read side; a real TLS pair
+// shows that the records of one SSL_write arrive whole and in order.
 
 #include "proxy/net/record_gather.hpp"
 
@@ -55,7 +55,7 @@ TEST(RecordGather, WritesGoStraightToTheSocketWhenNotGathering) {
   bare_ssl s;
   ASSERT_TRUE(g.attach(s.ssl.get(), p.a));
   BIO* w = SSL_get_wbio(s.ssl.get());
-  ASSERT_NE(w, SSL_get_rbio(s.ssl.get()));  // reads keep OpenSSL's socket BIO
+  ASSERT_EQ(w, SSL_get_rbio(s.ssl.get()));  // one BIO both ways, as SSL_set_fd makes
 
   EXPECT_EQ(BIO_write(w, "alert", 5), 5);
   char got[16];
@@ -63,6 +63,27 @@ TEST(RecordGather, WritesGoStraightToTheSocketWhenNotGathering) {
   EXPECT_EQ(std::string(got, 5), "alert");
   EXPECT_EQ(g.held(), 0u);
   EXPECT_EQ(pool.outstanding(), 0u);  // nothing held, no buffer taken
+}
+
+TEST(RecordGather, ReadsTellWaitFromEnd) {
+  fd_pair p(SOCK_STREAM);
+  buffer_pool pool;
+  record_gather g(pool);
+  bare_ssl s;
+  ASSERT_TRUE(g.attach(s.ssl.get(), p.a));
+  BIO* r = SSL_get_rbio(s.ssl.get());
+  char got[16];
+  EXPECT_EQ(BIO_read(r, got, sizeof got), -1);  // nothing yet: try again later
+  EXPECT_TRUE(BIO_should_retry(r));
+  EXPECT_TRUE(BIO_should_read(r));
+  EXPECT_EQ(BIO_eof(r), 0);
+  ASSERT_EQ(::send(p.b, "hello", 5, 0), 5);
+  EXPECT_EQ(BIO_read(r, got, sizeof got), 5);
+  EXPECT_EQ(std::string(got, 5), "hello");
+  ::shutdown(p.b, SHUT_WR);
+  EXPECT_EQ(BIO_read(r, got, sizeof got), 0);  // the peer's FIN
+  EXPECT_FALSE(BIO_should_retry(r));
+  EXPECT_EQ(BIO_eof(r), 1);
 }
 
 TEST(RecordGather, GatheredRecordsLeaveInOneSendInOrder) {
@@ -166,7 +187,7 @@ TEST(RecordGather, AFailedSendIsReportedNotRetried) {
   EXPECT_EQ(g.held(), 4u);  // the session ends; nothing pretends the bytes left
 }
 
-// Both ends of a real TLS 1.3 connection in this thread: the server writes through
+// Both ends of a real TLS 1.3 connection in this thread: the server reads and writes through
 // record_gather, the client through OpenSSL's socket BIO.
 class GatherOverTls : public ::testing::Test {
  protected:
