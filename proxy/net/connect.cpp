@@ -7,11 +7,6 @@
 #include "proxy/net/worker.hpp"
 
 namespace vmsgate::net_io {
-namespace {
-
-using namespace net::experimental::awaitable_operators;
-
-}  // namespace
 
 net::awaitable<bool> session::connect_backend() {
   const auto& settings = *route_->settings;
@@ -19,8 +14,6 @@ net::awaitable<bool> session::connect_backend() {
   bool tls_refused = false;
   for (const std::size_t i : health.order(clock::now())) {
     phase_ = phase::connect;
-    // The watchdog is only a backstop here; each attempt has its own deadline.
-    deadline_ = clock::now() + settings.connect_timeout * 2;
     const auto started = clock::now();
     const bool connected = co_await try_backend(i);
     if (aborted_) co_return false;
@@ -73,15 +66,15 @@ net::awaitable<bool> session::try_backend(std::size_t index) {
         .field("detail", error_detail_);
     co_return false;
   }
-  connect_timer_.expires_after(route_->settings->connect_timeout);
-  auto result = co_await (backend_.async_connect(target.endpoint, use_nothrow) ||
-                          connect_timer_.async_wait(use_nothrow));
+  start_attempt(route_->settings->connect_timeout);
+  const auto [connect_ec] = co_await backend_.async_connect(target.endpoint, use_nothrow);
+  const bool expired = end_attempt();
   if (aborted_) co_return false;
   std::optional<backend_failure> why;
-  if (result.index() == 1) {
+  if (expired) {
     why = backend_failure::timeout;
     error_detail_ = "no answer in time";
-  } else if (const auto [connect_ec] = std::get<0>(result); connect_ec) {
+  } else if (connect_ec) {
     error_detail_ = connect_ec.message();
     why = connect_ec == net::error::connection_refused ? backend_failure::refused : backend_failure::error;
   }

@@ -15,8 +15,6 @@
 namespace vmsgate::net_io {
 namespace {
 
-using namespace net::experimental::awaitable_operators;
-
 // Words for a failed SSL call, taken from the thread's error queue right away so the
 // next connection on this worker starts with an empty queue.
 std::string ssl_failure(int ssl_error) {
@@ -101,7 +99,6 @@ net::awaitable<bool> session::wait_for_first_bytes() {
 
 net::awaitable<bool> session::connect_tls(std::size_t index) {
   phase_ = phase::handshake;
-  deadline_ = clock::now() + route_->settings->handshake_timeout;
   const auto& target = route_->settings->backends[index];
   if (!new_ssl(route_->client_tls->ctx.get())) co_return false;
   session_target_ = {route_->sessions.get(), index};
@@ -113,16 +110,10 @@ net::awaitable<bool> session::connect_tls(std::size_t index) {
   // An upstream that accepts TCP but never answers TLS is one failed backend, not
   // the end of the connection: this attempt has its own deadline, and the next
   // backend is tried after it.
-  upstream_timed_out_ = false;
-  deadline_ = clock::now() + route_->settings->handshake_timeout * 2;  // backstop only
-  connect_timer_.expires_after(route_->settings->handshake_timeout);
-  auto result = co_await (shake_hands() || upstream_deadline());
-  co_return result.index() == 0 && std::get<0>(result);
-}
-
-net::awaitable<void> session::upstream_deadline() {
-  auto [ec] = co_await connect_timer_.async_wait(use_nothrow);
-  if (!ec) upstream_timed_out_ = true;
+  start_attempt(route_->settings->handshake_timeout);
+  const bool ok = co_await shake_hands();
+  end_attempt();
+  co_return ok;
 }
 
 // The handshake's duration runs from the first byte of the ClientHello (server side:
@@ -162,7 +153,7 @@ void session::handshake_succeeded() {
 // drain ended it rather than OpenSSL.
 void session::handshake_failed(int ssl_error) {
   tls::failure_facts facts;
-  facts.timed_out = upstream_timed_out_ || (end_ != nullptr && std::string_view(end_) == "handshake_timeout");
+  facts.timed_out = attempt_expired_ || (end_ != nullptr && std::string_view(end_) == "handshake_timeout");
   if (ssl_error != 0) {
     const unsigned long first = ERR_peek_error();
     facts.lib = ERR_GET_LIB(first);

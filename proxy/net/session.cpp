@@ -26,7 +26,6 @@ session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::sock
       backend_(w.context()),
       gather_(w.pool()),
       watchdog_timer_(w.context()),
-      connect_timer_(w.context()),
       watchdog_task_(w.context()),
       pump_task_(w.context()),
       started_(clock::now()),
@@ -85,8 +84,26 @@ void session::fail(const char* reason) noexcept {
   error_code ignored;
   client_.cancel(ignored);
   backend_.cancel(ignored);
-  connect_timer_.cancel();
   watchdog_timer_.cancel();
+}
+
+// Moves the deadline; the watchdog sleeps until the old one, so an earlier one wakes
+// it to re-arm.
+void session::set_deadline(clock::time_point t) noexcept {
+  const bool earlier = t < deadline_;
+  deadline_ = t;
+  if (earlier) watchdog_timer_.cancel();
+}
+
+void session::start_attempt(clock::duration limit) noexcept {
+  attempt_running_ = true;
+  attempt_expired_ = false;
+  set_deadline(clock::now() + limit);
+}
+
+bool session::end_attempt() noexcept {
+  attempt_running_ = false;
+  return attempt_expired_;
 }
 
 net::awaitable<void> session::watchdog() {
@@ -94,8 +111,19 @@ net::awaitable<void> session::watchdog() {
     watchdog_timer_.expires_at(deadline_);
     auto [ec] = co_await watchdog_timer_.async_wait(use_nothrow);
     // served_: the timer may have fired just as serve() returned.
-    if (ec || aborted_ || served_) co_return;
+    if (aborted_ || served_) co_return;
+    if (ec) continue;                        // set_deadline moved the deadline earlier
     if (clock::now() < deadline_) continue;  // activity moved the deadline on
+    if (attempt_running_) {
+      // One backend had its time: end its attempt; connect_backend goes on to the
+      // next, and a backstop stays in case nothing follows.
+      attempt_running_ = false;
+      attempt_expired_ = true;
+      deadline_ = clock::now() + route_->settings->connect_timeout;
+      error_code ignored;
+      backend_.cancel(ignored);
+      continue;
+    }
     switch (phase_) {
       case phase::handshake: fail("handshake_timeout"); break;
       case phase::connect: fail("connect_timeout"); break;

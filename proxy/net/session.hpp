@@ -71,7 +71,6 @@ class session {
   net::awaitable<bool> connect_backend();
   net::awaitable<bool> try_backend(std::size_t index);
   net::awaitable<bool> connect_tls(std::size_t index);
-  net::awaitable<void> upstream_deadline();
   net::awaitable<void> tls_to_plain();
   net::awaitable<void> plain_to_tls();
   net::awaitable<void> splice_plain_to_tls();
@@ -106,6 +105,9 @@ class session {
   void handshake_failed(int ssl_error);
   void finish(const char* reason) noexcept;
   void touch() noexcept { deadline_ = clock::now() + idle_timeout_; }
+  void set_deadline(clock::time_point t) noexcept;
+  void start_attempt(clock::duration limit) noexcept;
+  bool end_attempt() noexcept;  // true if the attempt's deadline ended it
   void log_close() const;
 
   worker& worker_;
@@ -119,7 +121,6 @@ class session {
   tls::ssl_ptr ssl_;  // declared after the sockets: freed before they close
   source_limiter::permit handshake_permit_;
   net::steady_timer watchdog_timer_;
-  net::steady_timer connect_timer_;
   child_task watchdog_task_;  // watchdog() beside serve()
   child_task pump_task_;      // the plain-to-TLS direction beside tls_to_plain()
   clock::time_point started_;
@@ -129,7 +130,12 @@ class session {
   phase phase_ = phase::handshake;
   bool aborted_ = false;
   bool served_ = false;  // serve() has returned: the watchdog stops
-  bool upstream_timed_out_ = false;
+  // An attempt on one backend (its TCP connect, or on originate routes its TLS
+  // handshake) has a deadline of its own: when it passes, the watchdog ends the
+  // attempt (cancels the backend socket's waits), not the session, and the next
+  // backend is tried. No timer or coroutine of its own: the session's watchdog.
+  bool attempt_running_ = false;
+  bool attempt_expired_ = false;
   const char* end_ = nullptr;  // why it ended; the first cause wins
   std::string client_label_;
   std::string error_detail_;

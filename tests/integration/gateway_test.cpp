@@ -10,6 +10,8 @@
 
 #include "tests/support/backends.hpp"
 #include "tests/support/gateway.hpp"
+#include "tests/support/metrics_text.hpp"
+#include "tests/support/mtls.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/tls_client.hpp"
 
@@ -273,6 +275,38 @@ TEST(Gateway, DeadPrimaryBackendFailsOver) {
   const auto r = echo_transfer(c, 4 * MiB);
   EXPECT_TRUE(r.ok) << r.error << "\n" << gw.log();
   EXPECT_EQ(echo.data_connections(), 1u);
+}
+
+// A primary whose host never answers the SYN (here: a listener whose accept queue
+// is full, so the kernel drops new SYNs): the attempt ends at connect_timeout, by the
+// session's own watchdog, and the next backend serves the same client.
+TEST(Gateway, PrimaryThatNeverAnswersSynFailsOverAtConnectTimeout) {
+  syn_black_hole black;
+  echo_server echo;
+  gateway_config cfg = config_for({black.address(), echo.address()});
+  cfg.connect_timeout = "1s";
+  gateway gw(cfg.yaml());
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+  const auto from = gw.proc().stderr_line_count();
+  const auto start = std::chrono::steady_clock::now();
+  tls_client c;
+  ASSERT_TRUE(c.connect(gw.port("rec"), rec01_client())) << c.error() << "\n" << gw.log();
+  const auto r = echo_transfer(c, 1 * MiB);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(r.ok) << r.error << "\n" << gw.log();
+  EXPECT_GE(took, 900ms) << "served before the primary's deadline: was it tried?";
+  EXPECT_LT(took, 5s) << "the failover waited for more than the attempt's deadline";
+  c.close();
+
+  const auto failed = events_since(gw, "backend_failed", from);
+  ASSERT_EQ(failed.size(), 1u) << gw.log();
+  EXPECT_EQ(json_field(failed[0], "reason"), "timeout") << failed[0];
+  const auto closed = gw.wait_for_event("connection_closed", 10s, from);
+  ASSERT_TRUE(closed) << gw.log();
+  EXPECT_EQ(json_field(*closed, "backend"), echo.address()) << *closed;
+  const std::string text = scrape(gw.admin_port());
+  EXPECT_EQ(sum_samples(text, "vmsgate_backend_failures_total", R"(reason="timeout")"), 1.0) << text;
+  EXPECT_EQ(sum_samples(text, "vmsgate_backend_failovers_total"), 1.0) << text;
 }
 
 TEST(Gateway, SigtermLetsRunningStreamFinish) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -69,6 +70,29 @@ std::uint16_t closed_port() {
   close(bind_loopback(port));
   return port;
 }
+
+syn_black_hole::syn_black_hole() {
+  listen_fd_ = bind_loopback(port_);
+  if (listen(listen_fd_, 0) != 0) throw std::runtime_error(std::string("listen: ") + std::strerror(errno));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port_);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < 4; ++i) {  // more than the queue holds: it is full after these
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) break;
+    queued_.push_back(fd);
+    (void)connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the handshakes land
+}
+
+syn_black_hole::~syn_black_hole() {
+  for (const int fd : queued_) close(fd);
+  close(listen_fd_);
+}
+
+std::string syn_black_hole::address() const { return "127.0.0.1:" + std::to_string(port_); }
 
 tcp_server::tcp_server() {
   listen_fd_ = bind_loopback(port_);

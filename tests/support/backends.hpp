@@ -25,6 +25,23 @@ void fill_pattern(std::uint64_t seed, std::uint64_t offset, std::span<std::uint8
 // ephemeral ports that is unlikely enough for tests.
 std::uint16_t closed_port();
 
+// A loopback port that never answers a SYN: a listener whose accept queue is full of
+// connections nobody accepts, so the kernel drops further SYNs and connect(2) to it
+// hangs, like a host that is down on the far side of a router.
+class syn_black_hole {
+ public:
+  syn_black_hole();
+  ~syn_black_hole();
+  syn_black_hole(const syn_black_hole&) = delete;
+  syn_black_hole& operator=(const syn_black_hole&) = delete;
+  std::string address() const;  // "127.0.0.1:port"
+
+ private:
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::vector<int> queued_;
+};
+
 class tcp_server {
  public:
   tcp_server(const tcp_server&) = delete;
