@@ -43,97 +43,95 @@ std::vector<char> pattern(std::size_t n, unsigned seed) {
   return v;
 }
 
-struct bare_ssl {
+// A record_gather attached to a bare SSL on end `a` of a socketpair; `bio` is the
+// SSL's one BIO (both ways).
+struct attached {
+  fd_pair p;
+  buffer_pool pool;
+  record_gather g{pool};  // before the SSL: it is freed first
   tls::ssl_ctx_ptr ctx{SSL_CTX_new(TLS_method())};
   tls::ssl_ptr ssl{SSL_new(ctx.get())};
+  BIO* bio = nullptr;
+  explicit attached(int type) : p(type) {
+    EXPECT_TRUE(g.attach(ssl.get(), p.a));
+    bio = SSL_get_wbio(ssl.get());
+  }
 };
 
 TEST(RecordGather, WritesGoStraightToTheSocketWhenNotGathering) {
-  fd_pair p(SOCK_SEQPACKET);
-  buffer_pool pool;
-  record_gather g(pool);
-  bare_ssl s;
-  ASSERT_TRUE(g.attach(s.ssl.get(), p.a));
-  BIO* w = SSL_get_wbio(s.ssl.get());
-  ASSERT_EQ(w, SSL_get_rbio(s.ssl.get()));  // one BIO both ways, as SSL_set_fd makes
+  attached t(SOCK_SEQPACKET);
+  ASSERT_NE(t.bio, nullptr);
+  BIO* w = t.bio;
+  ASSERT_EQ(w, SSL_get_rbio(t.ssl.get()));  // one BIO both ways, as SSL_set_fd makes
 
   EXPECT_EQ(BIO_write(w, "alert", 5), 5);
   char got[16];
-  EXPECT_EQ(::recv(p.b, got, sizeof got, 0), 5);
+  EXPECT_EQ(::recv(t.p.b, got, sizeof got, 0), 5);
   EXPECT_EQ(std::string(got, 5), "alert");
-  EXPECT_EQ(g.held(), 0u);
-  EXPECT_EQ(pool.outstanding(), 0u);  // nothing held, no buffer taken
+  EXPECT_EQ(t.g.held(), 0u);
+  EXPECT_EQ(t.pool.outstanding(), 0u);  // nothing held, no buffer taken
 }
 
 TEST(RecordGather, ReadsTellWaitFromEnd) {
-  fd_pair p(SOCK_STREAM);
-  buffer_pool pool;
-  record_gather g(pool);
-  bare_ssl s;
-  ASSERT_TRUE(g.attach(s.ssl.get(), p.a));
-  BIO* r = SSL_get_rbio(s.ssl.get());
+  attached t(SOCK_STREAM);
+  ASSERT_NE(t.bio, nullptr);
+  BIO* r = t.bio;
   char got[16];
   EXPECT_EQ(BIO_read(r, got, sizeof got), -1);  // nothing yet: try again later
   EXPECT_TRUE(BIO_should_retry(r));
   EXPECT_TRUE(BIO_should_read(r));
   EXPECT_EQ(BIO_eof(r), 0);
-  ASSERT_EQ(::send(p.b, "hello", 5, 0), 5);
+  ASSERT_EQ(::send(t.p.b, "hello", 5, 0), 5);
   EXPECT_EQ(BIO_read(r, got, sizeof got), 5);
   EXPECT_EQ(std::string(got, 5), "hello");
-  ::shutdown(p.b, SHUT_WR);
+  ::shutdown(t.p.b, SHUT_WR);
   EXPECT_EQ(BIO_read(r, got, sizeof got), 0);  // the peer's FIN
   EXPECT_FALSE(BIO_should_retry(r));
   EXPECT_EQ(BIO_eof(r), 1);
 }
 
 TEST(RecordGather, GatheredRecordsLeaveInOneSendInOrder) {
-  fd_pair p(SOCK_SEQPACKET);
-  buffer_pool pool;
-  record_gather g(pool);
-  bare_ssl s;
-  ASSERT_TRUE(g.attach(s.ssl.get(), p.a));
-  BIO* w = SSL_get_wbio(s.ssl.get());
+  attached t(SOCK_SEQPACKET);
+  ASSERT_NE(t.bio, nullptr);
+  BIO* w = t.bio;
 
   constexpr int record = 16384 + 22;  // a full TLS 1.3 AES-GCM record
   std::vector<char> sent;
-  g.gather(true);
+  t.g.gather(true);
   for (unsigned i = 0; i < 4; ++i) {
     const auto r = pattern(record, i);
     ASSERT_EQ(BIO_write(w, r.data(), record), record);
     sent.insert(sent.end(), r.begin(), r.end());
   }
-  EXPECT_EQ(g.held(), 4u * record);
+  EXPECT_EQ(t.g.held(), 4u * record);
   EXPECT_EQ(BIO_ctrl_wpending(w), 4u * record);
-  EXPECT_EQ(pool.outstanding(), 1u);
+  EXPECT_EQ(t.pool.outstanding(), 1u);
   char probe;
-  EXPECT_EQ(::recv(p.b, &probe, 1, MSG_PEEK), -1);  // nothing sent yet
+  EXPECT_EQ(::recv(t.p.b, &probe, 1, MSG_PEEK), -1);  // nothing sent yet
   EXPECT_EQ(errno, EAGAIN);
 
-  g.gather(false);
-  EXPECT_EQ(pool.outstanding(), 1u);  // still held: the buffer stays until sent
-  EXPECT_EQ(g.flush(), record_gather::flush_result::done);
-  EXPECT_EQ(pool.outstanding(), 0u);
+  t.g.gather(false);
+  EXPECT_EQ(t.pool.outstanding(), 1u);  // still held: the buffer stays until sent
+  EXPECT_EQ(t.g.flush(), record_gather::flush_result::done);
+  EXPECT_EQ(t.pool.outstanding(), 0u);
 
   std::vector<char> got(sent.size() + 1);
-  EXPECT_EQ(::recv(p.b, got.data(), got.size(), 0), static_cast<ssize_t>(sent.size()));  // one message
+  EXPECT_EQ(::recv(t.p.b, got.data(), got.size(), 0), static_cast<ssize_t>(sent.size()));  // one message
   got.resize(sent.size());
   EXPECT_EQ(got, sent);
 }
 
 TEST(RecordGather, AFullGatherAsksForAFlushAndNothingOvertakesWhatItHolds) {
-  fd_pair p(SOCK_STREAM);
+  attached t(SOCK_STREAM);
+  ASSERT_NE(t.bio, nullptr);
   const int small = 4096;
-  ASSERT_EQ(::setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
-  buffer_pool pool;
-  record_gather g(pool);
-  bare_ssl s;
-  ASSERT_TRUE(g.attach(s.ssl.get(), p.a));
-  BIO* w = SSL_get_wbio(s.ssl.get());
+  ASSERT_EQ(::setsockopt(t.p.a, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  BIO* w = t.bio;
 
   // Records until the gather is full and the peer, who reads nothing, stops the flush.
   constexpr int record = 16406;
   std::vector<char> sent;
-  g.gather(true);
+  t.g.gather(true);
   unsigned i = 0;
   for (;; ++i) {
     ASSERT_LT(i, 64u);
@@ -148,43 +146,40 @@ TEST(RecordGather, AFullGatherAsksForAFlushAndNothingOvertakesWhatItHolds) {
     sent.insert(sent.end(), r.begin(), r.end());
   }
   EXPECT_GE(i, 4u);  // at least a buffer's worth went in before it asked
-  g.gather(false);
-  EXPECT_EQ(g.flush(), record_gather::flush_result::again);
-  ASSERT_GT(g.held(), 0u);
+  t.g.gather(false);
+  EXPECT_EQ(t.g.flush(), record_gather::flush_result::again);
+  ASSERT_GT(t.g.held(), 0u);
 
   // An alert written now (gathering or not) queues behind the held records.
-  const std::size_t before = g.held();
+  const std::size_t before = t.g.held();
   EXPECT_EQ(BIO_write(w, "ALERT", 5), 5);
-  EXPECT_EQ(g.held(), before + 5);
+  EXPECT_EQ(t.g.held(), before + 5);
   sent.insert(sent.end(), {'A', 'L', 'E', 'R', 'T'});
 
   std::vector<char> got;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (got.size() < sent.size() && std::chrono::steady_clock::now() < until) {
     char buf[8192];
-    const ssize_t n = ::recv(p.b, buf, sizeof buf, 0);
+    const ssize_t n = ::recv(t.p.b, buf, sizeof buf, 0);
     if (n > 0) got.insert(got.end(), buf, buf + n);
-    const auto r = g.flush();
+    const auto r = t.g.flush();
     ASSERT_NE(r, record_gather::flush_result::failed) << std::strerror(errno);
   }
   EXPECT_EQ(got, sent);
-  EXPECT_EQ(g.held(), 0u);
-  EXPECT_EQ(pool.outstanding(), 0u);
+  EXPECT_EQ(t.g.held(), 0u);
+  EXPECT_EQ(t.pool.outstanding(), 0u);
 }
 
 TEST(RecordGather, AFailedSendIsReportedNotRetried) {
-  fd_pair p(SOCK_STREAM);
-  buffer_pool pool;
-  record_gather g(pool);
-  bare_ssl s;
-  ASSERT_TRUE(g.attach(s.ssl.get(), p.a));
-  BIO* w = SSL_get_wbio(s.ssl.get());
-  g.gather(true);
+  attached t(SOCK_STREAM);
+  ASSERT_NE(t.bio, nullptr);
+  BIO* w = t.bio;
+  t.g.gather(true);
   ASSERT_EQ(BIO_write(w, "data", 4), 4);
-  ::shutdown(p.a, SHUT_WR);
-  EXPECT_EQ(g.flush(), record_gather::flush_result::failed);
+  ::shutdown(t.p.a, SHUT_WR);
+  EXPECT_EQ(t.g.flush(), record_gather::flush_result::failed);
   EXPECT_EQ(errno, EPIPE);
-  EXPECT_EQ(g.held(), 4u);  // the session ends; nothing pretends the bytes left
+  EXPECT_EQ(t.g.held(), 4u);  // the session ends; nothing pretends the bytes left
 }
 
 // Both ends of a real TLS 1.3 connection in this thread: the server reads and writes through
