@@ -89,6 +89,7 @@ net::awaitable<bool> session::try_backend(std::size_t index) {
     co_return false;
   }
   backend_.set_option(tcp::no_delay(true), ec);
+  enable_inq(backend_.native_handle());  // without it, reads go on until EAGAIN
   backend_.non_blocking(true, ec);
   co_return true;
 }

@@ -21,6 +21,7 @@ namespace {
 struct tls_read {
   std::size_t bytes = 0;
   int want = 0;  // SSL_ERROR_WANT_READ / _WRITE when OpenSSL needs the socket
+  bool drained = false;  // with want READ: the socket was drained, wait for an edge
   bool eof = false;
   bool failed = false;
   std::string detail;
@@ -28,8 +29,10 @@ struct tls_read {
 
 // Decrypts straight into the buffer that is then written to the backend, record after
 // record until the buffer is full or the socket has nothing more, so one write(2)
-// carries several records.
-tls_read read_tls(SSL* ssl, std::byte* p, std::size_t cap) {
+// carries several records. `gather` is the SSL's BIO when it is ours (no kernel
+// TLS): it tells when a read drained the socket.
+tls_read read_tls(SSL* ssl, std::byte* p, std::size_t cap, const record_gather& gather) {
+  const bool ours = gather.attached();
   tls_read out;
   while (out.bytes < cap) {
     // The error queue is per thread and shared by every connection of the worker:
@@ -38,10 +41,18 @@ tls_read read_tls(SSL* ssl, std::byte* p, std::size_t cap) {
     const int r = SSL_read(ssl, p + out.bytes, static_cast<int>(cap - out.bytes));
     if (r > 0) {
       out.bytes += static_cast<std::size_t>(r);
-      // A record shorter than the largest, with nothing buffered behind it, was most
-      // likely the last one sent: wait (the wait re-checks readiness) instead of
-      // reading again only to be told EAGAIN.
-      if (r < SSL3_RT_MAX_PLAIN_LENGTH && SSL_has_pending(ssl) == 0) {
+      if (SSL_has_pending(ssl) != 0) continue;
+      // Nothing buffered in OpenSSL. If our BIO's last read drained the socket,
+      // anything more raises a new event: wait for it instead of reading again only
+      // to be told EAGAIN.
+      if (ours && gather.drained()) {
+        out.want = SSL_ERROR_WANT_READ;
+        out.drained = true;
+        break;
+      }
+      // Without our BIO (kernel TLS), a record shorter than the largest was most
+      // likely the last one sent: wait, and the wait re-checks readiness.
+      if (!ours && r < SSL3_RT_MAX_PLAIN_LENGTH) {
         out.want = SSL_ERROR_WANT_READ;
         break;
       }
@@ -50,6 +61,7 @@ tls_read read_tls(SSL* ssl, std::byte* p, std::size_t cap) {
     const int e = SSL_get_error(ssl, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
       out.want = e;
+      out.drained = e == SSL_ERROR_WANT_READ && ours && gather.drained();
     } else if (e == SSL_ERROR_ZERO_RETURN) {
       out.eof = true;  // close_notify, or a plain FIN (SSL_OP_IGNORE_UNEXPECTED_EOF)
     } else {
@@ -62,6 +74,10 @@ tls_read read_tls(SSL* ssl, std::byte* p, std::size_t cap) {
 }
 
 }  // namespace
+
+net::awaitable<session::wait_result> session::wait_edge(tcp::socket& s) {
+  return async_wait_edge(s, worker_.reactor(), use_nothrow);
+}
 
 net::awaitable<bool> session::send_plain(const std::byte* p, std::size_t n) {
   const int fd = plain_socket().native_handle();
@@ -172,7 +188,7 @@ net::awaitable<void> session::tls_to_plain() {
   for (;;) {
     if (aborted_) co_return;
     auto buf = worker_.pool().take();
-    tls_read got = read_tls(ssl_.get(), buf.data(), buf.size());
+    tls_read got = read_tls(ssl_.get(), buf.data(), buf.size(), gather_);
     if (got.bytes > 0) {
       const bool ok = co_await send_plain(buf.data(), got.bytes);
       if (!ok) co_return fail(to_backend ? "backend_error" : "client_error");
@@ -190,7 +206,11 @@ net::awaitable<void> session::tls_to_plain() {
       error_detail_ = got.detail;
       co_return fail(to_backend ? "client_error" : "backend_error");
     }
-    if (got.want != 0) {
+    if (got.drained) {
+      const wait_result ok_wait = co_await wait_edge(tls_socket());
+      const bool ok = ready(ok_wait);
+      if (!ok) co_return;
+    } else if (got.want != 0) {
       const wait_result ok_wait = co_await wait_for_tls(got.want);
       const bool ok = ready(ok_wait);
       if (!ok) co_return;
@@ -204,28 +224,25 @@ net::awaitable<void> session::plain_to_tls() {
   for (;;) {
     if (aborted_) co_return;
     auto buf = worker_.pool().take();
-    const ssize_t r = ::recv(fd, buf.data(), buffer_pool::read_size, 0);
-    const int err = errno;  // before anything else can touch it
-    if (r > 0) {
-      const auto n = static_cast<std::size_t>(r);
+    const received got = receive_noting_rest(fd, buf.data(), buffer_pool::read_size);
+    if (got.n > 0) {
+      const auto n = static_cast<std::size_t>(got.n);
       const bool ok = co_await send_tls(buf.data(), n);
       if (!ok) co_return fail(to_backend ? "backend_error" : "client_error");
       to_backend ? count_to_backend(n) : count_to_client(n);
       touch();
-      // A full read may have left more behind it: read again. A short one took what
-      // there was; the wait re-checks readiness, so it costs what a read that only
-      // says EAGAIN would, and saves that read when nothing more has come.
-      if (n == buffer_pool::read_size) continue;
-    } else if (r == 0) {
+      // Bytes or a FIN left behind this read: read again. A read that drained the
+      // socket waits for the next event, with no syscall to wait.
+      if (!got.drained) continue;
+    } else if (got.n == 0) {
       buf.reset();
       co_await end_plain_to_tls(to_backend);
       co_return;
-    } else {
-      if (!plain_read_retryable(err, to_backend)) co_return;
-      if (err == EINTR) continue;
+    } else if (!plain_read_retryable(got.err, to_backend)) {
+      co_return;
     }
     buf.reset();
-    const wait_result readable_wait = co_await wait(plain_socket(), tcp::socket::wait_read);
+    const wait_result readable_wait = co_await wait_edge(plain_socket());
     const bool readable = ready(readable_wait);
     if (!readable) co_return;
   }

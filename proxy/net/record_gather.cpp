@@ -6,6 +6,8 @@
 #include <cstring>
 #include <new>
 
+#include "proxy/net/edge_wait.hpp"
+
 namespace vmsgate::net_io {
 namespace {
 
@@ -121,19 +123,18 @@ int record_gather::write(BIO* b, const char* in, int n) {
 // the end of input (OpenSSL asks BIO_eof to tell a FIN from a failure).
 int record_gather::read(BIO* b, char* out, int n) {
   BIO_clear_retry_flags(b);
-  const auto* self = static_cast<const record_gather*>(BIO_get_data(b));
+  auto* self = static_cast<record_gather*>(BIO_get_data(b));
   if (n <= 0) return 0;
-  for (;;) {
-    const ssize_t r = ::recv(self->fd_, out, static_cast<std::size_t>(n), 0);
-    if (r > 0) return static_cast<int>(r);
-    if (r == 0) {
-      BIO_set_flags(b, BIO_FLAGS_IN_EOF);
-      return 0;
-    }
-    if (errno == EINTR) continue;
-    if (would_block(errno)) BIO_set_retry_read(b);
-    return -1;
+  const received r = receive_noting_rest(self->fd_, out, static_cast<std::size_t>(n));
+  self->drained_ = r.drained;
+  if (r.n > 0) return static_cast<int>(r.n);
+  if (r.n == 0) {
+    BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+    return 0;
   }
+  errno = r.err;
+  if (would_block(r.err)) BIO_set_retry_read(b);
+  return -1;
 }
 
 long record_gather::ctrl(BIO* b, int cmd, long /*num*/, void* /*ptr*/) {

@@ -14,7 +14,9 @@
 // pool only while records are held: an idle connection holds none.
 //
 // Reads go straight to the socket, as with OpenSSL's socket BIO: one BIO (and one
-// lock) per connection for both directions, as SSL_set_fd would make.
+// lock) per connection for both directions, as SSL_set_fd would make. Each read
+// notes whether it drained the socket, so that the session can wait for the next
+// event without re-arming the descriptor.
 
 #include <openssl/ssl.h>
 
@@ -45,6 +47,12 @@ class record_gather {
 
   std::size_t held() const noexcept { return len_ - off_; }
 
+  // True when this is the SSL's BIO (no kernel TLS).
+  bool attached() const noexcept { return fd_ >= 0; }
+  // True when the last read of the socket left nothing behind it (EAGAIN, or TCP_INQ
+  // said so): everything that comes later raises a new event (edge_wait.hpp).
+  bool drained() const noexcept { return drained_; }
+
  private:
   static int write(BIO* b, const char* in, int n);
   static int read(BIO* b, char* out, int n);
@@ -58,6 +66,7 @@ class record_gather {
   std::size_t off_ = 0;  // first byte not yet sent
   std::size_t len_ = 0;  // end of the held bytes
   bool gathering_ = false;
+  bool drained_ = false;
 };
 
 }  // namespace vmsgate::net_io

@@ -3,14 +3,18 @@
 // connect to the first backend that answers, then pump bytes both ways until both
 // directions have ended or a deadline fires.
 //
-// OpenSSL reads the TLS socket itself and writes it through record_gather, which
-// sends the records of one SSL_write together (no memory BIOs). The socket is
-// non-blocking, and when OpenSSL wants I/O the session waits for readiness with
-// async_wait. Asio's reactor is edge-triggered, but every async_wait re-arms the
-// descriptor (EPOLL_CTL_MOD) and the kernel re-checks readiness then, so a wait
-// completes for bytes or a FIN that were already there (tests/net/readiness_test).
-// A direction therefore waits right after a short read instead of reading again
-// only to be told EAGAIN.
+// OpenSSL reads and writes the TLS socket through record_gather, which sends the
+// records of one SSL_write together (no memory BIOs). The sockets are non-blocking.
+//
+// Reading directions wait in one of two ways:
+//   - After a read that drained its socket (TCP_INQ reported nothing left, or
+//     EAGAIN), with async_wait_edge: no syscall to wait, the next event completes
+//     it (edge_wait.hpp). A keep-alive request then costs its four reads and
+//     writes and no epoll_ctl.
+//   - Otherwise (kernel TLS, where OpenSSL's own BIO reads; the handshake; writes)
+//     with async_wait, which re-arms the descriptor (EPOLL_CTL_MOD) so the kernel
+//     re-checks readiness: it completes for bytes or a FIN already there
+//     (tests/net/readiness_test).
 //
 // GCC 12 miscompiles `if (!co_await f())` (the coroutine's parameters are lost), so
 // the result of a co_await is always named before it is tested.
@@ -24,6 +28,7 @@
 
 #include "proxy/common/asio.hpp"
 #include "proxy/net/child_task.hpp"
+#include "proxy/net/edge_wait.hpp"
 #include "proxy/net/record_gather.hpp"
 #include "proxy/net/route.hpp"
 #include "proxy/net/splice.hpp"
@@ -84,6 +89,8 @@ class session {
   net::awaitable<wait_result> wait(tcp::socket& s, tcp::socket::wait_type type) {
     return s.async_wait(type, use_nothrow);
   }
+  // Only after a read that drained `s`, and with nothing else waiting to read it.
+  net::awaitable<wait_result> wait_edge(tcp::socket& s);
   net::awaitable<wait_result> wait_for_tls(int ssl_error) {
     return wait(tls_socket(), ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read);
   }

@@ -1,0 +1,196 @@
+// What the pump's reads and waits rely on: TCP_INQ tells a drained socket from one
+// with bytes or a FIN still queued, and async_wait_edge neither misses an event nor
+// completes without one after a drained read.
+
+#include "proxy/net/edge_wait.hpp"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace vmsgate::net_io {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct connected {
+  net::io_context io;
+  tcp::socket ours{io};
+  tcp::socket peer{io};
+  net::detail::reactor& reactor = reactor_of(io);
+  explicit connected(bool inq = true) {
+    tcp::acceptor acc(io, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+    if (inq) {
+      EXPECT_TRUE(enable_inq(acc.native_handle()));  // inherited by `ours`
+    }
+    peer.connect(acc.local_endpoint());
+    acc.accept(ours);
+    ours.non_blocking(true);
+  }
+  void send(const std::string& s) { net::write(peer, net::buffer(s)); }
+  received read(std::size_t n = 64) { return receive_noting_rest(ours.native_handle(), buf, n); }
+  // Runs one edge wait; the error it completed with, or nullopt if it had not
+  // completed within `limit` (it is then cancelled, and must end aborted).
+  std::optional<error_code> wait_edge(std::chrono::milliseconds limit) {
+    std::optional<error_code> got;
+    async_wait_edge(ours, reactor, [&](error_code ec) { got = ec; });
+    io.restart();
+    io.run_for(limit);
+    if (got) return got;
+    ours.cancel();
+    io.restart();
+    io.run();
+    EXPECT_EQ(got, std::optional<error_code>(net::error::operation_aborted));
+    return std::nullopt;
+  }
+  // Lets the reactor report what is pending, with no wait queued (a timer keeps
+  // the io_context in epoll_wait for the time).
+  void settle() {
+    net::steady_timer t(io, 50ms);
+    t.async_wait([](error_code) {});
+    io.restart();
+    io.run();
+  }
+  // Sends `s`, reads it all in one drained read, and leaves no event unreported: a
+  // wait after this has nothing to complete it but what comes next.
+  void drain_after(const std::string& s) {
+    send(s);
+    settle();
+    ASSERT_EQ(wait_edge(2s), error_code());
+    const received r = read();
+    ASSERT_EQ(r.n, static_cast<ssize_t>(s.size()));
+    ASSERT_TRUE(r.drained);
+  }
+  char buf[64];
+};
+
+TEST(EdgeWait, InqTellsADrainedReadFromOneThatLeftBytesOrAFin) {
+  connected c;
+  int on = 0;
+  socklen_t len = sizeof on;
+  ASSERT_EQ(::getsockopt(c.ours.native_handle(), SOL_TCP, TCP_INQ, &on, &len), 0);
+  EXPECT_EQ(on, 1) << "accepted sockets no longer inherit TCP_INQ from the listener";
+
+  c.send("abcdefgh");
+  ASSERT_TRUE(c.wait_edge(2s).has_value());
+  received r = c.read(4);
+  EXPECT_EQ(r.n, 4);
+  EXPECT_FALSE(r.drained) << "4 bytes were left";
+  r = c.read();
+  EXPECT_EQ(r.n, 4);
+  EXPECT_TRUE(r.drained);
+
+  c.send("xyz");
+  c.peer.shutdown(tcp::socket::shutdown_send);
+  ASSERT_TRUE(c.wait_edge(2s).has_value());
+  r = c.read();
+  EXPECT_EQ(r.n, 3);
+  EXPECT_FALSE(r.drained) << "the FIN behind the bytes must count as something left";
+  r = c.read();
+  EXPECT_EQ(r.n, 0);
+}
+
+TEST(EdgeWait, EagainIsDrainedAndWithoutInqNothingElseIs) {
+  connected c(false);
+  received r = c.read();
+  EXPECT_EQ(r.n, -1);
+  EXPECT_EQ(r.err, EAGAIN);
+  EXPECT_TRUE(r.drained);
+  c.send("abc");
+  ASSERT_TRUE(c.wait_edge(2s).has_value());
+  r = c.read();
+  EXPECT_EQ(r.n, 3);
+  EXPECT_FALSE(r.drained) << "without TCP_INQ a short read proves nothing";
+}
+
+TEST(EdgeWait, AfterADrainedReadItSleepsUntilNewBytes) {
+  connected c;
+  c.drain_after("one");
+  EXPECT_FALSE(c.wait_edge(200ms).has_value()) << "completed with nothing new to read";
+
+  // Bytes that come while the wait is queued complete it.
+  std::optional<error_code> got;
+  async_wait_edge(c.ours, c.reactor, [&](error_code ec) { got = ec; });
+  c.io.restart();
+  c.io.run_for(50ms);
+  EXPECT_FALSE(got.has_value());
+  c.send("two");
+  c.io.run_for(2s);
+  EXPECT_EQ(got, std::optional<error_code>(error_code()));
+  EXPECT_EQ(c.read().n, 3);
+}
+
+TEST(EdgeWait, AnEventReportedWhileNoWaitWasQueuedCompletesTheNextAtOnce) {
+  connected c;
+  c.drain_after("one");
+  // The next bytes' event is reported by the reactor while nothing waits...
+  c.send("two");
+  c.settle();
+  // ...and the wait that follows still completes.
+  EXPECT_EQ(c.wait_edge(2s), error_code()) << "an event reported with no wait queued was lost";
+  EXPECT_EQ(c.read().n, 3);
+}
+
+TEST(EdgeWait, AFinAfterADrainedReadCompletesIt) {
+  connected c;
+  c.drain_after("one");
+  std::optional<error_code> got;
+  async_wait_edge(c.ours, c.reactor, [&](error_code ec) { got = ec; });
+  c.io.restart();
+  c.io.run_for(50ms);
+  c.peer.shutdown(tcp::socket::shutdown_send);
+  c.io.run_for(2s);
+  EXPECT_EQ(got, std::optional<error_code>(error_code()));
+  EXPECT_EQ(c.read().n, 0);
+}
+
+TEST(EdgeWait, ClosingTheSocketAbortsAQueuedWait) {
+  connected c;
+  c.drain_after("one");
+  std::optional<error_code> got;
+  async_wait_edge(c.ours, c.reactor, [&](error_code ec) { got = ec; });
+  c.io.restart();
+  c.io.run_for(50ms);
+  EXPECT_FALSE(got.has_value());
+  c.ours.close();
+  c.io.run_for(2s);
+  EXPECT_EQ(got, std::optional<error_code>(net::error::operation_aborted));
+}
+
+TEST(EdgeWait, ACancellationSlotAbortsIt) {
+  connected c;
+  c.drain_after("one");
+  net::cancellation_signal signal;
+  std::optional<error_code> got;
+  async_wait_edge(c.ours, c.reactor, net::bind_cancellation_slot(signal.slot(), [&](error_code ec) { got = ec; }));
+  c.io.restart();
+  c.io.run_for(50ms);
+  EXPECT_FALSE(got.has_value());
+  signal.emit(net::cancellation_type::terminal);
+  c.io.run_for(2s);
+  EXPECT_EQ(got, std::optional<error_code>(net::error::operation_aborted));
+  EXPECT_TRUE(c.ours.is_open());
+}
+
+TEST(EdgeWait, WorksAsACoroutineAwait) {
+  connected c;
+  bool woke = false;
+  net::co_spawn(
+      c.io,
+      [&]() -> net::awaitable<void> {
+        auto [ec] = co_await async_wait_edge(c.ours, c.reactor, use_nothrow);
+        woke = !ec;
+      },
+      net::detached);
+  c.send("x");
+  c.io.run_for(2s);
+  EXPECT_TRUE(woke);
+}
+
+}  // namespace
+}  // namespace vmsgate::net_io
