@@ -26,7 +26,6 @@ session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::sock
       backend_(w.context()),
       gather_(w.pool()),
       watchdog_timer_(w.context()),
-      watchdog_task_(w.context()),
       pump_task_(w.context()),
       started_(clock::now()),
       deadline_(started_ + route_->settings->handshake_timeout),
@@ -56,7 +55,7 @@ session::~session() {
 }
 
 net::awaitable<void> session::run() {
-  watchdog_task_.start(watchdog(), [this] { fail("internal_error"); });
+  arm_watchdog();
   std::exception_ptr failure;
   try {
     co_await serve();
@@ -66,7 +65,9 @@ net::awaitable<void> session::run() {
   }
   served_ = true;
   watchdog_timer_.cancel();
-  co_await watchdog_task_.join();
+  // The watchdog's handler points at this session: it runs (and sees served_) before
+  // the session goes.
+  while (watchdog_armed_) co_await net::post(worker_.context(), net::use_awaitable);
   log_close();
   if (failure) std::rethrow_exception(failure);
 }
@@ -106,30 +107,39 @@ bool session::end_attempt() noexcept {
   return attempt_expired_;
 }
 
-net::awaitable<void> session::watchdog() {
-  for (;;) {
+// The watchdog is a timer callback, not a coroutine beside serve(): an idle
+// connection holds one pending timer operation instead of a coroutine thread, its
+// frames and a join timer.
+void session::arm_watchdog() noexcept {
+  try {
     watchdog_timer_.expires_at(deadline_);
-    auto [ec] = co_await watchdog_timer_.async_wait(use_nothrow);
-    // served_: the timer may have fired just as serve() returned.
-    if (aborted_ || served_) co_return;
-    if (ec) continue;                        // set_deadline moved the deadline earlier
-    if (clock::now() < deadline_) continue;  // activity moved the deadline on
-    if (attempt_running_) {
-      // One backend had its time: end its attempt; connect_backend goes on to the
-      // next, and a backstop stays in case nothing follows.
-      attempt_running_ = false;
-      attempt_expired_ = true;
-      deadline_ = clock::now() + route_->settings->connect_timeout;
-      error_code ignored;
-      backend_.cancel(ignored);
-      continue;
-    }
-    switch (phase_) {
-      case phase::handshake: fail("handshake_timeout"); break;
-      case phase::connect: fail("connect_timeout"); break;
-      case phase::pump: fail("idle_timeout"); break;
-    }
-    co_return;
+    watchdog_timer_.async_wait([this](const error_code& ec) { on_watchdog(ec); });
+    watchdog_armed_ = true;
+  } catch (...) {
+    fail("internal_error");  // no memory for the wait: nothing would end this session
+  }
+}
+
+void session::on_watchdog(const error_code& ec) noexcept {
+  watchdog_armed_ = false;
+  // served_: the timer may have fired just as serve() returned.
+  if (aborted_ || served_) return;
+  // Cancelled: set_deadline moved the deadline earlier. Early: activity moved it on.
+  if (ec || clock::now() < deadline_) return arm_watchdog();
+  if (attempt_running_) {
+    // One backend had its time: end its attempt; connect_backend goes on to the
+    // next, and a backstop stays in case nothing follows.
+    attempt_running_ = false;
+    attempt_expired_ = true;
+    deadline_ = clock::now() + route_->settings->connect_timeout;
+    error_code ignored;
+    backend_.cancel(ignored);
+    return arm_watchdog();
+  }
+  switch (phase_) {
+    case phase::handshake: fail("handshake_timeout"); break;
+    case phase::connect: fail("connect_timeout"); break;
+    case phase::pump: fail("idle_timeout"); break;
   }
 }
 

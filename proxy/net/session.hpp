@@ -69,7 +69,8 @@ class session {
 
   net::awaitable<void> serve();
   net::awaitable<void> pump();
-  net::awaitable<void> watchdog();
+  void arm_watchdog() noexcept;
+  void on_watchdog(const error_code& ec) noexcept;
   net::awaitable<bool> accept_tls();
   net::awaitable<bool> wait_for_first_bytes();
   net::awaitable<bool> shake_hands();
@@ -128,7 +129,6 @@ class session {
   tls::ssl_ptr ssl_;  // declared after the sockets: freed before they close
   source_limiter::permit handshake_permit_;
   net::steady_timer watchdog_timer_;
-  child_task watchdog_task_;  // watchdog() beside serve()
   child_task pump_task_;      // the plain-to-TLS direction beside tls_to_plain()
   clock::time_point started_;
   clock::time_point deadline_;
@@ -137,6 +137,7 @@ class session {
   phase phase_ = phase::handshake;
   bool aborted_ = false;
   bool served_ = false;  // serve() has returned: the watchdog stops
+  bool watchdog_armed_ = false;  // its handler is pending, and holds `this`
   // An attempt on one backend (its TCP connect, or on originate routes its TLS
   // handshake) has a deadline of its own: when it passes, the watchdog ends the
   // attempt (cancels the backend socket's waits), not the session, and the next
