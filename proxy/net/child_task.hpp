@@ -23,12 +23,15 @@ class child_task {
   // the session ends through on_error instead).
   template <class OnError>
   void start(net::awaitable<void> child, OnError on_error) {
-    running_ = true;
+    // co_spawn may run the child's first steps inline, but it posts the completion
+    // when the child ends there, so running_ is set before the handler can clear
+    // it; set after co_spawn, it stays false if co_spawn throws, and join() returns.
     net::co_spawn(done_.get_executor(), std::move(child), [this, on_error](std::exception_ptr e) mutable {
       running_ = false;
       if (e) on_error();
       done_.cancel();
     });
+    running_ = true;
   }
 
   // Returns once the child has finished. Must be awaited before this object (and

@@ -11,11 +11,6 @@
 
 namespace vmsgate::net_io {
 
-net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client,
-                                      tcp::endpoint peer) {
-  session s(w, std::move(route), std::move(client), peer);
-  co_await s.run();
-}
 
 session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client, const tcp::endpoint& peer)
     : worker_(w),
@@ -54,21 +49,39 @@ session::~session() {
   worker_.detach(*this);
 }
 
-net::awaitable<void> session::run() {
-  arm_watchdog();
+// The session lives in this coroutine's frame, and the TLS-to-plain direction runs
+// in it too: an idle connection holds this frame, tls_to_plain's and the child's,
+// not one per step (handshake, connect, pump).
+net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client,
+                                      tcp::endpoint peer) {
+  session s(w, std::move(route), std::move(client), peer);
+  s.arm_watchdog();
   std::exception_ptr failure;
+  bool pumping = false;
   try {
-    co_await serve();
+    pumping = co_await s.set_up();
   } catch (...) {
     failure = std::current_exception();
-    fail("internal_error");
+    s.fail("internal_error");
   }
-  served_ = true;
-  watchdog_timer_.cancel();
+  if (pumping) {
+    // Both directions until both have ended: plain-to-TLS as a child beside
+    // tls_to_plain, joined before the session goes (the child uses it).
+    try {
+      s.start_plain_to_tls();
+      co_await s.tls_to_plain();
+    } catch (...) {
+      failure = std::current_exception();
+      s.fail("internal_error");
+    }
+    co_await s.pump_task_.join();
+  }
+  s.served_ = true;
+  s.watchdog_timer_.cancel();
   // The watchdog's handler points at this session: it runs (and sees served_) before
   // the session goes.
-  while (watchdog_armed_) co_await net::post(worker_.context(), net::use_awaitable);
-  log_close();
+  while (s.watchdog_armed_) co_await net::post(w.context(), net::use_awaitable);
+  s.log_close();
   if (failure) std::rethrow_exception(failure);
 }
 
@@ -122,7 +135,7 @@ void session::arm_watchdog() noexcept {
 
 void session::on_watchdog(const error_code& ec) noexcept {
   watchdog_armed_ = false;
-  // served_: the timer may have fired just as serve() returned.
+  // served_: the timer may have fired just as the session ended.
   if (aborted_ || served_) return;
   // Cancelled: set_deadline moved the deadline earlier. Early: activity moved it on.
   if (ec || clock::now() < deadline_) return arm_watchdog();
@@ -143,15 +156,21 @@ void session::on_watchdog(const error_code& ec) noexcept {
   }
 }
 
-net::awaitable<void> session::serve() {
+void session::start_plain_to_tls() {
+  pump_task_.start(ktls_send_ && pipe_.open() ? splice_plain_to_tls() : plain_to_tls(),
+                   [this] { fail("internal_error"); });
+}
+
+// The handshake and the backend connect; true when the pump should start.
+net::awaitable<bool> session::set_up() {
   if (!originate()) {
     const bool secured = co_await accept_tls();
-    if (!secured) co_return;
+    if (!secured) co_return false;
   }
   const bool connected = co_await connect_backend();
   if (!connected) {
     co_await send_close_notify();
-    co_return;
+    co_return false;
   }
   phase_ = phase::pump;
   touch();
@@ -160,23 +179,7 @@ net::awaitable<void> session::serve() {
   // SSL_read stays the receive path either way: with kernel TLS it receives records
   // the kernel has already decrypted, and it handles the alerts and post-handshake
   // messages a splice cannot.
-  co_await pump();
-}
-
-// Both directions until both have ended: plain-to-TLS as a child beside
-// tls_to_plain, joined before returning (the child uses this session).
-net::awaitable<void> session::pump() {
-  pump_task_.start(ktls_send_ && pipe_.open() ? splice_plain_to_tls() : plain_to_tls(),
-                   [this] { fail("internal_error"); });
-  std::exception_ptr failure;
-  try {
-    co_await tls_to_plain();
-  } catch (...) {
-    failure = std::current_exception();
-    fail("internal_error");
-  }
-  co_await pump_task_.join();
-  if (failure) std::rethrow_exception(failure);
+  co_return true;
 }
 
 

@@ -54,7 +54,9 @@ class session {
   session(const session&) = delete;
   session& operator=(const session&) = delete;
 
-  net::awaitable<void> run();
+  // serve_connection makes the session in its own frame and runs it to its end.
+  friend net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const worker_route> route,
+                                               tcp::socket client, tcp::endpoint peer);
 
   // Ends the session at once, from inside (a deadline, an error) or from outside (the
   // drain deadline): safe at any point.
@@ -67,8 +69,8 @@ class session {
  private:
   enum class phase { handshake, connect, pump };
 
-  net::awaitable<void> serve();
-  net::awaitable<void> pump();
+  net::awaitable<bool> set_up();
+  void start_plain_to_tls();
   void arm_watchdog() noexcept;
   void on_watchdog(const error_code& ec) noexcept;
   net::awaitable<bool> accept_tls();
@@ -136,7 +138,7 @@ class session {
   clock::duration idle_timeout_;
   phase phase_ = phase::handshake;
   bool aborted_ = false;
-  bool served_ = false;  // serve() has returned: the watchdog stops
+  bool served_ = false;  // the session has ended: the watchdog stops
   bool watchdog_armed_ = false;  // its handler is pending, and holds `this`
   // An attempt on one backend (its TCP connect, or on originate routes its TLS
   // handshake) has a deadline of its own: when it passes, the watchdog ends the
