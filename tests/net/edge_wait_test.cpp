@@ -66,6 +66,12 @@ struct connected {
     ASSERT_EQ(r.n, static_cast<ssize_t>(s.size()));
     ASSERT_TRUE(r.drained);
   }
+  // Queues an edge wait that records how it completed in `got`, and lets 50 ms pass.
+  void queue_wait(std::optional<error_code>& got, net::cancellation_slot slot = {}) {
+    async_wait_edge(ours, reactor, net::bind_cancellation_slot(slot, [&got](error_code ec) { got = ec; }));
+    io.restart();
+    io.run_for(50ms);
+  }
   char buf[64];
 };
 
@@ -115,9 +121,7 @@ TEST(EdgeWait, AfterADrainedReadItSleepsUntilNewBytes) {
 
   // Bytes that come while the wait is queued complete it.
   std::optional<error_code> got;
-  async_wait_edge(c.ours, c.reactor, [&](error_code ec) { got = ec; });
-  c.io.restart();
-  c.io.run_for(50ms);
+  c.queue_wait(got);
   EXPECT_FALSE(got.has_value());
   c.send("two");
   c.io.run_for(2s);
@@ -140,9 +144,8 @@ TEST(EdgeWait, AFinAfterADrainedReadCompletesIt) {
   connected c;
   c.drain_after("one");
   std::optional<error_code> got;
-  async_wait_edge(c.ours, c.reactor, [&](error_code ec) { got = ec; });
-  c.io.restart();
-  c.io.run_for(50ms);
+  c.queue_wait(got);
+  EXPECT_FALSE(got.has_value());
   c.peer.shutdown(tcp::socket::shutdown_send);
   c.io.run_for(2s);
   EXPECT_EQ(got, std::optional<error_code>(error_code()));
@@ -153,9 +156,7 @@ TEST(EdgeWait, ClosingTheSocketAbortsAQueuedWait) {
   connected c;
   c.drain_after("one");
   std::optional<error_code> got;
-  async_wait_edge(c.ours, c.reactor, [&](error_code ec) { got = ec; });
-  c.io.restart();
-  c.io.run_for(50ms);
+  c.queue_wait(got);
   EXPECT_FALSE(got.has_value());
   c.ours.close();
   c.io.run_for(2s);
@@ -167,9 +168,7 @@ TEST(EdgeWait, ACancellationSlotAbortsIt) {
   c.drain_after("one");
   net::cancellation_signal signal;
   std::optional<error_code> got;
-  async_wait_edge(c.ours, c.reactor, net::bind_cancellation_slot(signal.slot(), [&](error_code ec) { got = ec; }));
-  c.io.restart();
-  c.io.run_for(50ms);
+  c.queue_wait(got, signal.slot());
   EXPECT_FALSE(got.has_value());
   signal.emit(net::cancellation_type::terminal);
   c.io.run_for(2s);
