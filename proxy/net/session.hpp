@@ -92,7 +92,10 @@ class session {
   net::awaitable<wait_result> wait(tcp::socket& s, tcp::socket::wait_type type) {
     return s.async_wait(type, use_nothrow);
   }
-  // Only after a read that drained `s`, and with nothing else waiting to read it.
+  // Only after a read that drained `s`, and with nothing else waiting to read it:
+  // each socket has one reading direction, and SSL_write or SSL_shutdown would wait
+  // to read only for a renegotiation, which is off (SSL_OP_NO_RENEGOTIATION, and
+  // TLS 1.3 has none).
   net::awaitable<wait_result> wait_edge(tcp::socket& s);
   net::awaitable<wait_result> wait_for_tls(int ssl_error) {
     return wait(tls_socket(), ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read);
