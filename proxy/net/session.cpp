@@ -11,7 +11,6 @@
 
 namespace vmsgate::net_io {
 
-
 session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client, const tcp::endpoint& peer)
     : worker_(w),
       route_(std::move(route)),

@@ -176,6 +176,14 @@ TEST(EdgeWait, ACancellationSlotAbortsIt) {
   EXPECT_TRUE(c.ours.is_open());
 }
 
+TEST(EdgeWait, AWaitOnAClosedSocketFailsAtOnce) {
+  connected c;
+  c.ours.close();
+  std::optional<error_code> got;
+  c.queue_wait(got);
+  EXPECT_EQ(got, std::optional<error_code>(net::error::bad_descriptor));
+}
+
 TEST(EdgeWait, WorksAsACoroutineAwait) {
   connected c;
   bool woke = false;
