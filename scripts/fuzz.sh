@@ -3,11 +3,11 @@
 # the targets and the project libraries they link) and runs each for a bounded
 # time from its seed corpus in fuzz/corpus/<target>/. Fails on any crash, leak,
 # timeout or sanitizer report; the reproducer is left in build-fuzz/artifacts/.
-# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 15: about 90 s in all)
+# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 15: about 105 s in all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-15}
-targets=(config policy name_match admin_http tls_handshake ticket_keys)
+targets=(config policy name_match admin_http tls_handshake ticket_keys records)
 lock=${VMSGATE_BUILD_LOCK:-/tmp/vmsgate-build.lock}
 
 # Instrument the project libraries for coverage and the sanitizers too, or the

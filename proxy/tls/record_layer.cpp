@@ -1,0 +1,336 @@
+#include "proxy/tls/record_layer.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/kdf.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+namespace vmsgate::tls {
+
+// The three TLS 1.3 suites: AEAD cipher, key length and the hash of their HKDF.
+struct record_layer::suite_info {
+  std::uint16_t id;
+  const char* cipher;
+  const char* digest;
+  std::size_t key_size;
+  std::size_t hash_size;
+  EVP_CIPHER* fetched = nullptr;
+};
+
+namespace {
+
+constexpr unsigned char content_alert = 21;
+constexpr unsigned char content_handshake = 22;
+constexpr unsigned char content_data = 23;
+constexpr unsigned char key_update_type = 24;
+// Alert descriptions (section 6).
+constexpr unsigned char unexpected_message = 10;
+constexpr unsigned char bad_record_mac = 20;
+constexpr unsigned char record_overflow = 22;
+constexpr unsigned char decode_error = 50;
+
+// Fetched once for the process (OpenSSL 3.0 fetches on every implicit use, under a
+// lock), and never freed: they live as long as the workers that use them.
+struct algorithms {
+  std::array<record_layer::suite_info, 3> suites{{
+      {0x1301, "AES-128-GCM", "SHA256", 16, 32},
+      {0x1302, "AES-256-GCM", "SHA384", 32, 48},
+      {0x1303, "ChaCha20-Poly1305", "SHA256", 32, 32},
+  }};
+  EVP_KDF* hkdf = nullptr;
+  algorithms() {
+    for (auto& s : suites) s.fetched = EVP_CIPHER_fetch(nullptr, s.cipher, nullptr);
+    hkdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  }
+};
+
+const algorithms& fetched() {
+  static const algorithms* const a = new algorithms();
+  return *a;
+}
+
+// HKDF-Expand-Label(secret, label, "", n), RFC 8446 section 7.1.
+bool expand_label(const record_layer::suite_info& suite, std::span<const unsigned char> secret,
+                  std::string_view label, unsigned char* out, std::size_t n) noexcept {
+  std::array<unsigned char, 32> info{};
+  constexpr std::string_view prefix = "tls13 ";
+  const std::size_t label_size = prefix.size() + label.size();
+  if (label_size + 4 > info.size() || fetched().hkdf == nullptr) return false;
+  info[0] = static_cast<unsigned char>(n >> 8);
+  info[1] = static_cast<unsigned char>(n);
+  info[2] = static_cast<unsigned char>(label_size);
+  std::memcpy(info.data() + 3, prefix.data(), prefix.size());
+  std::memcpy(info.data() + 3 + prefix.size(), label.data(), label.size());
+  info[3 + label_size] = 0;  // no context
+  EVP_KDF_CTX* kdf = EVP_KDF_CTX_new(fetched().hkdf);
+  if (kdf == nullptr) return false;
+  int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(suite.digest), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<unsigned char*>(secret.data()),
+                                        secret.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), label_size + 4),
+      OSSL_PARAM_construct_end()};
+  const bool ok = EVP_KDF_derive(kdf, out, n, params) == 1;
+  EVP_KDF_CTX_free(kdf);
+  return ok;
+}
+
+int key_log_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// "LABEL <client random> <secret>", all hex after the label.
+void on_key_log_line(const SSL* ssl, const char* line) {
+  auto* sink = static_cast<traffic_secret_sink*>(SSL_get_ex_data(ssl, key_log_index()));
+  if (sink == nullptr) return;
+  const std::string_view text(line);
+  const std::size_t label_end = text.find(' ');
+  const std::size_t random_end = text.find(' ', label_end == std::string_view::npos ? text.size() : label_end + 1);
+  if (random_end == std::string_view::npos) return;
+  const std::string_view hex = text.substr(random_end + 1);
+  std::array<unsigned char, 64> secret{};
+  if (hex.size() % 2 != 0 || hex.size() / 2 > secret.size()) return;
+  for (std::size_t i = 0; i < hex.size() / 2; ++i) {
+    const int hi = hex_value(hex[2 * i]);
+    const int lo = hex_value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return;
+    secret[i] = static_cast<unsigned char>(hi * 16 + lo);
+  }
+  sink->on_secret(text.substr(0, label_end), std::span(secret.data(), hex.size() / 2));
+  OPENSSL_cleanse(secret.data(), secret.size());
+}
+
+void put_nonce(const std::array<unsigned char, 12>& iv, std::uint64_t seq, unsigned char* nonce) noexcept {
+  std::memcpy(nonce, iv.data(), iv.size());
+  for (int i = 0; i < 8; ++i) nonce[11 - i] ^= static_cast<unsigned char>(seq >> (8 * i));
+}
+
+void put_header(unsigned char* h, std::size_t body) noexcept {
+  h[0] = content_data;
+  h[1] = 0x03;
+  h[2] = 0x03;
+  h[3] = static_cast<unsigned char>(body >> 8);
+  h[4] = static_cast<unsigned char>(body);
+}
+
+}  // namespace
+
+void capture_traffic_secrets(SSL_CTX* ctx) { SSL_CTX_set_keylog_callback(ctx, on_key_log_line); }
+
+bool set_traffic_secret_sink(SSL* ssl, traffic_secret_sink* sink) {
+  return key_log_index() >= 0 && SSL_set_ex_data(ssl, key_log_index(), sink) == 1;
+}
+
+std::unique_ptr<record_layer> record_layer::make(std::uint16_t id, std::span<const unsigned char> read_secret,
+                                                 std::span<const unsigned char> write_secret, std::uint64_t write_seq,
+                                                 std::string& error) {
+  const auto& suites = fetched().suites;
+  const auto* info = std::find_if(suites.begin(), suites.end(), [id](const suite_info& s) { return s.id == id; });
+  if (info == suites.end() || info->fetched == nullptr) {
+    error = "not a TLS 1.3 suite this layer has";
+    return nullptr;
+  }
+  if (read_secret.size() != info->hash_size || write_secret.size() != info->hash_size) {
+    error = "traffic secrets of the wrong size";
+    return nullptr;
+  }
+  std::unique_ptr<record_layer> layer(new record_layer(*info));
+  if (!layer->set_keys(layer->read_, read_secret, false) || !layer->set_keys(layer->write_, write_secret, true)) {
+    error = "cannot set the record keys";
+    return nullptr;
+  }
+  layer->write_.seq = write_seq;
+  return layer;
+}
+
+record_layer::~record_layer() {
+  for (direction* d : {&read_, &write_}) {
+    EVP_CIPHER_CTX_free(d->ctx);
+    OPENSSL_cleanse(d->secret.data(), d->secret.size());
+    OPENSSL_cleanse(d->iv.data(), d->iv.size());
+  }
+}
+
+// Key and IV from a traffic secret (section 7.3); the sequence starts again at 0.
+bool record_layer::set_keys(direction& d, std::span<const unsigned char> secret, bool encrypt) noexcept {
+  std::array<unsigned char, 32> key{};
+  std::copy(secret.begin(), secret.end(), d.secret.begin());
+  bool ok = expand_label(suite_, secret, "key", key.data(), suite_.key_size) &&
+            expand_label(suite_, secret, "iv", d.iv.data(), d.iv.size());
+  if (ok && d.ctx == nullptr) {
+    d.ctx = EVP_CIPHER_CTX_new();
+    ok = d.ctx != nullptr && EVP_CipherInit_ex2(d.ctx, suite_.fetched, key.data(), nullptr, encrypt ? 1 : 0, nullptr) == 1;
+  } else if (ok) {
+    ok = EVP_CipherInit_ex2(d.ctx, nullptr, key.data(), nullptr, encrypt ? 1 : 0, nullptr) == 1;
+  }
+  OPENSSL_cleanse(key.data(), key.size());
+  d.seq = 0;
+  return ok;
+}
+
+// KeyUpdate: the next secret of a direction (section 7.2).
+bool record_layer::next_secret(direction& d) noexcept {
+  std::array<unsigned char, 48> next{};
+  const std::span current(d.secret.data(), suite_.hash_size);
+  const bool ok = expand_label(suite_, current, "traffic upd", next.data(), suite_.hash_size) &&
+                  set_keys(d, std::span(next.data(), suite_.hash_size), &d == &write_);
+  OPENSSL_cleanse(next.data(), next.size());
+  return ok;
+}
+
+std::size_t record_layer::seal_content(unsigned char type, const unsigned char* in, std::size_t n,
+                                       unsigned char* out) noexcept {
+  if (n > max_plain || write_.seq == std::numeric_limits<std::uint64_t>::max()) return 0;
+  const std::size_t body = n + 1 + tag_size;
+  put_header(out, body);
+  std::array<unsigned char, 12> nonce{};
+  put_nonce(write_.iv, write_.seq, nonce.data());
+  int len = 0;
+  int last = 0;
+  const bool ok = EVP_CipherInit_ex2(write_.ctx, nullptr, nullptr, nonce.data(), 1, nullptr) == 1 &&
+                  EVP_CipherUpdate(write_.ctx, nullptr, &len, out, header_size) == 1 &&
+                  EVP_CipherUpdate(write_.ctx, out + header_size, &len, in, static_cast<int>(n)) == 1 &&
+                  EVP_CipherUpdate(write_.ctx, out + header_size + n, &last, &type, 1) == 1 &&
+                  EVP_CipherFinal_ex(write_.ctx, out + header_size + n + 1, &last) == 1 &&
+                  EVP_CIPHER_CTX_ctrl(write_.ctx, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(tag_size),
+                                      out + header_size + n + 1) == 1;
+  if (!ok) return 0;
+  ++write_.seq;
+  return header_size + body;
+}
+
+std::size_t record_layer::seal(const std::byte* in, std::size_t n, std::byte* out) noexcept {
+  auto* o = reinterpret_cast<unsigned char*>(out);
+  const auto* i = reinterpret_cast<const unsigned char*>(in);
+  std::size_t written = 0;
+  if (update_due_) {
+    // Before our next application data, as section 4.6.3 asks; then the new key.
+    const unsigned char update[] = {key_update_type, 0, 0, 1, 0};
+    const std::size_t r = seal_content(content_handshake, update, sizeof update, o);
+    if (r == 0 || !next_secret(write_)) return 0;
+    update_due_ = false;
+    written += r;
+  }
+  for (std::size_t off = 0; off < n;) {
+    const std::size_t chunk = std::min(n - off, max_plain);
+    const std::size_t r = seal_content(content_data, i + off, chunk, o + written);
+    if (r == 0) return 0;
+    written += r;
+    off += chunk;
+  }
+  return written;
+}
+
+std::size_t record_layer::seal_alert(unsigned char description, std::byte* out) noexcept {
+  const unsigned char alert[] = {static_cast<unsigned char>(description == 0 ? 1 : 2), description};
+  return seal_content(content_alert, alert, sizeof alert, reinterpret_cast<unsigned char*>(out));
+}
+
+// A client may send one handshake message after the handshake: KeyUpdate, alone in
+// its record (a key change must end the record).
+bool record_layer::on_handshake_message(const unsigned char* body, std::size_t n) noexcept {
+  if (n != 5 || body[0] != key_update_type || body[1] != 0 || body[2] != 0 || body[3] != 1 || body[4] > 1) {
+    return false;
+  }
+  if (body[4] == 1) update_due_ = true;
+  return next_secret(read_);
+}
+
+// Why a record header is refused; empty when it is fine.
+std::string record_layer::header_error(const unsigned char* h) {
+  const std::size_t len = (std::size_t{h[3]} << 8) | h[4];
+  if (h[0] != content_data) return "a record of type " + std::to_string(h[0]) + " after the handshake";
+  if (len > max_record - header_size || len < tag_size + 1) return "a record of length " + std::to_string(len);
+  if (read_.seq == std::numeric_limits<std::uint64_t>::max()) return "record sequence exhausted";
+  return {};
+}
+
+// Decrypts the record at `h` (header and `len` bytes of body) into `body`; false
+// unless it is authentic.
+bool record_layer::decrypt(const unsigned char* h, std::size_t len, unsigned char* body) noexcept {
+  std::array<unsigned char, 12> nonce{};
+  put_nonce(read_.iv, read_.seq, nonce.data());
+  const std::size_t sealed = len - tag_size;
+  int out_len = 0;
+  int last = 0;
+  const bool authentic =
+      EVP_CipherInit_ex2(read_.ctx, nullptr, nullptr, nonce.data(), 0, nullptr) == 1 &&
+      EVP_CIPHER_CTX_ctrl(read_.ctx, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(tag_size),
+                          const_cast<unsigned char*>(h + header_size + sealed)) == 1 &&
+      EVP_CipherUpdate(read_.ctx, nullptr, &out_len, h, header_size) == 1 &&
+      EVP_CipherUpdate(read_.ctx, body, &out_len, h + header_size, static_cast<int>(sealed)) == 1 &&
+      EVP_CipherFinal_ex(read_.ctx, body + out_len, &last) == 1;
+  if (authentic) ++read_.seq;
+  return authentic;
+}
+
+// Acts on an opened record's content (`sealed` bytes at `body`, type and padding
+// included); false when reading stops here.
+bool record_layer::take_content(unsigned char* body, std::size_t sealed, opened& r) {
+  // The content type is the last non-zero byte; zeros after it are padding.
+  std::size_t content = sealed;
+  while (content > 0 && body[content - 1] == 0) --content;
+  if (content == 0) {
+    r.error = "a record without a content type";
+    r.alert = unexpected_message;
+    return false;
+  }
+  const unsigned char type = body[--content];
+  if (type == content_data) {
+    r.plain += content;
+    return true;
+  }
+  if (type == content_alert) {
+    if (content == 2 && body[1] == 0) {
+      r.closed = true;
+    } else {
+      r.error = std::string("the peer sent an alert: ") +
+                (content == 2 ? SSL_alert_desc_string_long(body[1]) : "malformed");
+    }
+    return false;
+  }
+  if (type == content_handshake && on_handshake_message(body, content)) return true;
+  r.error = "an unexpected message after the handshake";
+  r.alert = type == content_handshake ? decode_error : unexpected_message;
+  return false;
+}
+
+record_layer::opened record_layer::open(const std::byte* in, std::size_t n, std::byte* out, std::size_t cap) {
+  opened r;
+  const auto* src = reinterpret_cast<const unsigned char*>(in);
+  auto* dst = reinterpret_cast<unsigned char*>(out);
+  while (n - r.used >= header_size) {
+    const unsigned char* h = src + r.used;
+    r.error = header_error(h);
+    if (!r.error.empty()) {
+      r.alert = h[0] != content_data ? unexpected_message : record_overflow;
+      break;
+    }
+    const std::size_t len = (std::size_t{h[3]} << 8) | h[4];
+    if (n - r.used < header_size + len || cap - r.plain < len - tag_size) break;
+    unsigned char* body = dst + r.plain;
+    if (!decrypt(h, len, body)) {
+      r.error = "a record failed authentication";
+      r.alert = bad_record_mac;
+      break;
+    }
+    r.used += header_size + len;
+    if (!take_content(body, len - tag_size, r)) break;
+  }
+  return r;
+}
+
+}  // namespace vmsgate::tls

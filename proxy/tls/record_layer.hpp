@@ -1,0 +1,121 @@
+#pragma once
+// TLS 1.3 records (RFC 8446, section 5) after OpenSSL's handshake, done by the worker:
+// what kernel TLS does where the kernel has the TLS ULP, done in user space where it
+// has not.
+//
+// Why: after the handshake, OpenSSL's SSL object is about 13 KB per connection (the
+// SSL itself with its 32 record slots, two cipher contexts, the session), and an idle
+// connection keeps all of it for nothing but two keys. This keeps the two cipher
+// contexts and about 200 bytes, and the SSL is freed. It also spares each record a
+// copy: records are opened straight into the buffer that goes to the backend, and
+// sealed straight into the one that goes to the client.
+//
+// OpenSSL still does everything else: the handshake, the certificate checks, the
+// tickets. The traffic secrets come from its key log callback, the same ones kernel
+// TLS is given; nothing is logged anywhere.
+//
+// What may arrive after the handshake is what a client may send: application data,
+// alerts and KeyUpdate (section 4.6.3). Anything else ends the connection, as does a
+// record that fails authentication: no byte of it is handed on.
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace vmsgate::tls {
+
+// Receives the traffic secrets OpenSSL derives for one SSL, from inside
+// SSL_do_handshake.
+class traffic_secret_sink {
+ public:
+  virtual void on_secret(std::string_view label, std::span<const unsigned char> secret) noexcept = 0;
+
+ protected:
+  ~traffic_secret_sink() = default;
+};
+
+// Installs the key log callback on a context: secrets go to the sink set on each SSL
+// (none: they are dropped).
+void capture_traffic_secrets(SSL_CTX* ctx);
+bool set_traffic_secret_sink(SSL* ssl, traffic_secret_sink* sink);
+
+class record_layer {
+ public:
+  static constexpr std::size_t header_size = 5;
+  static constexpr std::size_t tag_size = 16;
+  static constexpr std::size_t max_plain = 16384;
+  static constexpr std::size_t max_record = header_size + max_plain + 256;
+  // Room a seal of n bytes may need: a KeyUpdate record first, then per record of
+  // up to max_plain bytes a header, the content type and the tag.
+  static constexpr std::size_t seal_room(std::size_t n) noexcept {
+    const std::size_t records = n == 0 ? 1 : (n + max_plain - 1) / max_plain;
+    return key_update_record + n + records * (header_size + 1 + tag_size);
+  }
+
+  // Null, with the reason in `error`, unless `suite` (its two-byte id, as
+  // SSL_CIPHER_get_protocol_id gives it) is one of the three TLS 1.3 suites and the
+  // keys could be set. `read_secret` is the peer's traffic secret,
+  // `write_secret` ours; `write_seq` counts the records already sent with it.
+  static std::unique_ptr<record_layer> make(std::uint16_t suite, std::span<const unsigned char> read_secret,
+                                            std::span<const unsigned char> write_secret, std::uint64_t write_seq,
+                                            std::string& error);
+  ~record_layer();
+  record_layer(const record_layer&) = delete;
+  record_layer& operator=(const record_layer&) = delete;
+
+  // Seals n bytes (n > 0) into `out` (room: seal_room(n)) as application-data
+  // records; first a KeyUpdate, if the peer asked for one. Returns the bytes written,
+  // 0 if the cipher failed.
+  std::size_t seal(const std::byte* in, std::size_t n, std::byte* out) noexcept;
+  // One record of any content type (n <= max_plain), as a peer would seal it: the
+  // tests and the fuzzer make the records a client might send with it.
+  std::size_t seal_content(unsigned char type, const unsigned char* in, std::size_t n, unsigned char* out) noexcept;
+  // An alert as one record, into `out` (room: alert_room): close_notify (0) as a
+  // warning, any other description as fatal.
+  static constexpr std::size_t alert_room = header_size + 3 + tag_size;
+  std::size_t seal_alert(unsigned char description, std::byte* out) noexcept;
+
+  struct opened {
+    std::size_t used = 0;   // bytes of `in` taken: whole records only
+    std::size_t plain = 0;  // application data written to `out`
+    bool closed = false;    // close_notify came: nothing after it is read
+    std::string error;      // set: the connection must end
+    unsigned char alert = 0;  // with `error`: the alert to send the peer, 0 for none
+  };
+  // Opens the whole records at the front of [in, in + n) and appends their
+  // application data to `out` (cap bytes). Stops at a partial record, when the next
+  // record might not fit `out`, after close_notify, or at an error.
+  opened open(const std::byte* in, std::size_t n, std::byte* out, std::size_t cap);
+
+  struct suite_info;
+
+ private:
+  struct direction {
+    EVP_CIPHER_CTX* ctx = nullptr;
+    std::array<unsigned char, 48> secret{};  // SHA-384 at most
+    std::array<unsigned char, 12> iv{};
+    std::uint64_t seq = 0;  // records done with this key
+  };
+  static constexpr std::size_t key_update_record = header_size + 5 + 1 + tag_size;
+  explicit record_layer(const suite_info& suite) noexcept : suite_(suite) {}
+  bool set_keys(direction& d, std::span<const unsigned char> secret, bool encrypt) noexcept;
+  bool next_secret(direction& d) noexcept;
+  bool on_handshake_message(const unsigned char* body, std::size_t n) noexcept;
+  std::string header_error(const unsigned char* h);
+  bool decrypt(const unsigned char* h, std::size_t len, unsigned char* body) noexcept;
+  bool take_content(unsigned char* body, std::size_t sealed, opened& r);
+
+  const suite_info& suite_;
+  direction read_;
+  direction write_;
+  bool update_due_ = false;  // the peer asked for our KeyUpdate
+};
+
+}  // namespace vmsgate::tls

@@ -1,0 +1,360 @@
+// tls::record_layer against OpenSSL itself: an OpenSSL client and an OpenSSL server
+// shake hands over memory BIOs, then the server's records are taken over exactly as a
+// session does it, and every byte each side sends must be what the other reads.
+
+#include "proxy/tls/record_layer.hpp"
+
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "proxy/pki/builder.hpp"
+#include "proxy/tls/openssl.hpp"
+#include "tests/tls/fixtures.hpp"
+
+namespace vmsgate::test {
+namespace {
+
+// Counts the records in a byte stream, as record_gather does for a socket.
+std::uint64_t count_records(const std::string& stream) {
+  std::uint64_t n = 0;
+  for (std::size_t at = 0; at + 5 <= stream.size(); ++n) {
+    at += 5 + ((static_cast<std::size_t>(static_cast<unsigned char>(stream[at + 3])) << 8) |
+               static_cast<unsigned char>(stream[at + 4]));
+  }
+  return n;
+}
+
+std::string drain(BIO* b) {
+  std::string out;
+  char chunk[4096];
+  for (int n; (n = BIO_read(b, chunk, sizeof chunk)) > 0;) out.append(chunk, static_cast<std::size_t>(n));
+  return out;
+}
+
+void put(BIO* b, const std::string& bytes) {
+  if (bytes.empty()) return;
+  ASSERT_EQ(BIO_write(b, bytes.data(), static_cast<int>(bytes.size())), static_cast<int>(bytes.size()));
+}
+
+class pair_with_layer : public ::testing::TestWithParam<const char*>, public tls::traffic_secret_sink {
+ protected:
+  void SetUp() override {
+    const issuer ca = make_ca("record layer test");
+    server_ctx_.reset(SSL_CTX_new(TLS_server_method()));
+    client_ctx_.reset(SSL_CTX_new(TLS_client_method()));
+    for (SSL_CTX* c : {server_ctx_.get(), client_ctx_.get()}) {
+      SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION);
+      ASSERT_EQ(SSL_CTX_set_ciphersuites(c, GetParam()), 1);
+    }
+    ASSERT_EQ(SSL_CTX_use_certificate(server_ctx_.get(), ca.cert.get()), 1);
+    ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx_.get(), ca.key.get()), 1);
+    SSL_CTX_set_num_tickets(server_ctx_.get(), 2);
+    tls::capture_traffic_secrets(server_ctx_.get());
+    server_.reset(SSL_new(server_ctx_.get()));
+    client_.reset(SSL_new(client_ctx_.get()));
+    for (BIO** b : {&s_in_, &s_out_, &c_in_, &c_out_}) *b = BIO_new(BIO_s_mem());
+    SSL_set_bio(server_.get(), s_in_, s_out_);
+    SSL_set_bio(client_.get(), c_in_, c_out_);
+    SSL_set_accept_state(server_.get());
+    SSL_set_connect_state(client_.get());
+    SSL_set_read_ahead(server_.get(), 0);  // as the session does until it takes over
+    ASSERT_TRUE(tls::set_traffic_secret_sink(server_.get(), this));
+    shake_hands();
+  }
+
+  void on_secret(std::string_view label, std::span<const unsigned char> secret) noexcept override {
+    if (label == "CLIENT_TRAFFIC_SECRET_0") client_secret_.assign(secret.begin(), secret.end());
+    if (label == "SERVER_TRAFFIC_SECRET_0") {
+      server_secret_.assign(secret.begin(), secret.end());
+      mark_ = count_records(server_stream_ + pending(s_out_));
+    }
+  }
+
+  static std::string pending(BIO* b) {
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(b, &data);
+    return std::string(data, static_cast<std::size_t>(n));
+  }
+
+  void move_server_output() {
+    const std::string out = drain(s_out_);
+    server_stream_ += out;
+    put(c_in_, out);
+  }
+
+  void shake_hands() {
+    for (int round = 0; round < 10; ++round) {
+      const int c = SSL_do_handshake(client_.get());
+      put(s_in_, drain(c_out_));
+      const int s = SSL_do_handshake(server_.get());
+      move_server_output();
+      if (c == 1 && s == 1) break;
+    }
+    ASSERT_EQ(SSL_is_init_finished(server_.get()), 1);
+    ASSERT_EQ(SSL_has_pending(server_.get()), 0);
+    std::string error;
+    suite_ = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(server_.get()));
+    layer_ = tls::record_layer::make(suite_, client_secret_, server_secret_, count_records(server_stream_) - mark_,
+                                     error);
+    ASSERT_TRUE(layer_) << error;
+    server_.reset();  // the session frees it too
+  }
+
+  // What the client sends, as the bytes on the wire.
+  std::string client_sends(const std::string& text) {
+    EXPECT_EQ(SSL_write(client_.get(), text.data(), static_cast<int>(text.size())), static_cast<int>(text.size()));
+    return drain(c_out_);
+  }
+
+  tls::record_layer::opened open(const std::string& wire, std::string& plain, std::size_t cap = 70000) {
+    std::vector<std::byte> out(cap);
+    auto r = layer_->open(reinterpret_cast<const std::byte*>(wire.data()), wire.size(), out.data(), out.size());
+    plain.assign(reinterpret_cast<const char*>(out.data()), r.plain);
+    return r;
+  }
+
+  std::string seal(const std::string& text) {
+    std::vector<std::byte> out(tls::record_layer::seal_room(text.size()));
+    const std::size_t n = layer_->seal(reinterpret_cast<const std::byte*>(text.data()), text.size(), out.data());
+    EXPECT_GT(n, 0u);
+    return std::string(reinterpret_cast<const char*>(out.data()), n);
+  }
+
+  // What the client reads of `wire`, until it has `want` bytes or fails.
+  std::string client_reads(const std::string& wire, std::size_t want) {
+    put(c_in_, wire);
+    std::string got(want, '\0');
+    std::size_t have = 0;
+    while (have < want) {
+      const int n = SSL_read(client_.get(), got.data() + have, static_cast<int>(want - have));
+      if (n <= 0) break;
+      have += static_cast<std::size_t>(n);
+    }
+    got.resize(have);
+    return got;
+  }
+
+  tls::ssl_ctx_ptr server_ctx_, client_ctx_;
+  tls::ssl_ptr server_, client_;
+  BIO* s_in_ = nullptr;
+  BIO* s_out_ = nullptr;
+  BIO* c_in_ = nullptr;
+  BIO* c_out_ = nullptr;
+  std::string server_stream_;
+  std::vector<unsigned char> client_secret_, server_secret_;
+  std::uint64_t mark_ = 0;
+  std::uint16_t suite_ = 0;
+  std::unique_ptr<tls::record_layer> layer_;
+
+  std::uint16_t suite() const { return suite_; }
+  // A layer that seals as the client does (before the client has sent anything):
+  // records no OpenSSL client would send, but authentic.
+  std::unique_ptr<tls::record_layer> as_client() const {
+    std::string error;
+    auto mirror = tls::record_layer::make(suite_, server_secret_, client_secret_, 0, error);
+    EXPECT_TRUE(mirror) << error;
+    return mirror;
+  }
+  static std::string sealed(tls::record_layer& by, unsigned char type, const std::string& inner) {
+    std::string out(inner.size() + 64, '\0');
+    const std::size_t n = by.seal_content(type, reinterpret_cast<const unsigned char*>(inner.data()), inner.size(),
+                                          reinterpret_cast<unsigned char*>(out.data()));
+    EXPECT_GT(n, 0u);
+    out.resize(n);
+    return out;
+  }
+};
+
+TEST_P(pair_with_layer, BytesGoBothWaysAfterTheTickets) {
+  std::string plain;
+  const auto r = open(client_sends("GET / HTTP/1.1\r\n\r\n"), plain);
+  EXPECT_TRUE(r.error.empty()) << r.error;
+  EXPECT_EQ(plain, "GET / HTTP/1.1\r\n\r\n");
+  // Two tickets went before with the server's key: the client reads our records
+  // only if the layer went on from sequence number 2.
+  EXPECT_EQ(client_reads(seal("HTTP/1.1 200 OK\r\n\r\n"), 19), "HTTP/1.1 200 OK\r\n\r\n");
+}
+
+TEST_P(pair_with_layer, ASequenceNumberOffByOneIsNotReadByTheClient) {
+  std::string error;
+  layer_ = tls::record_layer::make(suite(), client_secret_, server_secret_,
+                                   count_records(server_stream_) - mark_ - 1, error);
+  ASSERT_TRUE(layer_) << error;
+  EXPECT_EQ(client_reads(seal("lost"), 4), "");
+}
+
+TEST_P(pair_with_layer, LargeWritesSplitIntoFullRecordsAndOpenInSteps) {
+  std::string big(100000, 'x');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
+  std::string wire;
+  for (std::size_t off = 0; off < big.size(); off += 16384) wire += client_sends(big.substr(off, 16384));
+  // An output buffer for about two records at a time: open stops before the record
+  // that might not fit, and goes on from there.
+  std::string all;
+  std::size_t at = 0;
+  while (at < wire.size()) {
+    std::string plain;
+    const auto r = open(wire.substr(at), plain, 40000);
+    ASSERT_TRUE(r.error.empty()) << r.error;
+    ASSERT_GT(r.used, 0u);
+    at += r.used;
+    all += plain;
+  }
+  EXPECT_EQ(all, big);
+  EXPECT_EQ(client_reads(seal(big), big.size()), big);
+}
+
+TEST_P(pair_with_layer, APartialRecordWaitsForTheRest) {
+  const std::string wire = client_sends("split across two reads");
+  std::string plain;
+  auto r = open(wire.substr(0, 11), plain);
+  EXPECT_EQ(r.used, 0u);
+  EXPECT_TRUE(r.error.empty());
+  r = open(wire, plain);
+  EXPECT_EQ(r.used, wire.size());
+  EXPECT_EQ(plain, "split across two reads");
+}
+
+TEST_P(pair_with_layer, KeyUpdatesBothWays) {
+  for (int round = 0; round < 3; ++round) {
+    // The client asks for our update too: our next data goes after a KeyUpdate of
+    // our own, under the new key, and the client reads it only if both are right.
+    ASSERT_EQ(SSL_key_update(client_.get(), SSL_KEY_UPDATE_REQUESTED), 1);
+    std::string plain;
+    const std::string text = "after update " + std::to_string(round);
+    const auto r = open(client_sends(text), plain);
+    ASSERT_TRUE(r.error.empty()) << r.error;
+    EXPECT_EQ(plain, text);
+    EXPECT_EQ(client_reads(seal("answer " + text), 7 + text.size()), "answer " + text);
+  }
+  ASSERT_EQ(SSL_key_update(client_.get(), SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+  std::string plain;
+  EXPECT_TRUE(open(client_sends("quiet update"), plain).error.empty());
+  EXPECT_EQ(plain, "quiet update");
+  EXPECT_EQ(client_reads(seal("still the same key"), 18), "still the same key");
+}
+
+TEST_P(pair_with_layer, ATamperedRecordIsRefusedAndNothingOfItIsHandedOn) {
+  const std::string first = client_sends("good");
+  std::string second = client_sends("evil");
+  second[8] = static_cast<char>(second[8] ^ 0x01);
+  std::string plain;
+  const auto r = open(first + second, plain);
+  EXPECT_EQ(plain, "good");
+  EXPECT_EQ(r.error, "a record failed authentication");
+  EXPECT_EQ(r.used, first.size());
+  // The alert the session then sends is one the client can read.
+  ASSERT_EQ(r.alert, SSL_AD_BAD_RECORD_MAC);
+  std::vector<std::byte> alert(tls::record_layer::alert_room);
+  const std::size_t n = layer_->seal_alert(r.alert, alert.data());
+  put(c_in_, std::string(reinterpret_cast<const char*>(alert.data()), n));
+  char byte;
+  EXPECT_LE(SSL_read(client_.get(), &byte, 1), 0);
+  EXPECT_EQ(ERR_GET_REASON(ERR_peek_error()), SSL_R_SSLV3_ALERT_BAD_RECORD_MAC);
+  ERR_clear_error();
+}
+
+TEST_P(pair_with_layer, CloseNotifyEndsEachDirection) {
+  ASSERT_GE(SSL_shutdown(client_.get()), 0);
+  std::string plain;
+  const auto r = open(drain(c_out_) + "ignored after the alert", plain);
+  EXPECT_TRUE(r.closed);
+  EXPECT_TRUE(r.error.empty());
+
+  std::vector<std::byte> alert(tls::record_layer::alert_room);
+  const std::size_t n = layer_->seal_alert(0, alert.data());
+  ASSERT_GT(n, 0u);
+  put(c_in_, std::string(reinterpret_cast<const char*>(alert.data()), n));
+  char byte;
+  EXPECT_EQ(SSL_read(client_.get(), &byte, 1), 0);
+  EXPECT_EQ(SSL_get_error(client_.get(), 0), SSL_ERROR_ZERO_RETURN);
+}
+
+TEST_P(pair_with_layer, RecordsOtherThanApplicationDataAreRefused) {
+  std::string plain;
+  EXPECT_EQ(open(std::string("\x15\x03\x03\x00\x02\x01\x00", 7), plain).error,
+            "a record of type 21 after the handshake");
+  EXPECT_EQ(open(std::string("\x17\x03\x03\x48\x01", 5), plain).error, "a record of length 18433");
+  EXPECT_EQ(open(std::string("\x17\x03\x03\x00\x05", 5) + "short", plain).error, "a record of length 5");
+}
+
+TEST_P(pair_with_layer, AnAlertOtherThanCloseNotifyEndsWithItsName) {
+  {
+    std::string plain;
+    const auto r = open(client_sends("x"), plain);  // the sequence numbers move on
+    ASSERT_TRUE(r.error.empty());
+  }
+  // The client answers a record it cannot authenticate with a fatal alert, sealed
+  // with its key as a client's alert would be.
+  put(c_in_, std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, '\x5a'));
+  char byte;
+  EXPECT_LE(SSL_read(client_.get(), &byte, 1), 0);
+  const std::string wire = drain(c_out_);
+  ASSERT_FALSE(wire.empty());
+  std::string plain;
+  const auto r = open(wire, plain);
+  EXPECT_EQ(r.error, "the peer sent an alert: bad record mac");
+}
+
+TEST_P(pair_with_layer, PaddingAndEmptyRecordsAreReadOtherContentIsRefused) {
+  auto client = as_client();
+  std::string plain;
+  // Content, its type, then zeros of padding; and an empty data record.
+  std::string wire = sealed(*client, 0, std::string("abc\x17\0\0", 6));
+  wire += sealed(*client, 23, "");
+  auto r = open(wire, plain);
+  EXPECT_TRUE(r.error.empty()) << r.error;
+  EXPECT_EQ(plain, "abc");
+  struct odd {
+    unsigned char type;
+    std::string inner;
+    std::string error;
+    int alert;
+  };
+  const odd cases[] = {
+      {0, std::string(3, '\0'), "a record without a content type", SSL_AD_UNEXPECTED_MESSAGE},
+      {99, "x", "an unexpected message after the handshake", SSL_AD_UNEXPECTED_MESSAGE},
+      {20, "\x01", "an unexpected message after the handshake", SSL_AD_UNEXPECTED_MESSAGE},
+      {22, std::string("\x18\0\0\x01\x02", 5), "an unexpected message after the handshake", SSL_AD_DECODE_ERROR},
+      {22, std::string("\x04\0\0\x01\x00", 5), "an unexpected message after the handshake", SSL_AD_DECODE_ERROR},
+      {22, std::string("\x18\0\0\x01\x00\x18\0\0\x01\x00", 10), "an unexpected message after the handshake",
+       SSL_AD_DECODE_ERROR},
+      {21, std::string("\x02\x28", 2), "the peer sent an alert: handshake failure", 0},
+      {21, "\x01", "the peer sent an alert: malformed", 0},
+  };
+  for (const auto& c : cases) {
+    // Each record was authentic, so both layers' sequence numbers moved on in step.
+    r = open(sealed(*client, c.type, c.inner), plain);
+    EXPECT_EQ(r.error, c.error) << "type " << int(c.type);
+    EXPECT_EQ(r.alert, c.alert) << "type " << int(c.type);
+    EXPECT_EQ(r.plain, 0u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Suites, pair_with_layer,
+                         ::testing::Values("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                                           "TLS_CHACHA20_POLY1305_SHA256"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           return name.substr(4);
+                         });
+
+TEST(RecordLayer, RefusesWhatIsNotATls13Suite) {
+  std::string error;
+  const std::vector<unsigned char> secret(32, 1);
+  EXPECT_FALSE(tls::record_layer::make(0xc02f, secret, secret, 0, error));
+  EXPECT_EQ(error, "not a TLS 1.3 suite this layer has");
+}
+
+TEST(RecordLayer, SealRoomCoversEveryRecordAndAKeyUpdate) {
+  EXPECT_EQ(tls::record_layer::seal_room(1), 27u + 1 + 22);
+  EXPECT_EQ(tls::record_layer::seal_room(16384), 27u + 16384 + 22);
+  EXPECT_EQ(tls::record_layer::seal_room(16385), 27u + 16385 + 44);
+}
+
+}  // namespace
+}  // namespace vmsgate::test
