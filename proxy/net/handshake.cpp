@@ -58,10 +58,15 @@ net::awaitable<bool> session::accept_tls() {
   if (!hello) co_return false;
   if (!new_ssl(route_->tls->ctx.get())) co_return false;
   SSL_set_accept_state(ssl_.get());
+  capture_keys();
   const bool ok = co_await shake_hands();
   handshake_permit_.reset();
-  if (!ok) finish("handshake_failed");
-  co_return ok;
+  if (!ok) {
+    finish("handshake_failed");
+    co_return false;
+  }
+  take_over_records();
+  co_return true;
 }
 
 // A peek first: the edge-triggered wait would miss bytes that are already there.
@@ -143,6 +148,9 @@ net::awaitable<bool> session::shake_hands() {
 void session::handshake_succeeded() {
   const bool tls13 = SSL_version(ssl_.get()) == TLS1_3_VERSION;
   const bool resumed = SSL_session_reused(ssl_.get()) == 1;
+  tls_version_ = SSL_get_version(ssl_.get());
+  cipher_ = SSL_get_cipher_name(ssl_.get());
+  resumed_ = resumed;
   counters_.handshakes[tls13 ? 1 : 0][resumed ? 1 : 0].add();
   counters_.handshake_duration[resumed ? 1 : 0].observe(
       std::chrono::duration<double>(clock::now() - handshake_started_).count());

@@ -6,6 +6,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -79,8 +80,8 @@ net::awaitable<session::wait_result> session::wait_edge(tcp::socket& s) {
   return async_wait_edge(s, worker_.reactor(), use_nothrow);
 }
 
-net::awaitable<bool> session::send_plain(const std::byte* p, std::size_t n) {
-  const int fd = plain_socket().native_handle();
+net::awaitable<bool> session::send_on(tcp::socket& s, const std::byte* p, std::size_t n) {
+  const int fd = s.native_handle();
   std::size_t off = 0;
   while (off < n) {
     const ssize_t r = ::send(fd, p + off, n - off, MSG_NOSIGNAL);
@@ -89,7 +90,7 @@ net::awaitable<bool> session::send_plain(const std::byte* p, std::size_t n) {
     } else if (r < 0 && errno == EINTR) {
       continue;
     } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      const wait_result ok_wait = co_await wait(plain_socket(), tcp::socket::wait_write);
+      const wait_result ok_wait = co_await wait(s, tcp::socket::wait_write);
       const bool ok = ready(ok_wait);
       if (!ok) co_return false;
     } else {
@@ -157,6 +158,12 @@ net::awaitable<bool> session::flush_tls() {
 }
 
 net::awaitable<void> session::send_close_notify() {
+  if (records_ && !aborted_) {
+    std::array<std::byte, tls::record_layer::alert_room> alert{};
+    const std::size_t n = records_->seal_alert(0, alert.data());
+    if (n > 0) co_await send_on(tls_socket(), alert.data(), n);
+    co_return;
+  }
   if (!ssl_ || aborted_) co_return;
   for (;;) {
     ERR_clear_error();
@@ -311,19 +318,20 @@ net::awaitable<void> session::splice_plain_to_tls() {
 
 void session::log_close() const {
   const double secs = std::chrono::duration<double>(clock::now() - started_).count();
-  const bool shook = ssl_ && SSL_is_init_finished(ssl_.get());
+  const bool shook = *tls_version_ != '\0';
   log::line line(log::level::info, "connection_closed");
   line.field("route", route_->settings->name)
       .field("worker", worker_.index())
       .field("client", client_label_)
-      .field("tls_version", shook ? SSL_get_version(ssl_.get()) : "")
-      .field("cipher", shook ? SSL_get_cipher_name(ssl_.get()) : "")
-      .field("resumed", shook && SSL_session_reused(ssl_.get()) == 1)
+      .field("tls_version", tls_version_)
+      .field("cipher", cipher_)
+      .field("resumed", resumed_)
       .field("backend", backend_used_ ? backend_used_->label : std::string())
       .field("bytes_to_backend", to_backend_)
       .field("bytes_to_client", to_client_)
       .field("duration_s", secs)
       .field("ktls", ktls_send_ ? (ktls_recv_ ? "send+receive" : "send") : (ktls_recv_ ? "receive" : "off"))
+      .field("records", records_ ? "vmsgate" : ktls_send_ || ktls_recv_ ? "kernel" : "openssl")
       .field("end", end_ ? end_ : "closed");
   if (failure_) line.field("handshake_failure", tls::name(*failure_));
   if (!peer_subject_.empty()) {

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -99,6 +100,7 @@ int record_gather::write(BIO* b, const char* in, int n) {
   const bool direct = self->held() == 0 && (!self->gathering_ || size > cap);
   if (direct) {
     const ssize_t r = send_all_once(self->fd_, in, size);
+    if (r > 0) self->note_written(in, static_cast<std::size_t>(r));
     if (r < 0 && would_block(errno)) BIO_set_retry_write(b);
     return r < 0 ? -1 : static_cast<int>(r);
   }
@@ -116,7 +118,29 @@ int record_gather::write(BIO* b, const char* in, int n) {
   }
   std::memcpy(self->buf_.data() + self->len_, in, size);
   self->len_ += size;
+  self->note_written(in, size);
   return n;
+}
+
+// Follows the record boundaries of what OpenSSL wrote; a write may end inside a
+// header or a body (a short send), the next goes on from there.
+void record_gather::note_written(const char* p, std::size_t n) noexcept {
+  while (n > 0) {
+    if (body_left_ > 0) {
+      const std::size_t take = std::min(n, body_left_);
+      body_left_ -= take;
+      p += take;
+      n -= take;
+      continue;
+    }
+    header_[header_got_++] = static_cast<unsigned char>(*p++);
+    --n;
+    if (header_got_ == header_.size()) {
+      ++records_;
+      body_left_ = (std::size_t{header_[3]} << 8) | header_[4];
+      header_got_ = 0;
+    }
+  }
 }
 
 // OpenSSL's read callback, as its socket BIO does it: EAGAIN asks to retry, 0 marks

@@ -20,7 +20,9 @@
 
 #include <openssl/ssl.h>
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 
 #include "proxy/net/buffer_pool.hpp"
 
@@ -47,6 +49,12 @@ class record_gather {
 
   std::size_t held() const noexcept { return len_ - off_; }
 
+  // Records OpenSSL has written through this BIO so far, and whether the bytes
+  // written end on a record boundary: after the handshake, the session counts the
+  // records already sent with the new key from them (tls/record_layer.hpp).
+  std::uint64_t records_written() const noexcept { return records_; }
+  bool at_record_boundary() const noexcept { return header_got_ == 0 && body_left_ == 0; }
+
   // True when this is the SSL's BIO (no kernel TLS).
   bool attached() const noexcept { return fd_ >= 0; }
   // True when the last read of the socket left nothing behind it (EAGAIN, or TCP_INQ
@@ -59,6 +67,7 @@ class record_gather {
   static long ctrl(BIO* b, int cmd, long num, void* ptr);
   static const BIO_METHOD* method();
   void release_if_idle() noexcept;
+  void note_written(const char* p, std::size_t n) noexcept;
 
   buffer_pool& pool_;
   buffer_pool::lease buf_;
@@ -67,6 +76,10 @@ class record_gather {
   std::size_t len_ = 0;  // end of the held bytes
   bool gathering_ = false;
   bool drained_ = false;
+  std::uint64_t records_ = 0;
+  std::array<unsigned char, 5> header_{};  // the record header being written
+  std::size_t header_got_ = 0;
+  std::size_t body_left_ = 0;
 };
 
 }  // namespace vmsgate::net_io

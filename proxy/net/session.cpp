@@ -75,7 +75,11 @@ net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const worker_ro
     // tls_to_plain, joined before the session goes (the child uses it).
     try {
       s.start_plain_to_tls();
-      co_await s.tls_to_plain();
+      if (s.records_) {
+        co_await s.records_to_plain();
+      } else {
+        co_await s.tls_to_plain();
+      }
     } catch (...) {
       failure = std::current_exception();
       s.fail("internal_error");
@@ -166,8 +170,8 @@ void session::on_watchdog(const error_code& ec) noexcept {
 }
 
 void session::start_plain_to_tls() {
-  pump_task_.start(ktls_send_ && pipe_.open() ? splice_plain_to_tls() : plain_to_tls(),
-                   [this] { fail("internal_error"); });
+  auto direction = records_ ? plain_to_records() : ktls_send_ && pipe_.open() ? splice_plain_to_tls() : plain_to_tls();
+  pump_task_.start(std::move(direction), [this] { fail("internal_error"); });
 }
 
 // The handshake and the backend connect; true when the pump should start.
@@ -183,8 +187,10 @@ net::awaitable<bool> session::set_up() {
   }
   phase_ = phase::pump;
   touch();
-  ktls_send_ = BIO_get_ktls_send(SSL_get_wbio(ssl_.get()));
-  ktls_recv_ = BIO_get_ktls_recv(SSL_get_rbio(ssl_.get()));
+  if (ssl_) {
+    ktls_send_ = BIO_get_ktls_send(SSL_get_wbio(ssl_.get()));
+    ktls_recv_ = BIO_get_ktls_recv(SSL_get_rbio(ssl_.get()));
+  }
   // SSL_read stays the receive path either way: with kernel TLS it receives records
   // the kernel has already decrypted, and it handles the alerts and post-handshake
   // messages a splice cannot.

@@ -5,6 +5,10 @@
 //
 // OpenSSL reads and writes the TLS socket through record_gather, which sends the
 // records of one SSL_write together (no memory BIOs). The sockets are non-blocking.
+// After a TLS 1.3 server handshake without kernel TLS, the session does the records
+// itself with the handshake's traffic secrets and frees the SSL (records.cpp,
+// tls/record_layer.hpp): an idle connection then holds two cipher contexts, not
+// OpenSSL's whole connection state.
 //
 // Reading directions wait in one of two ways:
 //   - After a read that drained its socket (TCP_INQ reported nothing left, or
@@ -29,12 +33,14 @@
 #include "proxy/common/asio.hpp"
 #include "proxy/net/child_task.hpp"
 #include "proxy/net/edge_wait.hpp"
+#include "proxy/net/key_capture.hpp"
 #include "proxy/net/record_gather.hpp"
 #include "proxy/net/route.hpp"
 #include "proxy/net/splice.hpp"
 #include "proxy/net/source_limiter.hpp"
 #include "proxy/tls/failure.hpp"
 #include "proxy/tls/openssl.hpp"
+#include "proxy/tls/record_layer.hpp"
 
 namespace vmsgate::net_io {
 
@@ -82,6 +88,13 @@ class session {
   net::awaitable<void> tls_to_plain();
   net::awaitable<void> plain_to_tls();
   net::awaitable<void> splice_plain_to_tls();
+  // The records done by the worker (records.cpp, tls/record_layer.hpp).
+  void capture_keys();
+  void take_over_records();
+  net::awaitable<void> records_to_plain();
+  net::awaitable<bool> forward_records();
+  void send_fatal_alert(unsigned char description) noexcept;
+  net::awaitable<void> plain_to_records();
   net::awaitable<void> end_plain_to_tls(bool to_backend);
   bool plain_read_retryable(int err, bool to_backend) noexcept;
   // Readiness waits, awaited in the caller's own frame (no coroutine of their own:
@@ -101,7 +114,8 @@ class session {
     return wait(tls_socket(), ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read);
   }
   bool ready(const wait_result& r) const noexcept { return !std::get<0>(r) && !aborted_; }
-  net::awaitable<bool> send_plain(const std::byte* p, std::size_t n);
+  net::awaitable<bool> send_plain(const std::byte* p, std::size_t n) { return send_on(plain_socket(), p, n); }
+  net::awaitable<bool> send_on(tcp::socket& s, const std::byte* p, std::size_t n);
   net::awaitable<bool> send_tls(const std::byte* p, std::size_t n);
   net::awaitable<void> send_close_notify();
   net::awaitable<bool> flush_tls();
@@ -131,7 +145,14 @@ class session {
   tcp::socket backend_;
   tls::session_target session_target_;  // read by the SSL's ticket callback: declared before it
   record_gather gather_;  // the SSL's write BIO without kernel TLS: declared before it
+  std::unique_ptr<key_capture> capture_;  // the SSL points at it during the handshake
   tls::ssl_ptr ssl_;  // declared after the sockets: freed before they close
+  // After a TLS 1.3 handshake without kernel TLS, the worker does the records and the
+  // SSL is freed. `in_` holds a record that has not wholly arrived, and only then.
+  std::unique_ptr<tls::record_layer> records_;
+  buffer_pool::lease in_;
+  std::size_t in_off_ = 0;
+  std::size_t in_end_ = 0;
   source_limiter::permit handshake_permit_;
   net::steady_timer watchdog_timer_;
   child_task pump_task_;      // the plain-to-TLS direction beside tls_to_plain()
@@ -150,6 +171,10 @@ class session {
   bool attempt_running_ = false;
   bool attempt_expired_ = false;
   const char* end_ = nullptr;  // why it ended; the first cause wins
+  // What the handshake agreed, for the close log (the SSL may be gone by then).
+  const char* tls_version_ = "";
+  const char* cipher_ = "";
+  bool resumed_ = false;
   std::string client_label_;
   std::string error_detail_;
   std::string peer_subject_;

@@ -263,6 +263,12 @@ std::string tls_client::recv_all(std::size_t limit) {
   return out;
 }
 
+bool tls_client::key_update(bool ask_peer) {
+  if (ssl_ == nullptr) return fail("key_update: not connected");
+  std::lock_guard lock(mutex_);
+  return SSL_key_update(ssl_, ask_peer ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED) == 1;
+}
+
 bool tls_client::shutdown_write() {
   if (ssl_ == nullptr) return fail("shutdown: not connected");
   for (;;) {

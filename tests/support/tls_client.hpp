@@ -58,6 +58,9 @@ class tls_client {
   std::size_t recv(std::span<std::uint8_t> out);
   // Reads until the stream ends or `limit` bytes have arrived.
   std::string recv_all(std::size_t limit = 64 * 1024 * 1024);
+  // A TLS 1.3 KeyUpdate, sent with the next write; `ask_peer`: the peer must answer
+  // with its own before its next data.
+  bool key_update(bool ask_peer);
   // Sends close_notify (the TLS half-close); reading remains possible.
   bool shutdown_write();
   // Closes the socket without close_notify.

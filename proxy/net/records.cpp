@@ -1,0 +1,178 @@
+// The pump of a terminate session whose records the worker does itself
+// (tls/record_layer.hpp): TLS 1.3 without kernel TLS. Same rules as pump.cpp: one
+// buffer per direction while bytes move, none while idle (unless a record has come
+// only in part), a read that drained its socket waits for the next edge.
+
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "proxy/common/log.hpp"
+#include "proxy/net/session.hpp"
+#include "proxy/net/worker.hpp"
+
+namespace vmsgate::net_io {
+
+static_assert(tls::record_layer::seal_room(buffer_pool::read_size) <= buffer_pool::buffer_size,
+              "the records of one plain read fit one pooled buffer");
+static_assert(tls::record_layer::max_record * 2 <= buffer_pool::buffer_size,
+              "a partial record and at least one more fit the receive buffer");
+
+// Only our BIO counts the records OpenSSL writes, and the records are read whole
+// only with read-ahead off: the handshake runs so, and the pump turns it back on if
+// OpenSSL keeps the records.
+void session::capture_keys() {
+  if (!gather_.attached()) return;  // kernel TLS
+  capture_ = std::make_unique<key_capture>(gather_);
+  if (!tls::set_traffic_secret_sink(ssl_.get(), capture_.get())) {
+    capture_.reset();
+    return;
+  }
+  SSL_set_read_ahead(ssl_.get(), 0);
+}
+
+// After a server handshake: TLS 1.3 with every secret captured and nothing of the
+// client's read beyond its Finished, or OpenSSL keeps the records.
+void session::take_over_records() {
+  const std::unique_ptr<key_capture> capture = std::move(capture_);
+  if (!capture) return;
+  tls::set_traffic_secret_sink(ssl_.get(), nullptr);
+  const bool whole = SSL_version(ssl_.get()) == TLS1_3_VERSION && capture->complete() &&
+                     SSL_has_pending(ssl_.get()) == 0 && gather_.held() == 0 && gather_.at_record_boundary();
+  std::string why;
+  if (whole) {
+    records_ = tls::record_layer::make(SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(ssl_.get())), capture->client(), capture->server(),
+                                       capture->written_since_key(), why);
+  }
+  if (!records_) {
+    if (whole) log::line(log::level::warning, "record_layer_refused").field("detail", why);
+    SSL_set_read_ahead(ssl_.get(), 1);
+    return;
+  }
+  // The handshake ended well: its session stays resumable once the SSL is freed.
+  SSL_set_shutdown(ssl_.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  ssl_.reset();
+}
+
+net::awaitable<void> session::records_to_plain() {
+  const int fd = client_.native_handle();
+  for (;;) {
+    if (aborted_) co_return;
+    if (!in_) in_ = worker_.pool().take();
+    if (buffer_pool::buffer_size - in_end_ < tls::record_layer::max_record) {
+      std::memmove(in_.data(), in_.data() + in_off_, in_end_ - in_off_);
+      in_end_ -= in_off_;
+      in_off_ = 0;
+    }
+    const received got = receive_noting_rest(fd, in_.data() + in_end_, buffer_pool::buffer_size - in_end_);
+    if (got.n > 0) {
+      in_end_ += static_cast<std::size_t>(got.n);
+      const bool going = co_await forward_records();
+      if (!going) co_return;
+      if (!got.drained) continue;
+    } else if (got.n == 0) {
+      // A FIN without close_notify ends the stream as well (as with OpenSSL's
+      // SSL_OP_IGNORE_UNEXPECTED_EOF), unless it cuts a record short.
+      if (in_end_ > in_off_) {
+        error_detail_ = "connection closed inside a record";
+        co_return fail("client_error");
+      }
+      finish("client_closed");
+      error_code ignored;
+      backend_.shutdown(tcp::socket::shutdown_send, ignored);
+      co_return;
+    } else if (got.err == EINTR) {
+      continue;
+    } else if (got.err != EAGAIN && got.err != EWOULDBLOCK) {
+      error_detail_ = std::strerror(got.err);
+      co_return fail("client_error");
+    }
+    if (in_off_ == in_end_) {
+      in_.reset();
+      in_off_ = in_end_ = 0;
+    }
+    const wait_result ok_wait = co_await wait_edge(client_);
+    const bool ok = ready(ok_wait);
+    if (!ok) co_return;
+  }
+}
+
+// Opens the whole records received and sends their data to the backend; false when
+// the session ends here (close_notify, a bad record, a failed send).
+net::awaitable<bool> session::forward_records() {
+  auto out = worker_.pool().take();
+  for (;;) {
+    auto r = records_->open(in_.data() + in_off_, in_end_ - in_off_, out.data(), out.size());
+    in_off_ += r.used;
+    if (r.plain > 0) {
+      const bool sent = co_await send_on(backend_, out.data(), r.plain);
+      if (!sent) {
+        fail("backend_error");
+        co_return false;
+      }
+      count_to_backend(r.plain);
+      touch();
+    }
+    if (r.closed) {
+      finish("client_closed");
+      error_code ignored;
+      backend_.shutdown(tcp::socket::shutdown_send, ignored);
+      co_return false;
+    }
+    if (!r.error.empty()) {
+      error_detail_ = std::move(r.error);
+      send_fatal_alert(r.alert);
+      fail("client_error");
+      co_return false;
+    }
+    if (r.used == 0 || in_off_ == in_end_) co_return true;  // a partial record, or all done
+  }
+}
+
+// Tells the client why its connection ends, if its socket takes the alert at once:
+// the session ends now either way.
+void session::send_fatal_alert(unsigned char description) noexcept {
+  if (description == 0) return;
+  std::array<std::byte, tls::record_layer::alert_room> alert{};
+  const std::size_t n = records_->seal_alert(description, alert.data());
+  if (n > 0) (void)::send(client_.native_handle(), alert.data(), n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+net::awaitable<void> session::plain_to_records() {
+  const int fd = backend_.native_handle();
+  for (;;) {
+    if (aborted_) co_return;
+    auto buf = worker_.pool().take();
+    const received got = receive_noting_rest(fd, buf.data(), buffer_pool::read_size);
+    if (got.n > 0) {
+      const auto n = static_cast<std::size_t>(got.n);
+      auto sealed = worker_.pool().take();
+      const std::size_t size = records_->seal(buf.data(), n, sealed.data());
+      buf.reset();
+      if (size == 0) {
+        error_detail_ = "cannot seal a record: " + tls::drain_errors();
+        co_return fail("internal_error");
+      }
+      const bool ok = co_await send_on(client_, sealed.data(), size);
+      if (!ok) co_return fail("client_error");
+      count_to_client(n);
+      touch();
+      if (!got.drained) continue;
+    } else if (got.n == 0) {
+      buf.reset();
+      co_await end_plain_to_tls(false);
+      co_return;
+    } else if (!plain_read_retryable(got.err, false)) {
+      co_return;
+    }
+    buf.reset();
+    const wait_result readable_wait = co_await wait_edge(backend_);
+    const bool readable = ready(readable_wait);
+    if (!readable) co_return;
+  }
+}
+
+}  // namespace vmsgate::net_io

@@ -1,0 +1,104 @@
+// The records of a TLS 1.3 terminate session, done by the worker after OpenSSL's
+// handshake (proxy/tls/record_layer.hpp), end to end: key updates in the middle of a
+// stream, a forged record, and which code did the records, in the close log.
+
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/support/backends.hpp"
+#include "tests/support/gateway.hpp"
+#include "tests/support/tls_client.hpp"
+
+namespace vmsgate::test {
+namespace {
+
+constexpr std::uint64_t MiB = 1024 * 1024;
+
+gateway_config echo_route(const echo_server& echo) {
+  gateway_config c;
+  c.backends = {echo.address()};
+  return c;
+}
+
+std::string echo_once(tls_client& c, const std::string& text) {
+  if (!c.send_all(text)) return "send failed: " + c.error();
+  std::string got;
+  std::vector<std::uint8_t> buf(256);
+  while (got.size() < text.size()) {
+    const std::size_t n = c.recv(buf);
+    if (n == 0) return got + " (then " + std::string(to_string(c.last_end())) + ": " + c.error() + ")";
+    got.append(reinterpret_cast<const char*>(buf.data()), n);
+  }
+  return got;
+}
+
+TEST(Records, KeyUpdatesInTheMiddleOfAStreamKeepItByteExact) {
+  echo_server echo;
+  gateway gw(echo_route(echo).yaml());
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+  const std::size_t from = gw.proc().stderr_line_count();
+  tls_client c;
+  ASSERT_TRUE(c.connect(gw.port("rec"), rec01_client())) << c.error() << "\n" << gw.log();
+  ASSERT_EQ(c.version(), "TLSv1.3");
+  // Asked for: the gateway's answer carries its own KeyUpdate first, and the client
+  // reads it only if the gateway changed its key at the right record.
+  for (int round = 0; round < 4; ++round) {
+    ASSERT_TRUE(c.key_update(round % 2 == 0)) << c.error();
+    const std::string text = "round " + std::to_string(round);
+    ASSERT_EQ(echo_once(c, text), text) << gw.log();
+  }
+  const auto r = echo_transfer(c, 16 * MiB, 7);
+  ASSERT_TRUE(r.ok) << r.error << "\n" << gw.log();
+  EXPECT_EQ(r.received_sha256, pattern_sha256(7, 16 * MiB));
+  const auto closed = gw.wait_for_event("connection_closed", 5s, from);
+  ASSERT_TRUE(closed) << gw.log();
+  EXPECT_EQ(json_field(*closed, "records"), "vmsgate") << *closed;
+  EXPECT_EQ(json_field(*closed, "end"), "client_closed") << *closed;
+  EXPECT_EQ(json_field(*closed, "tls_version"), "TLSv1.3") << *closed;
+}
+
+TEST(Records, AForgedRecordEndsTheConnectionWithAnAlertAndReachesNoBackend) {
+  echo_server echo;
+  gateway gw(echo_route(echo).yaml());
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+  const std::size_t from = gw.proc().stderr_line_count();
+  tls_client c;
+  ASSERT_TRUE(c.connect(gw.port("rec"), rec01_client())) << c.error() << "\n" << gw.log();
+  ASSERT_EQ(echo_once(c, "hello"), "hello");
+  // An application-data record that no key sealed, written under OpenSSL's feet.
+  const std::string forged = std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, 'Z');
+  ASSERT_EQ(::send(c.fd(), forged.data(), forged.size(), MSG_NOSIGNAL), static_cast<ssize_t>(forged.size()));
+  std::vector<std::uint8_t> buf(256);
+  EXPECT_EQ(c.recv(buf), 0u);
+  EXPECT_EQ(c.last_end(), read_end::error) << c.error();
+  EXPECT_NE(c.error().find("bad record mac"), std::string::npos) << c.error();
+  const auto closed = gw.wait_for_event("connection_closed", 5s, from);
+  ASSERT_TRUE(closed) << gw.log();
+  EXPECT_EQ(json_field(*closed, "end"), "client_error") << *closed;
+  EXPECT_EQ(json_field(*closed, "detail"), "a record failed authentication") << *closed;
+  EXPECT_EQ(json_field(*closed, "bytes_to_backend"), "5") << *closed;
+}
+
+TEST(Records, Tls12SessionsKeepOpenSslRecords) {
+  echo_server echo;
+  gateway gw(echo_route(echo).yaml());
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+  const std::size_t from = gw.proc().stderr_line_count();
+  tls_client c;
+  auto opts = rec01_client();
+  opts.max_version = TLS1_2_VERSION;
+  ASSERT_TRUE(c.connect(gw.port("rec"), opts)) << c.error() << "\n" << gw.log();
+  const auto r = echo_transfer(c, 1 * MiB, 9);
+  ASSERT_TRUE(r.ok) << r.error << "\n" << gw.log();
+  const auto closed = gw.wait_for_event("connection_closed", 5s, from);
+  ASSERT_TRUE(closed) << gw.log();
+  EXPECT_EQ(json_field(*closed, "records"), "openssl") << *closed;
+  EXPECT_EQ(json_field(*closed, "tls_version"), "TLSv1.2") << *closed;
+}
+
+}  // namespace
+}  // namespace vmsgate::test
