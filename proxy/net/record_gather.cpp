@@ -143,12 +143,64 @@ void record_gather::note_written(const char* p, std::size_t n) noexcept {
   }
 }
 
+void record_gather::read_ahead(bool on) noexcept {
+  reading_ahead_ = on;
+  if (!on && read_off_ == read_end_) {
+    read_buf_.reset();
+    read_off_ = read_end_ = 0;
+  }
+}
+
+buffer_pool::lease record_gather::take_read_ahead(std::size_t& off, std::size_t& end) noexcept {
+  off = read_off_;
+  end = read_end_;
+  read_off_ = read_end_ = 0;
+  if (off == end) {
+    read_buf_.reset();
+    off = end = 0;
+  }
+  return std::move(read_buf_);
+}
+
+// With read-ahead: from what was read before, or else one read of the socket into
+// the buffer first. -1 with errno when the socket had nothing.
+int record_gather::serve_read_ahead(BIO* b, char* out, std::size_t n) noexcept {
+  if (read_off_ == read_end_ && reading_ahead_) {
+    if (!read_buf_) {
+      try {
+        read_buf_ = pool_.take();
+      } catch (const std::bad_alloc&) {
+        errno = ENOMEM;
+        return -1;
+      }
+    }
+    const received r = receive_noting_rest(fd_, reinterpret_cast<char*>(read_buf_.data()), buffer_pool::buffer_size);
+    drained_ = r.drained;
+    if (r.n <= 0) {
+      if (r.n == 0) BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+      if (r.n < 0) errno = r.err;
+      if (r.n < 0 && would_block(r.err)) BIO_set_retry_read(b);
+      return static_cast<int>(r.n);
+    }
+    read_off_ = 0;
+    read_end_ = static_cast<std::size_t>(r.n);
+  }
+  const std::size_t take = std::min(n, read_end_ - read_off_);
+  std::memcpy(out, read_buf_.data() + read_off_, take);
+  read_off_ += take;
+  if (read_off_ == read_end_ && !reading_ahead_) read_ahead(false);
+  return static_cast<int>(take);
+}
+
 // OpenSSL's read callback, as its socket BIO does it: EAGAIN asks to retry, 0 marks
 // the end of input (OpenSSL asks BIO_eof to tell a FIN from a failure).
 int record_gather::read(BIO* b, char* out, int n) {
   BIO_clear_retry_flags(b);
   auto* self = static_cast<record_gather*>(BIO_get_data(b));
   if (n <= 0) return 0;
+  if (self->reading_ahead_ || self->read_off_ < self->read_end_) {
+    return self->serve_read_ahead(b, out, static_cast<std::size_t>(n));
+  }
   const received r = receive_noting_rest(self->fd_, out, static_cast<std::size_t>(n));
   self->drained_ = r.drained;
   if (r.n > 0) return static_cast<int>(r.n);

@@ -55,11 +55,21 @@ class record_gather {
   std::uint64_t records_written() const noexcept { return records_; }
   bool at_record_boundary() const noexcept { return header_got_ == 0 && body_left_ == 0; }
 
+  // While on, a read of the socket fills a pooled buffer and OpenSSL is served from
+  // it: one recv takes a whole flight of the handshake, even with OpenSSL's
+  // read-ahead off (it then asks for one record at a time, so that it never holds
+  // bytes past the handshake). Turning it off serves what is left, then reads
+  // straight again.
+  void read_ahead(bool on) noexcept;
+  // Hands over the bytes read but not yet given to OpenSSL, in their buffer
+  // ([off, end) of it); an empty lease when there are none.
+  buffer_pool::lease take_read_ahead(std::size_t& off, std::size_t& end) noexcept;
+
   // True when this is the SSL's BIO (no kernel TLS).
   bool attached() const noexcept { return fd_ >= 0; }
   // True when the last read of the socket left nothing behind it (EAGAIN, or TCP_INQ
   // said so): everything that comes later raises a new event (edge_wait.hpp).
-  bool drained() const noexcept { return drained_; }
+  bool drained() const noexcept { return drained_ && read_off_ == read_end_; }
 
  private:
   static int write(BIO* b, const char* in, int n);
@@ -68,6 +78,7 @@ class record_gather {
   static const BIO_METHOD* method();
   void release_if_idle() noexcept;
   void note_written(const char* p, std::size_t n) noexcept;
+  int serve_read_ahead(BIO* b, char* out, std::size_t n) noexcept;
 
   buffer_pool& pool_;
   buffer_pool::lease buf_;
@@ -76,6 +87,10 @@ class record_gather {
   std::size_t len_ = 0;  // end of the held bytes
   bool gathering_ = false;
   bool drained_ = false;
+  bool reading_ahead_ = false;
+  buffer_pool::lease read_buf_;  // with read-ahead: bytes read, not yet given to OpenSSL
+  std::size_t read_off_ = 0;
+  std::size_t read_end_ = 0;
   std::uint64_t records_ = 0;
   std::array<unsigned char, 5> header_{};  // the record header being written
   std::size_t header_got_ = 0;

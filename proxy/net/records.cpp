@@ -21,9 +21,10 @@ static_assert(tls::record_layer::seal_room(buffer_pool::read_size) <= buffer_poo
 static_assert(tls::record_layer::max_record * 2 <= buffer_pool::buffer_size,
               "a partial record and at least one more fit the receive buffer");
 
-// Only our BIO counts the records OpenSSL writes, and the records are read whole
-// only with read-ahead off: the handshake runs so, and the pump turns it back on if
-// OpenSSL keeps the records.
+// Only our BIO counts the records OpenSSL writes. OpenSSL's read-ahead is off for
+// the handshake, so that it takes whole records only and nothing past the client's
+// Finished; our BIO reads ahead instead (one recv per flight), and what it holds
+// after the handshake goes to whichever side does the records.
 void session::capture_keys() {
   if (!gather_.attached()) return;  // kernel TLS
   capture_ = std::make_unique<key_capture>(gather_);
@@ -32,6 +33,7 @@ void session::capture_keys() {
     return;
   }
   SSL_set_read_ahead(ssl_.get(), 0);
+  gather_.read_ahead(true);
 }
 
 // After a server handshake: TLS 1.3 with every secret captured and nothing of the
@@ -40,6 +42,7 @@ void session::take_over_records() {
   const std::unique_ptr<key_capture> capture = std::move(capture_);
   if (!capture) return;
   tls::set_traffic_secret_sink(ssl_.get(), nullptr);
+  gather_.read_ahead(false);
   const bool whole = SSL_version(ssl_.get()) == TLS1_3_VERSION && capture->complete() &&
                      SSL_has_pending(ssl_.get()) == 0 && gather_.held() == 0 && gather_.at_record_boundary();
   std::string why;
@@ -55,10 +58,15 @@ void session::take_over_records() {
   // The handshake ended well: its session stays resumable once the SSL is freed.
   SSL_set_shutdown(ssl_.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   ssl_.reset();
+  in_ = gather_.take_read_ahead(in_off_, in_end_);  // the client's first records, if they came early
 }
 
 net::awaitable<void> session::records_to_plain() {
   const int fd = client_.native_handle();
+  if (in_end_ > in_off_) {  // records that came with the client's Finished
+    const bool going = co_await forward_records();
+    if (!going) co_return;
+  }
   for (;;) {
     if (aborted_) co_return;
     if (!in_) in_ = worker_.pool().take();

@@ -4,11 +4,16 @@
 
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
 
+#include "proxy/tls/openssl.hpp"
 #include "tests/support/backends.hpp"
 #include "tests/support/gateway.hpp"
 #include "tests/support/tls_client.hpp"
@@ -81,6 +86,82 @@ TEST(Records, AForgedRecordEndsTheConnectionWithAnAlertAndReachesNoBackend) {
   EXPECT_EQ(json_field(*closed, "end"), "client_error") << *closed;
   EXPECT_EQ(json_field(*closed, "detail"), "a record failed authentication") << *closed;
   EXPECT_EQ(json_field(*closed, "bytes_to_backend"), "5") << *closed;
+}
+
+// A client over memory BIOs and a blocking socket, so that the test decides what
+// goes in one segment.
+struct manual_client {
+  int fd = -1;
+  tls::ssl_ctx_ptr ctx{SSL_CTX_new(TLS_client_method())};
+  tls::ssl_ptr ssl{SSL_new(ctx.get())};
+  BIO* in = BIO_new(BIO_s_mem());
+  BIO* out = BIO_new(BIO_s_mem());
+
+  explicit manual_client(std::uint16_t port) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const timeval limit{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    SSL_set_bio(ssl.get(), in, out);
+    SSL_set_connect_state(ssl.get());
+    SSL_set_tlsext_host_name(ssl.get(), "rec01.example.local");
+    SSL_set_min_proto_version(ssl.get(), TLS1_3_VERSION);
+  }
+  ~manual_client() { ::close(fd); }
+  // Sends everything OpenSSL wrote, in one send.
+  bool send_pending() {
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(out, &data);
+    const bool ok = n == 0 || ::send(fd, data, static_cast<std::size_t>(n), MSG_NOSIGNAL) == n;
+    (void)BIO_reset(out);
+    return ok;
+  }
+  bool receive_some() {
+    char buf[16384];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    return n > 0 && BIO_write(in, buf, static_cast<int>(n)) == n;
+  }
+};
+
+// The client's Finished and its first data in one segment: the gateway's BIO takes
+// both with one read, OpenSSL only the Finished, and the data, handed to the
+// worker's records, must still reach the backend.
+TEST(Records, DataThatComesWithTheClientsFinishedIsForwarded) {
+  echo_server echo;
+  gateway gw(echo_route(echo).yaml());
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+  const std::size_t from = gw.proc().stderr_line_count();
+  manual_client c(gw.port("rec"));
+  for (int step = 0;; ++step) {
+    ASSERT_LT(step, 10) << "handshake did not finish";
+    if (SSL_do_handshake(c.ssl.get()) == 1) break;
+    ASSERT_TRUE(c.send_pending());
+    ASSERT_TRUE(c.receive_some()) << gw.log();
+  }
+  const std::string text = "sent with the Finished";
+  ASSERT_EQ(SSL_write(c.ssl.get(), text.data(), static_cast<int>(text.size())), static_cast<int>(text.size()));
+  ASSERT_TRUE(c.send_pending());  // Finished and data in one send
+  std::string got(text.size(), '\0');
+  std::size_t have = 0;
+  while (have < got.size()) {
+    const int n = SSL_read(c.ssl.get(), got.data() + have, static_cast<int>(got.size() - have));
+    if (n > 0) {
+      have += static_cast<std::size_t>(n);
+      continue;
+    }
+    ASSERT_EQ(SSL_get_error(c.ssl.get(), n), SSL_ERROR_WANT_READ);
+    ASSERT_TRUE(c.receive_some()) << gw.log();
+  }
+  EXPECT_EQ(got, text);
+  ::shutdown(c.fd, SHUT_WR);
+  const auto closed = gw.wait_for_event("connection_closed", 5s, from);
+  ASSERT_TRUE(closed) << gw.log();
+  EXPECT_EQ(json_field(*closed, "records"), "vmsgate") << *closed;
+  EXPECT_EQ(json_field(*closed, "bytes_to_backend"), std::to_string(text.size())) << *closed;
 }
 
 TEST(Records, Tls12SessionsKeepOpenSslRecords) {

@@ -8,6 +8,7 @@
 #include "proxy/net/record_gather.hpp"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -246,6 +247,52 @@ TEST_F(GatherOverTls, TheRecordsOfOneBufferArriveWholeAndInOrder) {
   }
   EXPECT_EQ(got, data);
   EXPECT_EQ(pool_.outstanding(), 0u);
+}
+
+// During the handshake: one recv takes what the socket has, OpenSSL is served from
+// it in the small pieces it asks for, and what it did not take is handed over.
+TEST(RecordGather, ReadAheadTakesTheFlightInOneReadAndHandsOverTheRest) {
+  attached t(SOCK_STREAM);
+  t.g.read_ahead(true);
+  const std::string sent = "HEAD+first record+the client's early data";
+  ASSERT_EQ(::send(t.p.b, sent.data(), sent.size(), 0), static_cast<ssize_t>(sent.size()));
+  char got[64];
+  ASSERT_EQ(BIO_read(t.bio, got, 5), 5);
+  int queued = -1;
+  ASSERT_EQ(::ioctl(t.p.a, FIONREAD, &queued), 0);
+  EXPECT_EQ(queued, 0);  // all of it came with the first read
+  ASSERT_EQ(BIO_read(t.bio, got + 5, 12), 12);
+  EXPECT_EQ(std::string(got, 17), sent.substr(0, 17));
+  EXPECT_FALSE(t.g.drained());  // bytes are still held: no waiting for an edge
+
+  t.g.read_ahead(false);
+  std::size_t off = 0;
+  std::size_t end = 0;
+  buffer_pool::lease rest = t.g.take_read_ahead(off, end);
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(rest.data()) + off, end - off), sent.substr(17));
+  rest.reset();
+  EXPECT_EQ(t.pool.outstanding(), 0u);
+  EXPECT_FALSE(t.g.take_read_ahead(off, end));  // nothing twice
+}
+
+// When OpenSSL keeps the records, it is served what is left, then reads go straight
+// to the socket again with no buffer held.
+TEST(RecordGather, AfterReadAheadWhatIsLeftGoesFirstThenReadsAreStraight) {
+  attached t(SOCK_STREAM);
+  t.g.read_ahead(true);
+  ASSERT_EQ(::send(t.p.b, "0123456789", 10, 0), 10);
+  char got[64];
+  ASSERT_EQ(BIO_read(t.bio, got, 4), 4);
+  t.g.read_ahead(false);
+  EXPECT_EQ(t.pool.outstanding(), 1u);
+  ASSERT_EQ(BIO_read(t.bio, got, sizeof got), 6);
+  EXPECT_EQ(std::string(got, 6), "456789");
+  EXPECT_EQ(t.pool.outstanding(), 0u);
+  ASSERT_EQ(::send(t.p.b, "abc", 3, 0), 3);
+  ASSERT_EQ(BIO_read(t.bio, got, sizeof got), 3);
+  EXPECT_EQ(std::string(got, 3), "abc");
+  EXPECT_EQ(t.pool.outstanding(), 0u);
 }
 
 }  // namespace
