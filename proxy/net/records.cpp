@@ -47,8 +47,8 @@ void session::take_over_records() {
                      SSL_has_pending(ssl_.get()) == 0 && gather_.held() == 0 && gather_.at_record_boundary();
   std::string why;
   if (whole) {
-    records_ = tls::record_layer::make(SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(ssl_.get())), capture->client(), capture->server(),
-                                       capture->written_since_key(), why);
+    const std::uint16_t suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(ssl_.get()));
+    records_ = tls::record_layer::make(suite, capture->client(), capture->server(), capture->written_since_key(), why);
   }
   if (!records_) {
     if (whole) log::line(log::level::warning, "record_layer_refused").field("detail", why);
@@ -88,10 +88,7 @@ net::awaitable<void> session::records_to_plain() {
         error_detail_ = "connection closed inside a record";
         co_return fail("client_error");
       }
-      finish("client_closed");
-      error_code ignored;
-      backend_.shutdown(tcp::socket::shutdown_send, ignored);
-      co_return;
+      co_return client_ended();
     } else if (got.err == EINTR) {
       continue;
     } else if (got.err != EAGAIN && got.err != EWOULDBLOCK) {
@@ -125,9 +122,7 @@ net::awaitable<bool> session::forward_records() {
       touch();
     }
     if (r.closed) {
-      finish("client_closed");
-      error_code ignored;
-      backend_.shutdown(tcp::socket::shutdown_send, ignored);
+      client_ended();
       co_return false;
     }
     if (!r.error.empty()) {
@@ -138,6 +133,14 @@ net::awaitable<bool> session::forward_records() {
     }
     if (r.used == 0 || in_off_ == in_end_) co_return true;  // a partial record, or all done
   }
+}
+
+// The client's stream has ended in order: the end goes on to the backend as a FIN,
+// and the other direction carries on.
+void session::client_ended() noexcept {
+  finish("client_closed");
+  error_code ignored;
+  backend_.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 // Tells the client why its connection ends, if its socket takes the alert at once:

@@ -94,6 +94,7 @@ class session {
   net::awaitable<void> records_to_plain();
   net::awaitable<bool> forward_records();
   void send_fatal_alert(unsigned char description) noexcept;
+  void client_ended() noexcept;
   net::awaitable<void> plain_to_records();
   net::awaitable<void> end_plain_to_tls(bool to_backend);
   bool plain_read_retryable(int err, bool to_backend) noexcept;
