@@ -98,7 +98,12 @@ void on_key_log_line(const SSL* ssl, const char* line) {
   if (sink == nullptr) return;
   const std::string_view text(line);
   const std::size_t label_end = text.find(' ');
-  const std::size_t random_end = text.find(' ', label_end == std::string_view::npos ? text.size() : label_end + 1);
+  if (label_end == std::string_view::npos) return;
+  // Only the two application traffic secrets are wanted: the handshake's and the
+  // exporter's lines are not decoded at all.
+  const std::string_view label = text.substr(0, label_end);
+  if (label != "CLIENT_TRAFFIC_SECRET_0" && label != "SERVER_TRAFFIC_SECRET_0") return;
+  const std::size_t random_end = text.find(' ', label_end + 1);
   if (random_end == std::string_view::npos) return;
   const std::string_view hex = text.substr(random_end + 1);
   std::array<unsigned char, 64> secret{};
@@ -109,7 +114,7 @@ void on_key_log_line(const SSL* ssl, const char* line) {
     if (hi < 0 || lo < 0) return;
     secret[i] = static_cast<unsigned char>(hi * 16 + lo);
   }
-  sink->on_secret(text.substr(0, label_end), std::span(secret.data(), hex.size() / 2));
+  sink->on_secret(label, std::span(secret.data(), hex.size() / 2));
   OPENSSL_cleanse(secret.data(), secret.size());
 }
 
