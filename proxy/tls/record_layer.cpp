@@ -17,6 +17,9 @@ struct record_layer::suite_info {
   const char* digest;
   std::size_t key_size;
   std::size_t hash_size;
+  // Records one key may seal (RFC 8446 section 5.5: 2^24.5 for AES-GCM, with a
+  // margin; ChaCha20-Poly1305 has no practical limit).
+  std::uint64_t record_limit;
   EVP_CIPHER* fetched = nullptr;
 };
 
@@ -36,9 +39,9 @@ constexpr unsigned char decode_error = 50;
 // lock), and never freed: they live as long as the workers that use them.
 struct algorithms {
   std::array<record_layer::suite_info, 3> suites{{
-      {0x1301, "AES-128-GCM", "SHA256", 16, 32},
-      {0x1302, "AES-256-GCM", "SHA384", 32, 48},
-      {0x1303, "ChaCha20-Poly1305", "SHA256", 32, 32},
+      {0x1301, "AES-128-GCM", "SHA256", 16, 32, std::uint64_t{1} << 24},
+      {0x1302, "AES-256-GCM", "SHA384", 32, 48, std::uint64_t{1} << 24},
+      {0x1303, "ChaCha20-Poly1305", "SHA256", 32, 32, std::numeric_limits<std::uint64_t>::max()},
   }};
   EVP_KDF* hkdf = nullptr;
   algorithms() {
@@ -141,7 +144,7 @@ bool set_traffic_secret_sink(SSL* ssl, traffic_secret_sink* sink) {
 
 std::unique_ptr<record_layer> record_layer::make(std::uint16_t id, std::span<const unsigned char> read_secret,
                                                  std::span<const unsigned char> write_secret, std::uint64_t write_seq,
-                                                 std::string& error) {
+                                                 std::string& error, std::uint64_t read_seq) {
   const auto& suites = fetched().suites;
   const auto* info = std::find_if(suites.begin(), suites.end(), [id](const suite_info& s) { return s.id == id; });
   if (info == suites.end() || info->fetched == nullptr) {
@@ -158,7 +161,15 @@ std::unique_ptr<record_layer> record_layer::make(std::uint16_t id, std::span<con
     return nullptr;
   }
   layer->write_.seq = write_seq;
+  layer->read_.seq = read_seq;
   return layer;
+}
+
+std::uint64_t record_layer::record_limit(std::uint16_t suite) noexcept {
+  for (const auto& s : fetched().suites) {
+    if (s.id == suite) return s.record_limit;
+  }
+  return 0;
 }
 
 record_layer::~record_layer() {
@@ -221,8 +232,11 @@ std::size_t record_layer::seal(const std::byte* in, std::size_t n, std::byte* ou
   auto* o = reinterpret_cast<unsigned char*>(out);
   const auto* i = reinterpret_cast<const unsigned char*>(in);
   std::size_t written = 0;
-  if (update_due_) {
-    // Before our next application data, as section 4.6.3 asks; then the new key.
+  if (update_due_ || write_.seq >= suite_.record_limit) {
+    // Before our next application data when the peer asked (section 4.6.3), or
+    // before this key has sealed more records than it safely may (section 5.5);
+    // then the new key. An hours-long video stream reaches the AES-GCM limit
+    // (2^24 records of 16 KiB: 256 GiB).
     const unsigned char update[] = {key_update_type, 0, 0, 1, 0};
     const std::size_t r = seal_content(content_handshake, update, sizeof update, o);
     if (r == 0 || !next_secret(write_)) return 0;

@@ -62,16 +62,20 @@ class record_layer {
   // Null, with the reason in `error`, unless `suite` (its two-byte id, as
   // SSL_CIPHER_get_protocol_id gives it) is one of the three TLS 1.3 suites and the
   // keys could be set. `read_secret` is the peer's traffic secret,
-  // `write_secret` ours; `write_seq` counts the records already sent with it.
+  // `write_secret` ours; `write_seq` counts the records already sent with it (and
+  // `read_seq` those already read, 0 after a handshake).
   static std::unique_ptr<record_layer> make(std::uint16_t suite, std::span<const unsigned char> read_secret,
                                             std::span<const unsigned char> write_secret, std::uint64_t write_seq,
-                                            std::string& error);
+                                            std::string& error, std::uint64_t read_seq = 0);
+  // Records one key of `suite` seals before the layer changes it (0: not a suite).
+  static std::uint64_t record_limit(std::uint16_t suite) noexcept;
   ~record_layer();
   record_layer(const record_layer&) = delete;
   record_layer& operator=(const record_layer&) = delete;
 
   // Seals n bytes (n > 0) into `out` (room: seal_room(n)) as application-data
-  // records; first a KeyUpdate, if the peer asked for one. Returns the bytes written,
+  // records; first a KeyUpdate, if the peer asked for one or the key has sealed as
+  // many records as its cipher safely may. Returns the bytes written,
   // 0 if the cipher failed.
   std::size_t seal(const std::byte* in, std::size_t n, std::byte* out) noexcept;
   // One record of any content type (n <= max_plain), as a peer would seal it: the

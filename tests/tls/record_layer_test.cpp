@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -342,6 +343,31 @@ INSTANTIATE_TEST_SUITE_P(Suites, pair_with_layer,
                            std::string name = info.param;
                            return name.substr(4);
                          });
+
+// Before a key seals more records than its cipher safely may, the layer changes it
+// on its own: a KeyUpdate, then the data under the next key.
+TEST(RecordLayer, AnAesGcmKeyIsChangedBeforeItsRecordLimit) {
+  const std::vector<unsigned char> a(32, 0xa5), b(32, 0x5a);
+  const std::uint64_t limit = tls::record_layer::record_limit(0x1301);
+  ASSERT_EQ(limit, std::uint64_t{1} << 24);
+  EXPECT_EQ(tls::record_layer::record_limit(0x1303), std::numeric_limits<std::uint64_t>::max());
+  std::string error;
+  auto sender = tls::record_layer::make(0x1301, a, b, limit - 1, error);
+  auto receiver = tls::record_layer::make(0x1301, b, a, 0, error, limit - 1);
+  ASSERT_TRUE(sender && receiver) << error;
+  const std::string text(20000, 'v');  // two records per seal
+  std::vector<std::byte> wire(tls::record_layer::seal_room(text.size())), out(70000);
+  for (int round = 0; round < 3; ++round) {
+    const std::size_t n = sender->seal(reinterpret_cast<const std::byte*>(text.data()), text.size(), wire.data());
+    ASSERT_GT(n, 0u);
+    // The first seal is still under the old key (it starts below the limit); the
+    // second begins with the KeyUpdate, 27 bytes more.
+    EXPECT_EQ(n, text.size() + 2 * 22 + (round == 1 ? 27u : 0u)) << round;
+    const auto r = receiver->open(wire.data(), n, out.data(), out.size());
+    ASSERT_TRUE(r.error.empty()) << r.error;
+    EXPECT_EQ(r.plain, text.size());
+  }
+}
 
 TEST(RecordLayer, RefusesWhatIsNotATls13Suite) {
   std::string error;
