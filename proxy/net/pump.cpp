@@ -234,7 +234,12 @@ net::awaitable<void> session::plain_to_tls() {
     const received got = receive_noting_rest(fd, buf.data(), buffer_pool::read_size);
     if (got.n > 0) {
       const auto n = static_cast<std::size_t>(got.n);
-      const bool ok = co_await send_tls(buf.data(), n);
+      bool ok = false;
+      if (records_) {
+        ok = co_await send_records(buf.data(), n);
+      } else {
+        ok = co_await send_tls(buf.data(), n);
+      }
       if (!ok) co_return fail(to_backend ? "backend_error" : "client_error");
       to_backend ? count_to_backend(n) : count_to_client(n);
       touch();

@@ -152,38 +152,18 @@ void session::send_fatal_alert(unsigned char description) noexcept {
   if (n > 0) (void)::send(client_.native_handle(), alert.data(), n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-net::awaitable<void> session::plain_to_records() {
-  const int fd = backend_.native_handle();
-  for (;;) {
-    if (aborted_) co_return;
-    auto buf = worker_.pool().take();
-    const received got = receive_noting_rest(fd, buf.data(), buffer_pool::read_size);
-    if (got.n > 0) {
-      const auto n = static_cast<std::size_t>(got.n);
-      auto sealed = worker_.pool().take();
-      const std::size_t size = records_->seal(buf.data(), n, sealed.data());
-      buf.reset();
-      if (size == 0) {
-        error_detail_ = "cannot seal a record: " + tls::drain_errors();
-        co_return fail("internal_error");
-      }
-      const bool ok = co_await send_on(client_, sealed.data(), size);
-      if (!ok) co_return fail("client_error");
-      count_to_client(n);
-      touch();
-      if (!got.drained) continue;
-    } else if (got.n == 0) {
-      buf.reset();
-      co_await end_plain_to_tls(false);
-      co_return;
-    } else if (!plain_read_retryable(got.err, false)) {
-      co_return;
-    }
-    buf.reset();
-    const wait_result readable_wait = co_await wait_edge(backend_);
-    const bool readable = ready(readable_wait);
-    if (!readable) co_return;
+// Seals one plain read into records and sends them to the client; plain_to_tls's
+// send when the worker does the records.
+net::awaitable<bool> session::send_records(const std::byte* p, std::size_t n) {
+  auto sealed = worker_.pool().take();
+  const std::size_t size = records_->seal(p, n, sealed.data());
+  if (size == 0) {
+    error_detail_ = "cannot seal a record: " + tls::drain_errors();
+    fail("internal_error");
+    co_return false;
   }
+  const bool sent = co_await send_on(client_, sealed.data(), size);
+  co_return sent;
 }
 
 }  // namespace vmsgate::net_io

@@ -170,8 +170,8 @@ void session::on_watchdog(const error_code& ec) noexcept {
 }
 
 void session::start_plain_to_tls() {
-  auto direction = records_ ? plain_to_records() : ktls_send_ && pipe_.open() ? splice_plain_to_tls() : plain_to_tls();
-  pump_task_.start(std::move(direction), [this] { fail("internal_error"); });
+  pump_task_.start(ktls_send_ && pipe_.open() ? splice_plain_to_tls() : plain_to_tls(),
+                   [this] { fail("internal_error"); });
 }
 
 // The handshake and the backend connect; true when the pump should start.

@@ -95,7 +95,7 @@ class session {
   net::awaitable<bool> forward_records();
   void send_fatal_alert(unsigned char description) noexcept;
   void client_ended() noexcept;
-  net::awaitable<void> plain_to_records();
+  net::awaitable<bool> send_records(const std::byte* p, std::size_t n);
   net::awaitable<void> end_plain_to_tls(bool to_backend);
   bool plain_read_retryable(int err, bool to_backend) noexcept;
   // Readiness waits, awaited in the caller's own frame (no coroutine of their own:

@@ -29,6 +29,23 @@ gateway_config echo_route(const echo_server& echo) {
   return c;
 }
 
+// A gateway with one terminate route to an echo backend; `from_` marks where its log
+// stood when the test began.
+class Records : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(gw_.wait_ready()) << gw_.log();
+    from_ = gw_.proc().stderr_line_count();
+  }
+  std::string closed_event() {
+    const auto closed = gw_.wait_for_event("connection_closed", 5s, from_);
+    return closed ? *closed : "no connection_closed event:\n" + gw_.log();
+  }
+  echo_server echo_;
+  gateway gw_{echo_route(echo_).yaml()};
+  std::size_t from_ = 0;
+};
+
 std::string echo_once(tls_client& c, const std::string& text) {
   if (!c.send_all(text)) return "send failed: " + c.error();
   std::string got;
@@ -41,38 +58,29 @@ std::string echo_once(tls_client& c, const std::string& text) {
   return got;
 }
 
-TEST(Records, KeyUpdatesInTheMiddleOfAStreamKeepItByteExact) {
-  echo_server echo;
-  gateway gw(echo_route(echo).yaml());
-  ASSERT_TRUE(gw.wait_ready()) << gw.log();
-  const std::size_t from = gw.proc().stderr_line_count();
+TEST_F(Records, KeyUpdatesInTheMiddleOfAStreamKeepItByteExact) {
   tls_client c;
-  ASSERT_TRUE(c.connect(gw.port("rec"), rec01_client())) << c.error() << "\n" << gw.log();
+  ASSERT_TRUE(c.connect(gw_.port("rec"), rec01_client())) << c.error() << "\n" << gw_.log();
   ASSERT_EQ(c.version(), "TLSv1.3");
   // Asked for: the gateway's answer carries its own KeyUpdate first, and the client
   // reads it only if the gateway changed its key at the right record.
   for (int round = 0; round < 4; ++round) {
     ASSERT_TRUE(c.key_update(round % 2 == 0)) << c.error();
     const std::string text = "round " + std::to_string(round);
-    ASSERT_EQ(echo_once(c, text), text) << gw.log();
+    ASSERT_EQ(echo_once(c, text), text) << gw_.log();
   }
   const auto r = echo_transfer(c, 16 * MiB, 7);
-  ASSERT_TRUE(r.ok) << r.error << "\n" << gw.log();
+  ASSERT_TRUE(r.ok) << r.error << "\n" << gw_.log();
   EXPECT_EQ(r.received_sha256, pattern_sha256(7, 16 * MiB));
-  const auto closed = gw.wait_for_event("connection_closed", 5s, from);
-  ASSERT_TRUE(closed) << gw.log();
-  EXPECT_EQ(json_field(*closed, "records"), "vmsgate") << *closed;
-  EXPECT_EQ(json_field(*closed, "end"), "client_closed") << *closed;
-  EXPECT_EQ(json_field(*closed, "tls_version"), "TLSv1.3") << *closed;
+  const std::string closed = closed_event();
+  EXPECT_EQ(json_field(closed, "records"), "vmsgate") << closed;
+  EXPECT_EQ(json_field(closed, "end"), "client_closed") << closed;
+  EXPECT_EQ(json_field(closed, "tls_version"), "TLSv1.3") << closed;
 }
 
-TEST(Records, AForgedRecordEndsTheConnectionWithAnAlertAndReachesNoBackend) {
-  echo_server echo;
-  gateway gw(echo_route(echo).yaml());
-  ASSERT_TRUE(gw.wait_ready()) << gw.log();
-  const std::size_t from = gw.proc().stderr_line_count();
+TEST_F(Records, AForgedRecordEndsTheConnectionWithAnAlertAndReachesNoBackend) {
   tls_client c;
-  ASSERT_TRUE(c.connect(gw.port("rec"), rec01_client())) << c.error() << "\n" << gw.log();
+  ASSERT_TRUE(c.connect(gw_.port("rec"), rec01_client())) << c.error() << "\n" << gw_.log();
   ASSERT_EQ(echo_once(c, "hello"), "hello");
   // An application-data record that no key sealed, written under OpenSSL's feet.
   const std::string forged = std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, 'Z');
@@ -81,11 +89,10 @@ TEST(Records, AForgedRecordEndsTheConnectionWithAnAlertAndReachesNoBackend) {
   EXPECT_EQ(c.recv(buf), 0u);
   EXPECT_EQ(c.last_end(), read_end::error) << c.error();
   EXPECT_NE(c.error().find("bad record mac"), std::string::npos) << c.error();
-  const auto closed = gw.wait_for_event("connection_closed", 5s, from);
-  ASSERT_TRUE(closed) << gw.log();
-  EXPECT_EQ(json_field(*closed, "end"), "client_error") << *closed;
-  EXPECT_EQ(json_field(*closed, "detail"), "a record failed authentication") << *closed;
-  EXPECT_EQ(json_field(*closed, "bytes_to_backend"), "5") << *closed;
+  const std::string closed = closed_event();
+  EXPECT_EQ(json_field(closed, "end"), "client_error") << closed;
+  EXPECT_EQ(json_field(closed, "detail"), "a record failed authentication") << closed;
+  EXPECT_EQ(json_field(closed, "bytes_to_backend"), "5") << closed;
 }
 
 // A client over memory BIOs and a blocking socket, so that the test decides what
@@ -130,17 +137,13 @@ struct manual_client {
 // The client's Finished and its first data in one segment: the gateway's BIO takes
 // both with one read, OpenSSL only the Finished, and the data, handed to the
 // worker's records, must still reach the backend.
-TEST(Records, DataThatComesWithTheClientsFinishedIsForwarded) {
-  echo_server echo;
-  gateway gw(echo_route(echo).yaml());
-  ASSERT_TRUE(gw.wait_ready()) << gw.log();
-  const std::size_t from = gw.proc().stderr_line_count();
-  manual_client c(gw.port("rec"));
+TEST_F(Records, DataThatComesWithTheClientsFinishedIsForwarded) {
+  manual_client c(gw_.port("rec"));
   for (int step = 0;; ++step) {
     ASSERT_LT(step, 10) << "handshake did not finish";
     if (SSL_do_handshake(c.ssl.get()) == 1) break;
     ASSERT_TRUE(c.send_pending());
-    ASSERT_TRUE(c.receive_some()) << gw.log();
+    ASSERT_TRUE(c.receive_some()) << gw_.log();
   }
   const std::string text = "sent with the Finished";
   ASSERT_EQ(SSL_write(c.ssl.get(), text.data(), static_cast<int>(text.size())), static_cast<int>(text.size()));
@@ -154,31 +157,25 @@ TEST(Records, DataThatComesWithTheClientsFinishedIsForwarded) {
       continue;
     }
     ASSERT_EQ(SSL_get_error(c.ssl.get(), n), SSL_ERROR_WANT_READ);
-    ASSERT_TRUE(c.receive_some()) << gw.log();
+    ASSERT_TRUE(c.receive_some()) << gw_.log();
   }
   EXPECT_EQ(got, text);
   ::shutdown(c.fd, SHUT_WR);
-  const auto closed = gw.wait_for_event("connection_closed", 5s, from);
-  ASSERT_TRUE(closed) << gw.log();
-  EXPECT_EQ(json_field(*closed, "records"), "vmsgate") << *closed;
-  EXPECT_EQ(json_field(*closed, "bytes_to_backend"), std::to_string(text.size())) << *closed;
+  const std::string closed = closed_event();
+  EXPECT_EQ(json_field(closed, "records"), "vmsgate") << closed;
+  EXPECT_EQ(json_field(closed, "bytes_to_backend"), std::to_string(text.size())) << closed;
 }
 
-TEST(Records, Tls12SessionsKeepOpenSslRecords) {
-  echo_server echo;
-  gateway gw(echo_route(echo).yaml());
-  ASSERT_TRUE(gw.wait_ready()) << gw.log();
-  const std::size_t from = gw.proc().stderr_line_count();
+TEST_F(Records, Tls12SessionsKeepOpenSslRecords) {
   tls_client c;
   auto opts = rec01_client();
   opts.max_version = TLS1_2_VERSION;
-  ASSERT_TRUE(c.connect(gw.port("rec"), opts)) << c.error() << "\n" << gw.log();
+  ASSERT_TRUE(c.connect(gw_.port("rec"), opts)) << c.error() << "\n" << gw_.log();
   const auto r = echo_transfer(c, 1 * MiB, 9);
-  ASSERT_TRUE(r.ok) << r.error << "\n" << gw.log();
-  const auto closed = gw.wait_for_event("connection_closed", 5s, from);
-  ASSERT_TRUE(closed) << gw.log();
-  EXPECT_EQ(json_field(*closed, "records"), "openssl") << *closed;
-  EXPECT_EQ(json_field(*closed, "tls_version"), "TLSv1.2") << *closed;
+  ASSERT_TRUE(r.ok) << r.error << "\n" << gw_.log();
+  const std::string closed = closed_event();
+  EXPECT_EQ(json_field(closed, "records"), "openssl") << closed;
+  EXPECT_EQ(json_field(closed, "tls_version"), "TLSv1.2") << closed;
 }
 
 }  // namespace
