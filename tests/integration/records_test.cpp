@@ -95,6 +95,33 @@ TEST_F(Records, AForgedRecordEndsTheConnectionWithAnAlertAndReachesNoBackend) {
   EXPECT_EQ(json_field(closed, "bytes_to_backend"), "5") << closed;
 }
 
+// A FIN in the middle of a record is a truncated stream, not an orderly end.
+TEST_F(Records, AFinInsideARecordIsAClientError) {
+  tls_client c;
+  ASSERT_TRUE(c.connect(gw_.port("rec"), rec01_client())) << c.error() << "\n" << gw_.log();
+  ASSERT_EQ(echo_once(c, "hello"), "hello");
+  const std::string half = std::string("\x17\x03\x03\x00\x40", 5) + std::string(10, 'Z');
+  ASSERT_EQ(::send(c.fd(), half.data(), half.size(), MSG_NOSIGNAL), static_cast<ssize_t>(half.size()));
+  ::shutdown(c.fd(), SHUT_WR);
+  const std::string closed = closed_event();
+  EXPECT_EQ(json_field(closed, "end"), "client_error") << closed;
+  EXPECT_EQ(json_field(closed, "detail"), "connection closed inside a record") << closed;
+}
+
+// A reset from the client ends the session with the socket's error.
+TEST_F(Records, AResetFromTheClientIsAClientError) {
+  tls_client c;
+  ASSERT_TRUE(c.connect(gw_.port("rec"), rec01_client())) << c.error() << "\n" << gw_.log();
+  ASSERT_EQ(echo_once(c, "hello"), "hello");
+  const linger abort_on_close{1, 0};
+  ASSERT_EQ(::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close), 0);
+  c.close();
+  const std::string closed = closed_event();
+  EXPECT_EQ(json_field(closed, "end"), "client_error") << closed;
+  EXPECT_EQ(json_field(closed, "detail"), "Connection reset by peer") << closed;
+  EXPECT_EQ(json_field(closed, "records"), "vmsgate") << closed;
+}
+
 // A client over memory BIOs and a blocking socket, so that the test decides what
 // goes in one segment.
 struct manual_client {
