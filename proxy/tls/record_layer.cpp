@@ -111,14 +111,15 @@ void on_key_log_line(const SSL* ssl, const char* line) {
   const std::string_view hex = text.substr(random_end + 1);
   std::array<unsigned char, 64> secret{};
   if (hex.size() % 2 != 0 || hex.size() / 2 > secret.size()) return;
-  for (std::size_t i = 0; i < hex.size() / 2; ++i) {
+  bool valid = true;
+  for (std::size_t i = 0; i < hex.size() / 2 && valid; ++i) {
     const int hi = hex_value(hex[2 * i]);
     const int lo = hex_value(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return;
+    valid = hi >= 0 && lo >= 0;
     secret[i] = static_cast<unsigned char>(hi * 16 + lo);
   }
-  sink->on_secret(label, std::span(secret.data(), hex.size() / 2));
-  OPENSSL_cleanse(secret.data(), secret.size());
+  if (valid) sink->on_secret(label, std::span(secret.data(), hex.size() / 2));
+  OPENSSL_cleanse(secret.data(), secret.size());  // a line cut short is wiped too
 }
 
 void put_nonce(const std::array<unsigned char, 12>& iv, std::uint64_t seq, unsigned char* nonce) noexcept {

@@ -369,11 +369,18 @@ TEST(RecordLayer, AnAesGcmKeyIsChangedBeforeItsRecordLimit) {
   }
 }
 
-TEST(RecordLayer, RefusesWhatIsNotATls13Suite) {
+TEST(RecordLayer, RefusesWhatIsNotATls13SuiteAndSecretsOfTheWrongSize) {
   std::string error;
   const std::vector<unsigned char> secret(32, 1);
   EXPECT_FALSE(tls::record_layer::make(0xc02f, secret, secret, 0, error));
   EXPECT_EQ(error, "not a TLS 1.3 suite this layer has");
+  // SHA-384's suite with SHA-256-sized secrets, and secrets that differ in size.
+  EXPECT_FALSE(tls::record_layer::make(0x1302, secret, secret, 0, error));
+  EXPECT_EQ(error, "traffic secrets of the wrong size");
+  const std::vector<unsigned char> longer(48, 1);
+  EXPECT_FALSE(tls::record_layer::make(0x1301, secret, longer, 0, error));
+  EXPECT_EQ(error, "traffic secrets of the wrong size");
+  EXPECT_EQ(tls::record_layer::record_limit(0xc02f), 0u);
 }
 
 TEST(RecordLayer, SealRoomCoversEveryRecordAndAKeyUpdate) {
