@@ -69,7 +69,7 @@ net::awaitable<void> session::records_to_plain() {
   }
   for (;;) {
     if (aborted_) co_return;
-    if (!in_) in_ = worker_.pool().take();
+    if (!in_) take_receive_buffer();
     if (buffer_pool::buffer_size - in_end_ < tls::record_layer::max_record) {
       std::memmove(in_.data(), in_.data() + in_off_, in_end_ - in_off_);
       in_end_ -= in_off_;
@@ -95,14 +95,34 @@ net::awaitable<void> session::records_to_plain() {
       error_detail_ = std::strerror(got.err);
       co_return fail("client_error");
     }
-    if (in_off_ == in_end_) {
-      in_.reset();
-      in_off_ = in_end_ = 0;
-    }
+    park_partial_record();
     const wait_result ok_wait = co_await wait_edge(client_);
     const bool ok = ready(ok_wait);
     if (!ok) co_return;
   }
+}
+
+// Before a wait, the pooled buffer goes back. A record that has come only in part
+// waits in a copy of its own size: a client that stalls in the middle of a record
+// holds at most that record (as OpenSSL's read buffer did), not 64 KiB.
+void session::park_partial_record() {
+  const std::size_t n = in_end_ - in_off_;
+  if (n > 0) {
+    parked_.reset(new std::byte[n]);
+    std::memcpy(parked_.get(), in_.data() + in_off_, n);
+  }
+  parked_size_ = n;
+  in_.reset();
+  in_off_ = in_end_ = 0;
+}
+
+void session::take_receive_buffer() {
+  in_ = worker_.pool().take();
+  if (!parked_) return;
+  std::memcpy(in_.data(), parked_.get(), parked_size_);
+  in_end_ = parked_size_;
+  parked_.reset();
+  parked_size_ = 0;
 }
 
 // Opens the whole records received and sends their data to the backend; false when

@@ -95,6 +95,8 @@ class session {
   net::awaitable<bool> forward_records();
   void send_fatal_alert(unsigned char description) noexcept;
   void client_ended() noexcept;
+  void park_partial_record();
+  void take_receive_buffer();
   net::awaitable<bool> send_records(const std::byte* p, std::size_t n);
   net::awaitable<void> end_plain_to_tls(bool to_backend);
   bool plain_read_retryable(int err, bool to_backend) noexcept;
@@ -149,11 +151,14 @@ class session {
   std::unique_ptr<key_capture> capture_;  // the SSL points at it during the handshake
   tls::ssl_ptr ssl_;  // declared after the sockets: freed before they close
   // After a TLS 1.3 handshake without kernel TLS, the worker does the records and the
-  // SSL is freed. `in_` holds a record that has not wholly arrived, and only then.
+  // SSL is freed. `in_` is held only while bytes move; a record that has come only in
+  // part waits in `parked_`, a copy of its own size.
   std::unique_ptr<tls::record_layer> records_;
   buffer_pool::lease in_;
   std::size_t in_off_ = 0;
   std::size_t in_end_ = 0;
+  std::unique_ptr<std::byte[]> parked_;
+  std::size_t parked_size_ = 0;
   source_limiter::permit handshake_permit_;
   net::steady_timer watchdog_timer_;
   child_task pump_task_;      // the plain-to-TLS direction beside tls_to_plain()

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "proxy/tls/openssl.hpp"
@@ -191,6 +192,40 @@ TEST_F(Records, DataThatComesWithTheClientsFinishedIsForwarded) {
   const std::string closed = closed_event();
   EXPECT_EQ(json_field(closed, "records"), "vmsgate") << closed;
   EXPECT_EQ(json_field(closed, "bytes_to_backend"), std::to_string(text.size())) << closed;
+}
+
+// A record that arrives in two parts with a pause between them: the gateway waits
+// with the first part put aside, then opens the whole record.
+TEST_F(Records, ARecordSplitByAPauseIsOpenedWhole) {
+  manual_client c(gw_.port("rec"));
+  for (int step = 0;; ++step) {
+    ASSERT_LT(step, 10) << "handshake did not finish";
+    const int done = SSL_do_handshake(c.ssl.get());
+    ASSERT_TRUE(c.send_pending());
+    if (done == 1) break;
+    ASSERT_TRUE(c.receive_some()) << gw_.log();
+  }
+  const std::string text(3000, 'p');
+  ASSERT_EQ(SSL_write(c.ssl.get(), text.data(), static_cast<int>(text.size())), static_cast<int>(text.size()));
+  char* wire = nullptr;
+  const long n = BIO_get_mem_data(c.out, &wire);
+  ASSERT_GT(n, 1000);
+  ASSERT_EQ(::send(c.fd, wire, 1000, MSG_NOSIGNAL), 1000);
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(::send(c.fd, wire + 1000, static_cast<std::size_t>(n - 1000), MSG_NOSIGNAL), n - 1000);
+  (void)BIO_reset(c.out);
+  std::string got(text.size(), '\0');
+  std::size_t have = 0;
+  while (have < got.size()) {
+    const int r = SSL_read(c.ssl.get(), got.data() + have, static_cast<int>(got.size() - have));
+    if (r > 0) {
+      have += static_cast<std::size_t>(r);
+      continue;
+    }
+    ASSERT_EQ(SSL_get_error(c.ssl.get(), r), SSL_ERROR_WANT_READ);
+    ASSERT_TRUE(c.receive_some()) << gw_.log();
+  }
+  EXPECT_EQ(got, text);
 }
 
 TEST_F(Records, Tls12SessionsKeepOpenSslRecords) {
