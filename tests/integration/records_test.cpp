@@ -30,23 +30,6 @@ gateway_config echo_route(const echo_server& echo) {
   return c;
 }
 
-// A gateway with one terminate route to an echo backend; `from_` marks where its log
-// stood when the test began.
-class Records : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_TRUE(gw_.wait_ready()) << gw_.log();
-    from_ = gw_.proc().stderr_line_count();
-  }
-  std::string closed_event() {
-    const auto closed = gw_.wait_for_event("connection_closed", 5s, from_);
-    return closed ? *closed : "no connection_closed event:\n" + gw_.log();
-  }
-  echo_server echo_;
-  gateway gw_{echo_route(echo_).yaml()};
-  std::size_t from_ = 0;
-};
-
 std::string echo_once(tls_client& c, const std::string& text) {
   if (!c.send_all(text)) return "send failed: " + c.error();
   std::string got;
@@ -58,6 +41,28 @@ std::string echo_once(tls_client& c, const std::string& text) {
   }
   return got;
 }
+
+// A gateway with one terminate route to an echo backend; `from_` marks where its log
+// stood when the test began.
+class Records : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(gw_.wait_ready()) << gw_.log();
+    from_ = gw_.proc().stderr_line_count();
+  }
+  // A TLS 1.3 client through which one echo has gone: the worker does its records.
+  void connect_and_echo(tls_client& c) {
+    ASSERT_TRUE(c.connect(gw_.port("rec"), rec01_client())) << c.error() << "\n" << gw_.log();
+    ASSERT_EQ(echo_once(c, "hello"), "hello");
+  }
+  std::string closed_event() {
+    const auto closed = gw_.wait_for_event("connection_closed", 5s, from_);
+    return closed ? *closed : "no connection_closed event:\n" + gw_.log();
+  }
+  echo_server echo_;
+  gateway gw_{echo_route(echo_).yaml()};
+  std::size_t from_ = 0;
+};
 
 TEST_F(Records, KeyUpdatesInTheMiddleOfAStreamKeepItByteExact) {
   tls_client c;
@@ -81,8 +86,7 @@ TEST_F(Records, KeyUpdatesInTheMiddleOfAStreamKeepItByteExact) {
 
 TEST_F(Records, AForgedRecordEndsTheConnectionWithAnAlertAndReachesNoBackend) {
   tls_client c;
-  ASSERT_TRUE(c.connect(gw_.port("rec"), rec01_client())) << c.error() << "\n" << gw_.log();
-  ASSERT_EQ(echo_once(c, "hello"), "hello");
+  ASSERT_NO_FATAL_FAILURE(connect_and_echo(c));
   // An application-data record that no key sealed, written under OpenSSL's feet.
   const std::string forged = std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, 'Z');
   ASSERT_EQ(::send(c.fd(), forged.data(), forged.size(), MSG_NOSIGNAL), static_cast<ssize_t>(forged.size()));
@@ -99,8 +103,7 @@ TEST_F(Records, AForgedRecordEndsTheConnectionWithAnAlertAndReachesNoBackend) {
 // A FIN in the middle of a record is a truncated stream, not an orderly end.
 TEST_F(Records, AFinInsideARecordIsAClientError) {
   tls_client c;
-  ASSERT_TRUE(c.connect(gw_.port("rec"), rec01_client())) << c.error() << "\n" << gw_.log();
-  ASSERT_EQ(echo_once(c, "hello"), "hello");
+  ASSERT_NO_FATAL_FAILURE(connect_and_echo(c));
   const std::string half = std::string("\x17\x03\x03\x00\x40", 5) + std::string(10, 'Z');
   ASSERT_EQ(::send(c.fd(), half.data(), half.size(), MSG_NOSIGNAL), static_cast<ssize_t>(half.size()));
   ::shutdown(c.fd(), SHUT_WR);
@@ -112,8 +115,7 @@ TEST_F(Records, AFinInsideARecordIsAClientError) {
 // A reset from the client ends the session with the socket's error.
 TEST_F(Records, AResetFromTheClientIsAClientError) {
   tls_client c;
-  ASSERT_TRUE(c.connect(gw_.port("rec"), rec01_client())) << c.error() << "\n" << gw_.log();
-  ASSERT_EQ(echo_once(c, "hello"), "hello");
+  ASSERT_NO_FATAL_FAILURE(connect_and_echo(c));
   const linger abort_on_close{1, 0};
   ASSERT_EQ(::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close), 0);
   c.close();
@@ -160,6 +162,29 @@ struct manual_client {
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     return n > 0 && BIO_write(in, buf, static_cast<int>(n)) == n;
   }
+  // Shakes hands up to the client's Finished, which is left unsent.
+  bool shake_hands() {
+    for (int step = 0; step < 10; ++step) {
+      if (SSL_do_handshake(ssl.get()) == 1) return true;
+      if (!send_pending() || !receive_some()) return false;
+    }
+    return false;
+  }
+  // Reads until `n` bytes of application data have come; fewer if the stream fails.
+  std::string read(std::size_t n) {
+    std::string got(n, '\0');
+    std::size_t have = 0;
+    while (have < n) {
+      const int r = SSL_read(ssl.get(), got.data() + have, static_cast<int>(n - have));
+      if (r > 0) {
+        have += static_cast<std::size_t>(r);
+      } else if (SSL_get_error(ssl.get(), r) != SSL_ERROR_WANT_READ || !receive_some()) {
+        break;
+      }
+    }
+    got.resize(have);
+    return got;
+  }
 };
 
 // The client's Finished and its first data in one segment: the gateway's BIO takes
@@ -167,27 +192,11 @@ struct manual_client {
 // worker's records, must still reach the backend.
 TEST_F(Records, DataThatComesWithTheClientsFinishedIsForwarded) {
   manual_client c(gw_.port("rec"));
-  for (int step = 0;; ++step) {
-    ASSERT_LT(step, 10) << "handshake did not finish";
-    if (SSL_do_handshake(c.ssl.get()) == 1) break;
-    ASSERT_TRUE(c.send_pending());
-    ASSERT_TRUE(c.receive_some()) << gw_.log();
-  }
+  ASSERT_TRUE(c.shake_hands()) << gw_.log();
   const std::string text = "sent with the Finished";
   ASSERT_EQ(SSL_write(c.ssl.get(), text.data(), static_cast<int>(text.size())), static_cast<int>(text.size()));
   ASSERT_TRUE(c.send_pending());  // Finished and data in one send
-  std::string got(text.size(), '\0');
-  std::size_t have = 0;
-  while (have < got.size()) {
-    const int n = SSL_read(c.ssl.get(), got.data() + have, static_cast<int>(got.size() - have));
-    if (n > 0) {
-      have += static_cast<std::size_t>(n);
-      continue;
-    }
-    ASSERT_EQ(SSL_get_error(c.ssl.get(), n), SSL_ERROR_WANT_READ);
-    ASSERT_TRUE(c.receive_some()) << gw_.log();
-  }
-  EXPECT_EQ(got, text);
+  EXPECT_EQ(c.read(text.size()), text) << gw_.log();
   ::shutdown(c.fd, SHUT_WR);
   const std::string closed = closed_event();
   EXPECT_EQ(json_field(closed, "records"), "vmsgate") << closed;
@@ -198,13 +207,8 @@ TEST_F(Records, DataThatComesWithTheClientsFinishedIsForwarded) {
 // with the first part put aside, then opens the whole record.
 TEST_F(Records, ARecordSplitByAPauseIsOpenedWhole) {
   manual_client c(gw_.port("rec"));
-  for (int step = 0;; ++step) {
-    ASSERT_LT(step, 10) << "handshake did not finish";
-    const int done = SSL_do_handshake(c.ssl.get());
-    ASSERT_TRUE(c.send_pending());
-    if (done == 1) break;
-    ASSERT_TRUE(c.receive_some()) << gw_.log();
-  }
+  ASSERT_TRUE(c.shake_hands()) << gw_.log();
+  ASSERT_TRUE(c.send_pending());  // the Finished alone
   const std::string text(3000, 'p');
   ASSERT_EQ(SSL_write(c.ssl.get(), text.data(), static_cast<int>(text.size())), static_cast<int>(text.size()));
   char* wire = nullptr;
@@ -214,18 +218,7 @@ TEST_F(Records, ARecordSplitByAPauseIsOpenedWhole) {
   std::this_thread::sleep_for(300ms);
   ASSERT_EQ(::send(c.fd, wire + 1000, static_cast<std::size_t>(n - 1000), MSG_NOSIGNAL), n - 1000);
   (void)BIO_reset(c.out);
-  std::string got(text.size(), '\0');
-  std::size_t have = 0;
-  while (have < got.size()) {
-    const int r = SSL_read(c.ssl.get(), got.data() + have, static_cast<int>(got.size() - have));
-    if (r > 0) {
-      have += static_cast<std::size_t>(r);
-      continue;
-    }
-    ASSERT_EQ(SSL_get_error(c.ssl.get(), r), SSL_ERROR_WANT_READ);
-    ASSERT_TRUE(c.receive_some()) << gw_.log();
-  }
-  EXPECT_EQ(got, text);
+  EXPECT_EQ(c.read(text.size()), text) << gw_.log();
 }
 
 TEST_F(Records, Tls12SessionsKeepOpenSslRecords) {
