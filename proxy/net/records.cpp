@@ -1,5 +1,5 @@
 // The pump of a terminate session whose records the worker does itself
-// (tls/record_layer.hpp): TLS 1.3 without kernel TLS. Same rules as pump.cpp: one
+// (tls/record_layer.hpp): TLS 1.3 or 1.2 without kernel TLS. Same rules as pump.cpp: one
 // buffer per direction while bytes move, none while idle (unless a record has come
 // only in part), a read that drained its socket waits for the next edge.
 
@@ -36,17 +36,21 @@ void session::capture_keys() {
   gather_.read_ahead(true);
 }
 
-// After a server handshake: TLS 1.3 with every secret captured and nothing of the
-// client's read beyond its Finished, or OpenSSL keeps the records.
+// After a server handshake: TLS 1.3 with every secret captured, or TLS 1.2 (its keys
+// come from the session), and nothing of the client's read beyond its Finished; or
+// OpenSSL keeps the records.
 void session::take_over_records() {
   const std::unique_ptr<key_capture> capture = std::move(capture_);
   if (!capture) return;
   tls::set_traffic_secret_sink(ssl_.get(), nullptr);
   gather_.read_ahead(false);
-  const bool whole = SSL_version(ssl_.get()) == TLS1_3_VERSION && capture->complete() &&
+  const int version = SSL_version(ssl_.get());
+  const bool whole = (version == TLS1_2_VERSION || (version == TLS1_3_VERSION && capture->complete())) &&
                      SSL_has_pending(ssl_.get()) == 0 && gather_.held() == 0 && gather_.at_record_boundary();
   std::string why;
-  if (whole) {
+  if (whole && version == TLS1_2_VERSION) {
+    records_ = tls::record_layer::after_tls12_handshake(ssl_.get(), why);
+  } else if (whole) {
     const std::uint16_t suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(ssl_.get()));
     records_ = tls::record_layer::make(suite, capture->client(), capture->server(), capture->written_since_key(), why);
   }

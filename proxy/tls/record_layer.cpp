@@ -10,16 +10,22 @@
 
 namespace vmsgate::tls {
 
-// The three TLS 1.3 suites: AEAD cipher, key length and the hash of their HKDF.
+// The suites: AEAD cipher, key length and the hash of their HKDF (TLS 1.3) or PRF
+// (TLS 1.2).
 struct record_layer::suite_info {
   std::uint16_t id;
+  bool tls12;
   const char* cipher;
   const char* digest;
   std::size_t key_size;
   std::size_t hash_size;
   // Records one key may seal (RFC 8446 section 5.5: 2^24.5 for AES-GCM, with a
-  // margin; ChaCha20-Poly1305 has no practical limit).
+  // margin; ChaCha20-Poly1305 has no practical limit; TLS 1.2 cannot change keys).
   std::uint64_t record_limit;
+  // TLS 1.2: the IV bytes from the key block (RFC 5288: a 4-byte salt, and 8 bytes
+  // of explicit nonce in each record; RFC 7905: 12 bytes, no explicit nonce).
+  std::size_t fixed_iv;
+  std::size_t explicit_nonce;
   EVP_CIPHER* fetched = nullptr;
 };
 
@@ -29,24 +35,43 @@ constexpr unsigned char content_alert = 21;
 constexpr unsigned char content_handshake = 22;
 constexpr unsigned char content_data = 23;
 constexpr unsigned char key_update_type = 24;
+constexpr unsigned char client_hello = 1;
 // Alert descriptions (section 6).
 constexpr unsigned char unexpected_message = 10;
 constexpr unsigned char bad_record_mac = 20;
 constexpr unsigned char record_overflow = 22;
 constexpr unsigned char decode_error = 50;
+constexpr unsigned char no_renegotiation = 100;
 
 // Fetched once for the process (OpenSSL 3.0 fetches on every implicit use, under a
 // lock), and never freed: they live as long as the workers that use them.
+constexpr std::uint64_t no_limit = std::numeric_limits<std::uint64_t>::max();
 struct algorithms {
-  std::array<record_layer::suite_info, 3> suites{{
-      {0x1301, "AES-128-GCM", "SHA256", 16, 32, std::uint64_t{1} << 24},
-      {0x1302, "AES-256-GCM", "SHA384", 32, 48, std::uint64_t{1} << 24},
-      {0x1303, "ChaCha20-Poly1305", "SHA256", 32, 32, std::numeric_limits<std::uint64_t>::max()},
+  std::array<record_layer::suite_info, 9> suites{{
+      {0x1301, false, "AES-128-GCM", "SHA256", 16, 32, std::uint64_t{1} << 24, 12, 0},
+      {0x1302, false, "AES-256-GCM", "SHA384", 32, 48, std::uint64_t{1} << 24, 12, 0},
+      {0x1303, false, "ChaCha20-Poly1305", "SHA256", 32, 32, no_limit, 12, 0},
+      // ECDHE-RSA-, then ECDHE-ECDSA- AES128-GCM-SHA256, AES256-GCM-SHA384,
+      // CHACHA20-POLY1305: the TLS 1.2 suites the contexts allow.
+      {0xc02f, true, "AES-128-GCM", "SHA256", 16, 32, no_limit, 4, 8},
+      {0xc030, true, "AES-256-GCM", "SHA384", 32, 48, no_limit, 4, 8},
+      {0xcca8, true, "ChaCha20-Poly1305", "SHA256", 32, 32, no_limit, 12, 0},
+      {0xc02b, true, "AES-128-GCM", "SHA256", 16, 32, no_limit, 4, 8},
+      {0xc02c, true, "AES-256-GCM", "SHA384", 32, 48, no_limit, 4, 8},
+      {0xcca9, true, "ChaCha20-Poly1305", "SHA256", 32, 32, no_limit, 12, 0},
   }};
   EVP_KDF* hkdf = nullptr;
+  EVP_KDF* tls1_prf = nullptr;
   algorithms() {
     for (auto& s : suites) s.fetched = EVP_CIPHER_fetch(nullptr, s.cipher, nullptr);
     hkdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+    tls1_prf = EVP_KDF_fetch(nullptr, "TLS1-PRF", nullptr);
+  }
+  const record_layer::suite_info* find(std::uint16_t id, bool tls12) const noexcept {
+    for (const auto& s : suites) {
+      if (s.id == id && s.tls12 == tls12 && s.fetched != nullptr) return &s;
+    }
+    return nullptr;
   }
 };
 
@@ -55,21 +80,27 @@ const algorithms& fetched() {
   return *a;
 }
 
+bool derive(EVP_KDF* kdf, const OSSL_PARAM* params, unsigned char* out, std::size_t n) noexcept {
+  EVP_KDF_CTX* ctx = kdf == nullptr ? nullptr : EVP_KDF_CTX_new(kdf);
+  if (ctx == nullptr) return false;
+  const bool ok = EVP_KDF_derive(ctx, out, n, params) == 1;
+  EVP_KDF_CTX_free(ctx);
+  return ok;
+}
+
 // HKDF-Expand-Label(secret, label, "", n), RFC 8446 section 7.1.
 bool expand_label(const record_layer::suite_info& suite, std::span<const unsigned char> secret,
                   std::string_view label, unsigned char* out, std::size_t n) noexcept {
   std::array<unsigned char, 32> info{};
   constexpr std::string_view prefix = "tls13 ";
   const std::size_t label_size = prefix.size() + label.size();
-  if (label_size + 4 > info.size() || fetched().hkdf == nullptr) return false;
+  if (label_size + 4 > info.size()) return false;
   info[0] = static_cast<unsigned char>(n >> 8);
   info[1] = static_cast<unsigned char>(n);
   info[2] = static_cast<unsigned char>(label_size);
   std::memcpy(info.data() + 3, prefix.data(), prefix.size());
   std::memcpy(info.data() + 3 + prefix.size(), label.data(), label.size());
   info[3 + label_size] = 0;  // no context
-  EVP_KDF_CTX* kdf = EVP_KDF_CTX_new(fetched().hkdf);
-  if (kdf == nullptr) return false;
   int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
   const OSSL_PARAM params[] = {
       OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
@@ -78,9 +109,26 @@ bool expand_label(const record_layer::suite_info& suite, std::span<const unsigne
                                         secret.size()),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), label_size + 4),
       OSSL_PARAM_construct_end()};
-  const bool ok = EVP_KDF_derive(kdf, out, n, params) == 1;
-  EVP_KDF_CTX_free(kdf);
-  return ok;
+  return derive(fetched().hkdf, params, out, n);
+}
+
+// The TLS 1.2 key block (RFC 5246 section 6.3): PRF(master secret, "key expansion",
+// server random + client random).
+bool key_block(const record_layer::suite_info& suite, const record_layer::tls12_secrets& s, unsigned char* out,
+               std::size_t n) noexcept {
+  constexpr std::string_view label = "key expansion";
+  std::array<unsigned char, label.size() + 64> seed{};
+  if (s.client_random.size() != 32 || s.server_random.size() != 32) return false;
+  std::memcpy(seed.data(), label.data(), label.size());
+  std::memcpy(seed.data() + label.size(), s.server_random.data(), 32);
+  std::memcpy(seed.data() + label.size() + 32, s.client_random.data(), 32);
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(suite.digest), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, const_cast<unsigned char*>(s.master.data()),
+                                        s.master.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed.data(), seed.size()),
+      OSSL_PARAM_construct_end()};
+  return derive(fetched().tls1_prf, params, out, n);
 }
 
 int key_log_index() {
@@ -127,8 +175,8 @@ void put_nonce(const std::array<unsigned char, 12>& iv, std::uint64_t seq, unsig
   for (int i = 0; i < 8; ++i) nonce[11 - i] ^= static_cast<unsigned char>(seq >> (8 * i));
 }
 
-void put_header(unsigned char* h, std::size_t body) noexcept {
-  h[0] = content_data;
+void put_header(unsigned char* h, unsigned char type, std::size_t body) noexcept {
+  h[0] = type;
   h[1] = 0x03;
   h[2] = 0x03;
   h[3] = static_cast<unsigned char>(body >> 8);
@@ -146,9 +194,8 @@ bool set_traffic_secret_sink(SSL* ssl, traffic_secret_sink* sink) {
 std::unique_ptr<record_layer> record_layer::make(std::uint16_t id, std::span<const unsigned char> read_secret,
                                                  std::span<const unsigned char> write_secret, std::uint64_t write_seq,
                                                  std::string& error, std::uint64_t read_seq) {
-  const auto& suites = fetched().suites;
-  const auto* info = std::find_if(suites.begin(), suites.end(), [id](const suite_info& s) { return s.id == id; });
-  if (info == suites.end() || info->fetched == nullptr) {
+  const suite_info* info = fetched().find(id, false);
+  if (info == nullptr) {
     error = "not a TLS 1.3 suite this layer has";
     return nullptr;
   }
@@ -163,6 +210,62 @@ std::unique_ptr<record_layer> record_layer::make(std::uint16_t id, std::span<con
   }
   layer->write_.seq = write_seq;
   layer->read_.seq = read_seq;
+  return layer;
+}
+
+std::unique_ptr<record_layer> record_layer::make_tls12(std::uint16_t id, const tls12_secrets& secrets, bool server,
+                                                       std::uint64_t write_seq, std::uint64_t read_seq,
+                                                       std::string& error) {
+  const suite_info* info = fetched().find(id, true);
+  if (info == nullptr) {
+    error = "not a TLS 1.2 suite this layer has";
+    return nullptr;
+  }
+  if (secrets.master.size() != 48) {
+    error = "a master secret of the wrong size";
+    return nullptr;
+  }
+  // client key, server key, client IV, server IV (an AEAD suite has no MAC keys).
+  std::array<unsigned char, 2 * 32 + 2 * 12> block{};
+  const std::size_t k = info->key_size;
+  const std::size_t v = info->fixed_iv;
+  std::unique_ptr<record_layer> layer(new record_layer(*info));
+  bool ok = key_block(*info, secrets, block.data(), 2 * k + 2 * v);
+  if (ok) {
+    const std::size_t write = server ? 1 : 0;
+    std::memcpy(layer->write_.iv.data(), block.data() + 2 * k + write * v, v);
+    std::memcpy(layer->read_.iv.data(), block.data() + 2 * k + (1 - write) * v, v);
+    ok = layer->set_key(layer->write_, block.data() + write * k, true) &&
+         layer->set_key(layer->read_, block.data() + (1 - write) * k, false);
+  }
+  OPENSSL_cleanse(block.data(), block.size());
+  if (!ok) {
+    error = "cannot set the record keys";
+    return nullptr;
+  }
+  layer->write_.seq = write_seq;
+  layer->read_.seq = read_seq;
+  return layer;
+}
+
+std::unique_ptr<record_layer> record_layer::after_tls12_handshake(const SSL* ssl, std::string& error) {
+  std::array<unsigned char, 48> master{};
+  std::array<unsigned char, 32> client_random{}, server_random{};
+  const SSL_SESSION* session = SSL_get_session(ssl);
+  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
+  if (session == nullptr || cipher == nullptr || SSL_version(ssl) != TLS1_2_VERSION ||
+      SSL_SESSION_get_master_key(session, master.data(), master.size()) != master.size() ||
+      SSL_get_client_random(ssl, client_random.data(), 32) != 32 ||
+      SSL_get_server_random(ssl, server_random.data(), 32) != 32) {
+    error = "no TLS 1.2 session to take the keys of";
+    OPENSSL_cleanse(master.data(), master.size());
+    return nullptr;
+  }
+  // After its ChangeCipherSpec each side sent its Finished and nothing else (the
+  // ticket goes before, renegotiation is off): both sequences go on from 1.
+  auto layer = make_tls12(SSL_CIPHER_get_protocol_id(cipher), {master, client_random, server_random}, true, 1, 1,
+                          error);
+  OPENSSL_cleanse(master.data(), master.size());
   return layer;
 }
 
@@ -185,17 +288,19 @@ record_layer::~record_layer() {
 bool record_layer::set_keys(direction& d, std::span<const unsigned char> secret, bool encrypt) noexcept {
   std::array<unsigned char, 32> key{};
   std::copy(secret.begin(), secret.end(), d.secret.begin());
-  bool ok = expand_label(suite_, secret, "key", key.data(), suite_.key_size) &&
-            expand_label(suite_, secret, "iv", d.iv.data(), d.iv.size());
-  if (ok && d.ctx == nullptr) {
-    d.ctx = EVP_CIPHER_CTX_new();
-    ok = d.ctx != nullptr && EVP_CipherInit_ex2(d.ctx, suite_.fetched, key.data(), nullptr, encrypt ? 1 : 0, nullptr) == 1;
-  } else if (ok) {
-    ok = EVP_CipherInit_ex2(d.ctx, nullptr, key.data(), nullptr, encrypt ? 1 : 0, nullptr) == 1;
-  }
+  const bool ok = expand_label(suite_, secret, "key", key.data(), suite_.key_size) &&
+                  expand_label(suite_, secret, "iv", d.iv.data(), d.iv.size()) && set_key(d, key.data(), encrypt);
   OPENSSL_cleanse(key.data(), key.size());
   d.seq = 0;
   return ok;
+}
+
+bool record_layer::set_key(direction& d, const unsigned char* key, bool encrypt) noexcept {
+  if (d.ctx == nullptr) {
+    d.ctx = EVP_CIPHER_CTX_new();
+    return d.ctx != nullptr && EVP_CipherInit_ex2(d.ctx, suite_.fetched, key, nullptr, encrypt ? 1 : 0, nullptr) == 1;
+  }
+  return EVP_CipherInit_ex2(d.ctx, nullptr, key, nullptr, encrypt ? 1 : 0, nullptr) == 1;
 }
 
 // KeyUpdate: the next secret of a direction (section 7.2).
@@ -208,25 +313,52 @@ bool record_layer::next_secret(direction& d) noexcept {
   return ok;
 }
 
+// TLS 1.3: the type goes inside, after the content; the header is the additional
+// data. TLS 1.2: the type is the header's, the explicit nonce (if the suite has one)
+// goes before the content, and the additional data is the sequence number, the type,
+// the version and the content's length.
 std::size_t record_layer::seal_content(unsigned char type, const unsigned char* in, std::size_t n,
                                        unsigned char* out) noexcept {
   if (n > max_plain || write_.seq == std::numeric_limits<std::uint64_t>::max()) return 0;
-  const std::size_t body = n + 1 + tag_size;
-  put_header(out, body);
+  const bool tls12 = suite_.tls12;
+  const std::size_t lead = header_size + suite_.explicit_nonce;
+  const std::size_t inner = n + (tls12 ? 0 : 1);
+  const std::size_t body = suite_.explicit_nonce + inner + tag_size;
+  put_header(out, tls12 ? type : content_data, body);
   std::array<unsigned char, 12> nonce{};
   put_nonce(write_.iv, write_.seq, nonce.data());
+  std::memcpy(out + header_size, nonce.data() + 4, suite_.explicit_nonce);  // the sequence number, as RFC 5288 allows
+  std::array<unsigned char, 13> aad{};
+  const std::size_t aad_size = additional_data(out, n, write_.seq, aad.data());
   int len = 0;
   int last = 0;
   const bool ok = EVP_CipherInit_ex2(write_.ctx, nullptr, nullptr, nonce.data(), 1, nullptr) == 1 &&
-                  EVP_CipherUpdate(write_.ctx, nullptr, &len, out, header_size) == 1 &&
-                  EVP_CipherUpdate(write_.ctx, out + header_size, &len, in, static_cast<int>(n)) == 1 &&
-                  EVP_CipherUpdate(write_.ctx, out + header_size + n, &last, &type, 1) == 1 &&
-                  EVP_CipherFinal_ex(write_.ctx, out + header_size + n + 1, &last) == 1 &&
+                  EVP_CipherUpdate(write_.ctx, nullptr, &len, aad.data(), static_cast<int>(aad_size)) == 1 &&
+                  EVP_CipherUpdate(write_.ctx, out + lead, &len, in, static_cast<int>(n)) == 1 &&
+                  (tls12 || EVP_CipherUpdate(write_.ctx, out + lead + n, &last, &type, 1) == 1) &&
+                  EVP_CipherFinal_ex(write_.ctx, out + lead + inner, &last) == 1 &&
                   EVP_CIPHER_CTX_ctrl(write_.ctx, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(tag_size),
-                                      out + header_size + n + 1) == 1;
+                                      out + lead + inner) == 1;
   if (!ok) return 0;
   ++write_.seq;
   return header_size + body;
+}
+
+// The additional data of the record with header `h` and `content` bytes of content
+// (TLS 1.2's only: TLS 1.3's is the header).
+std::size_t record_layer::additional_data(const unsigned char* h, std::size_t content, std::uint64_t seq,
+                                          unsigned char* aad) const noexcept {
+  if (!suite_.tls12) {
+    std::memcpy(aad, h, header_size);
+    return header_size;
+  }
+  for (int i = 0; i < 8; ++i) aad[i] = static_cast<unsigned char>(seq >> (56 - 8 * i));
+  aad[8] = h[0];
+  aad[9] = h[1];
+  aad[10] = h[2];
+  aad[11] = static_cast<unsigned char>(content >> 8);
+  aad[12] = static_cast<unsigned char>(content);
+  return 13;
 }
 
 std::size_t record_layer::seal(const std::byte* in, std::size_t n, std::byte* out) noexcept {
@@ -269,13 +401,24 @@ bool record_layer::on_handshake_message(const unsigned char* body, std::size_t n
   return next_secret(read_);
 }
 
-// Why a record header is refused; empty when it is fine.
-std::string record_layer::header_error(const unsigned char* h) {
+// Why a record header is refused; empty when it is fine. TLS 1.3 sends everything
+// as application data after the handshake; TLS 1.2 types its records openly.
+std::string record_layer::header_error(const unsigned char* h, unsigned char& alert) const {
   const std::size_t len = (std::size_t{h[3]} << 8) | h[4];
-  if (h[0] != content_data) return "a record of type " + std::to_string(h[0]) + " after the handshake";
-  if (len > max_record - header_size || len < tag_size + 1) return "a record of length " + std::to_string(len);
+  const bool typed = h[0] == content_data || (suite_.tls12 && (h[0] == content_alert || h[0] == content_handshake));
+  alert = unexpected_message;
+  if (!typed) return "a record of type " + std::to_string(h[0]) + " after the handshake";
+  alert = record_overflow;
+  if (len > max_record - header_size) return "a record of length " + std::to_string(len);
+  alert = decode_error;
+  if (len < min_body()) return "a record of length " + std::to_string(len);
+  alert = 0;
   if (read_.seq == std::numeric_limits<std::uint64_t>::max()) return "record sequence exhausted";
   return {};
+}
+
+std::size_t record_layer::min_body() const noexcept {
+  return suite_.explicit_nonce + tag_size + (suite_.tls12 ? 0 : 1);
 }
 
 // Decrypts the record at `h` (header and `len` bytes of body) into `body`; false
@@ -283,15 +426,20 @@ std::string record_layer::header_error(const unsigned char* h) {
 bool record_layer::decrypt(const unsigned char* h, std::size_t len, unsigned char* body) noexcept {
   std::array<unsigned char, 12> nonce{};
   put_nonce(read_.iv, read_.seq, nonce.data());
-  const std::size_t sealed = len - tag_size;
+  // A peer picks its explicit nonce as it likes (OpenSSL: a random start, then +1).
+  std::memcpy(nonce.data() + 4, h + header_size, suite_.explicit_nonce);
+  const std::size_t lead = header_size + suite_.explicit_nonce;
+  const std::size_t sealed = len - suite_.explicit_nonce - tag_size;
+  std::array<unsigned char, 13> aad{};
+  const std::size_t aad_size = additional_data(h, sealed, read_.seq, aad.data());
   int out_len = 0;
   int last = 0;
   const bool authentic =
       EVP_CipherInit_ex2(read_.ctx, nullptr, nullptr, nonce.data(), 0, nullptr) == 1 &&
       EVP_CIPHER_CTX_ctrl(read_.ctx, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(tag_size),
-                          const_cast<unsigned char*>(h + header_size + sealed)) == 1 &&
-      EVP_CipherUpdate(read_.ctx, nullptr, &out_len, h, header_size) == 1 &&
-      EVP_CipherUpdate(read_.ctx, body, &out_len, h + header_size, static_cast<int>(sealed)) == 1 &&
+                          const_cast<unsigned char*>(h + lead + sealed)) == 1 &&
+      EVP_CipherUpdate(read_.ctx, nullptr, &out_len, aad.data(), static_cast<int>(aad_size)) == 1 &&
+      EVP_CipherUpdate(read_.ctx, body, &out_len, h + lead, static_cast<int>(sealed)) == 1 &&
       EVP_CipherFinal_ex(read_.ctx, body + out_len, &last) == 1;
   if (authentic) ++read_.seq;
   return authentic;
@@ -299,16 +447,24 @@ bool record_layer::decrypt(const unsigned char* h, std::size_t len, unsigned cha
 
 // Acts on an opened record's content (`sealed` bytes at `body`, type and padding
 // included); false when reading stops here.
-bool record_layer::take_content(unsigned char* body, std::size_t sealed, opened& r) {
-  // The content type is the last non-zero byte; zeros after it are padding.
+bool record_layer::take_content(unsigned char header_type, unsigned char* body, std::size_t sealed, opened& r) {
   std::size_t content = sealed;
-  while (content > 0 && body[content - 1] == 0) --content;
-  if (content == 0) {
-    r.error = "a record without a content type";
-    r.alert = unexpected_message;
+  unsigned char type = header_type;
+  if (!suite_.tls12) {
+    // The content type is the last non-zero byte; zeros after it are padding.
+    while (content > 0 && body[content - 1] == 0) --content;
+    if (content == 0) {
+      r.error = "a record without a content type";
+      r.alert = unexpected_message;
+      return false;
+    }
+    type = body[--content];
+  }
+  if (content > max_plain) {
+    r.error = "a record of " + std::to_string(content) + " bytes of content";
+    r.alert = record_overflow;
     return false;
   }
-  const unsigned char type = body[--content];
   if (type == content_data) {
     r.plain += content;
     return true;
@@ -322,9 +478,14 @@ bool record_layer::take_content(unsigned char* body, std::size_t sealed, opened&
     }
     return false;
   }
-  if (type == content_handshake && on_handshake_message(body, content)) return true;
+  if (suite_.tls12 && type == content_handshake && content > 0 && body[0] == client_hello) {
+    r.error = "the client asked to renegotiate, which is off";
+    r.alert = no_renegotiation;
+    return false;
+  }
+  if (!suite_.tls12 && type == content_handshake && on_handshake_message(body, content)) return true;
   r.error = "an unexpected message after the handshake";
-  r.alert = type == content_handshake ? decode_error : unexpected_message;
+  r.alert = type == content_handshake && !suite_.tls12 ? decode_error : unexpected_message;
   return false;
 }
 
@@ -334,13 +495,11 @@ record_layer::opened record_layer::open(const std::byte* in, std::size_t n, std:
   auto* dst = reinterpret_cast<unsigned char*>(out);
   while (n - r.used >= header_size) {
     const unsigned char* h = src + r.used;
-    r.error = header_error(h);
-    if (!r.error.empty()) {
-      r.alert = h[0] != content_data ? unexpected_message : record_overflow;
-      break;
-    }
+    r.error = header_error(h, r.alert);
+    if (!r.error.empty()) break;
     const std::size_t len = (std::size_t{h[3]} << 8) | h[4];
-    if (n - r.used < header_size + len || cap - r.plain < len - tag_size) break;
+    const std::size_t sealed = len - suite_.explicit_nonce - tag_size;
+    if (n - r.used < header_size + len || cap - r.plain < sealed) break;
     unsigned char* body = dst + r.plain;
     if (!decrypt(h, len, body)) {
       r.error = "a record failed authentication";
@@ -348,7 +507,7 @@ record_layer::opened record_layer::open(const std::byte* in, std::size_t n, std:
       break;
     }
     r.used += header_size + len;
-    if (!take_content(body, len - tag_size, r)) break;
+    if (!take_content(h[0], body, sealed, r)) break;
   }
   return r;
 }

@@ -1,5 +1,6 @@
 #pragma once
-// TLS 1.3 records (RFC 8446, section 5) after OpenSSL's handshake, done by the worker:
+// TLS 1.3 records (RFC 8446, section 5), and TLS 1.2's AEAD records (RFC 5246 section
+// 6.2.3.3, RFC 5288, RFC 7905), after OpenSSL's handshake, done by the worker:
 // what kernel TLS does where the kernel has the TLS ULP, done in user space where it
 // has not.
 //
@@ -11,12 +12,14 @@
 // sealed straight into the one that goes to the client.
 //
 // OpenSSL still does everything else: the handshake, the certificate checks, the
-// tickets. The traffic secrets come from its key log callback, the same ones kernel
-// TLS is given; nothing is logged anywhere.
+// tickets. TLS 1.3's traffic secrets come from its key log callback, the same ones
+// kernel TLS is given; nothing is logged anywhere. TLS 1.2's keys come from the
+// session's master secret and the two randoms, through the suite's PRF.
 //
 // What may arrive after the handshake is what a client may send: application data,
-// alerts and KeyUpdate (section 4.6.3). Anything else ends the connection, as does a
-// record that fails authentication: no byte of it is handed on.
+// alerts and, in TLS 1.3, KeyUpdate (section 4.6.3). Anything else ends the connection
+// (a TLS 1.2 renegotiation among it: it is off), as does a record that fails
+// authentication: no byte of it is handed on.
 
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -52,11 +55,14 @@ class record_layer {
   static constexpr std::size_t tag_size = 16;
   static constexpr std::size_t max_plain = 16384;
   static constexpr std::size_t max_record = header_size + max_plain + 256;
+  // What a record adds to its content at most: a header, TLS 1.2's explicit nonce
+  // (TLS 1.3's content type is smaller) and the tag.
+  static constexpr std::size_t record_overhead = header_size + 8 + tag_size;
   // Room a seal of n bytes may need: a KeyUpdate record first, then per record of
-  // up to max_plain bytes a header, the content type and the tag.
+  // up to max_plain bytes its overhead.
   static constexpr std::size_t seal_room(std::size_t n) noexcept {
     const std::size_t records = n == 0 ? 1 : (n + max_plain - 1) / max_plain;
-    return key_update_record + n + records * (header_size + 1 + tag_size);
+    return key_update_record + n + records * record_overhead;
   }
 
   // Null, with the reason in `error`, unless `suite` (its two-byte id, as
@@ -67,7 +73,22 @@ class record_layer {
   static std::unique_ptr<record_layer> make(std::uint16_t suite, std::span<const unsigned char> read_secret,
                                             std::span<const unsigned char> write_secret, std::uint64_t write_seq,
                                             std::string& error, std::uint64_t read_seq = 0);
-  // Records one key of `suite` seals before the layer changes it (0: not a suite).
+  // TLS 1.2, AEAD suites: the keys from the master secret and the hello randoms
+  // (section 6.3), ours the server's if `server`. Null, with the reason in `error`,
+  // unless `suite` is one of the six ECDHE AEAD suites.
+  struct tls12_secrets {
+    std::span<const unsigned char> master;
+    std::span<const unsigned char> client_random;
+    std::span<const unsigned char> server_random;
+  };
+  static std::unique_ptr<record_layer> make_tls12(std::uint16_t suite, const tls12_secrets& secrets, bool server,
+                                                  std::uint64_t write_seq, std::uint64_t read_seq,
+                                                  std::string& error);
+  // The server's records of a TLS 1.2 SSL whose handshake has just ended: each side
+  // has sent one record with its keys, its Finished.
+  static std::unique_ptr<record_layer> after_tls12_handshake(const SSL* ssl, std::string& error);
+  // Records one key of `suite` seals before the layer changes it (0: not a suite;
+  // TLS 1.2 has no KeyUpdate: no limit).
   static std::uint64_t record_limit(std::uint16_t suite) noexcept;
   ~record_layer();
   record_layer(const record_layer&) = delete;
@@ -83,7 +104,7 @@ class record_layer {
   std::size_t seal_content(unsigned char type, const unsigned char* in, std::size_t n, unsigned char* out) noexcept;
   // An alert as one record, into `out` (room: alert_room): close_notify (0) as a
   // warning, any other description as fatal.
-  static constexpr std::size_t alert_room = header_size + 3 + tag_size;
+  static constexpr std::size_t alert_room = record_overhead + 2;
   std::size_t seal_alert(unsigned char description, std::byte* out) noexcept;
 
   struct opened {
@@ -104,17 +125,23 @@ class record_layer {
   struct direction {
     EVP_CIPHER_CTX* ctx = nullptr;
     std::array<unsigned char, 48> secret{};  // SHA-384 at most
-    std::array<unsigned char, 12> iv{};
+    std::array<unsigned char, 12> iv{};  // TLS 1.2 AES-GCM: the 4-byte salt, then zeros
     std::uint64_t seq = 0;  // records done with this key
   };
   static constexpr std::size_t key_update_record = header_size + 5 + 1 + tag_size;
   explicit record_layer(const suite_info& suite) noexcept : suite_(suite) {}
   bool set_keys(direction& d, std::span<const unsigned char> secret, bool encrypt) noexcept;
+  bool set_key(direction& d, const unsigned char* key, bool encrypt) noexcept;
   bool next_secret(direction& d) noexcept;
   bool on_handshake_message(const unsigned char* body, std::size_t n) noexcept;
-  std::string header_error(const unsigned char* h);
+  std::string header_error(const unsigned char* h, unsigned char& alert) const;
+  // The shortest body a record may have: TLS 1.3 a content type and the tag, TLS 1.2
+  // the explicit nonce and the tag (empty data records are allowed).
+  std::size_t min_body() const noexcept;
+  std::size_t additional_data(const unsigned char* h, std::size_t content, std::uint64_t seq,
+                              unsigned char* aad) const noexcept;
   bool decrypt(const unsigned char* h, std::size_t len, unsigned char* body) noexcept;
-  bool take_content(unsigned char* body, std::size_t sealed, opened& r);
+  bool take_content(unsigned char header_type, unsigned char* body, std::size_t sealed, opened& r);
 
   const suite_info& suite_;
   direction read_;

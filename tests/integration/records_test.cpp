@@ -1,6 +1,7 @@
-// The records of a TLS 1.3 terminate session, done by the worker after OpenSSL's
-// handshake (proxy/tls/record_layer.hpp), end to end: key updates in the middle of a
-// stream, a forged record, and which code did the records, in the close log.
+// The records of a TLS 1.3 or 1.2 terminate session, done by the worker after
+// OpenSSL's handshake (proxy/tls/record_layer.hpp), end to end: key updates in the
+// middle of a stream, a forged record, a renegotiation, and which code did the
+// records, in the close log.
 
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
@@ -134,7 +135,7 @@ struct manual_client {
   BIO* in = BIO_new(BIO_s_mem());
   BIO* out = BIO_new(BIO_s_mem());
 
-  explicit manual_client(std::uint16_t port) {
+  explicit manual_client(std::uint16_t port, int version = TLS1_3_VERSION) {
     fd = ::socket(AF_INET, SOCK_STREAM, 0);
     const timeval limit{10, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
@@ -146,7 +147,8 @@ struct manual_client {
     SSL_set_bio(ssl.get(), in, out);
     SSL_set_connect_state(ssl.get());
     SSL_set_tlsext_host_name(ssl.get(), "rec01.example.local");
-    SSL_set_min_proto_version(ssl.get(), TLS1_3_VERSION);
+    SSL_set_min_proto_version(ssl.get(), version);
+    SSL_set_max_proto_version(ssl.get(), version);
   }
   ~manual_client() { ::close(fd); }
   // Sends everything OpenSSL wrote, in one send.
@@ -162,7 +164,8 @@ struct manual_client {
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     return n > 0 && BIO_write(in, buf, static_cast<int>(n)) == n;
   }
-  // Shakes hands up to the client's Finished, which is left unsent.
+  // TLS 1.3: shakes hands up to the client's Finished, which is left unsent. TLS 1.2:
+  // the whole handshake (the client's Finished goes before the server's).
   bool shake_hands() {
     for (int step = 0; step < 10; ++step) {
       if (SSL_do_handshake(ssl.get()) == 1) return true;
@@ -221,16 +224,48 @@ TEST_F(Records, ARecordSplitByAPauseIsOpenedWhole) {
   EXPECT_EQ(c.read(text.size()), text) << gw_.log();
 }
 
-TEST_F(Records, Tls12SessionsKeepOpenSslRecords) {
-  tls_client c;
-  auto opts = rec01_client();
-  opts.max_version = TLS1_2_VERSION;
-  ASSERT_TRUE(c.connect(gw_.port("rec"), opts)) << c.error() << "\n" << gw_.log();
-  const auto r = echo_transfer(c, 1 * MiB, 9);
-  ASSERT_TRUE(r.ok) << r.error << "\n" << gw_.log();
+// TLS 1.2 with each suite the gateway offers with an RSA certificate (AES-GCM's
+// explicit nonces, ChaCha20's implicit ones), a stream both ways.
+TEST_F(Records, Tls12SessionsAreTheWorkersForEverySuite) {
+  for (const char* suite : {"ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384",
+                            "ECDHE-RSA-CHACHA20-POLY1305"}) {
+    from_ = gw_.proc().stderr_line_count();
+    tls_client c;
+    auto opts = rec01_client();
+    opts.max_version = TLS1_2_VERSION;
+    opts.ciphers = suite;
+    ASSERT_TRUE(c.connect(gw_.port("rec"), opts)) << c.error() << "\n" << gw_.log();
+    ASSERT_EQ(c.cipher(), suite);
+    const auto r = echo_transfer(c, 4 * MiB, 9);
+    ASSERT_TRUE(r.ok) << suite << ": " << r.error << "\n" << gw_.log();
+    EXPECT_EQ(r.received_sha256, pattern_sha256(9, 4 * MiB)) << suite;
+    const std::string closed = closed_event();
+    EXPECT_EQ(json_field(closed, "records"), "vmsgate") << closed;
+    EXPECT_EQ(json_field(closed, "tls_version"), "TLSv1.2") << closed;
+    EXPECT_EQ(json_field(closed, "end"), "client_closed") << closed;
+  }
+}
+
+// A TLS 1.2 client that asks to renegotiate after the handshake is told no, with a
+// no_renegotiation alert, and the session ends as the client's error.
+TEST_F(Records, ATls12RenegotiationIsRefusedWithAnAlert) {
+  manual_client c(gw_.port("rec"), TLS1_2_VERSION);
+  ASSERT_TRUE(c.shake_hands()) << gw_.log();
+  const std::string text = "before";
+  ASSERT_EQ(SSL_write(c.ssl.get(), text.data(), static_cast<int>(text.size())), static_cast<int>(text.size()));
+  ASSERT_TRUE(c.send_pending());
+  EXPECT_EQ(c.read(text.size()), text) << gw_.log();
+  ASSERT_EQ(SSL_renegotiate(c.ssl.get()), 1);
+  EXPECT_LE(SSL_do_handshake(c.ssl.get()), 0);  // its ClientHello is written, the answer awaited
+  ASSERT_TRUE(c.send_pending());
+  EXPECT_EQ(c.read(1), "");
+  EXPECT_EQ(ERR_GET_REASON(ERR_peek_last_error()), SSL_R_TLSV1_ALERT_NO_RENEGOTIATION);
+  ERR_clear_error();
   const std::string closed = closed_event();
-  EXPECT_EQ(json_field(closed, "records"), "openssl") << closed;
-  EXPECT_EQ(json_field(closed, "tls_version"), "TLSv1.2") << closed;
+  EXPECT_EQ(json_field(closed, "records"), "vmsgate") << closed;
+  EXPECT_EQ(json_field(closed, "end"), "client_error") << closed;
+  EXPECT_EQ(json_field(closed, "detail"), "the client asked to renegotiate, which is off") << closed;
+  EXPECT_EQ(json_field(closed, "bytes_to_backend"), std::to_string(text.size())) << closed;
 }
 
 }  // namespace

@@ -130,6 +130,9 @@ bool tls_client::connect_tcp(std::uint16_t port, const tls_options& opts) {
     SSL_CTX_set_security_level(ctx_, 0);
     SSL_CTX_set_cipher_list(ctx_, "DEFAULT:@SECLEVEL=0");
   }
+  if (!opts.ciphers.empty() && SSL_CTX_set_cipher_list(ctx_, opts.ciphers.c_str()) != 1) {
+    return fail("cannot set the cipher list " + opts.ciphers);
+  }
   if (!opts.ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx_, opts.ca_file.c_str(), nullptr) != 1)
       return fail("cannot load CA file " + opts.ca_file);

@@ -22,6 +22,7 @@ struct tls_options {
   std::string verify_host;  // with ca_file: the name the certificate must carry
   int min_version = 0;      // TLS1_2_VERSION etc.; 0: the library's default
   int max_version = 0;      // asking for TLS 1.1 or lower also sets security level 0
+  std::string ciphers;      // the TLS 1.2 cipher list; empty: the library's default
   std::string cert_file;    // client certificate (PEM) for mutual TLS
   std::string key_file;
   std::chrono::milliseconds timeout{20000};  // for connect+handshake and each wait

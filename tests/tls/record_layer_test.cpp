@@ -1,6 +1,7 @@
 // tls::record_layer against OpenSSL itself: an OpenSSL client and an OpenSSL server
-// shake hands over memory BIOs, then the server's records are taken over exactly as a
-// session does it, and every byte each side sends must be what the other reads.
+// shake hands over memory BIOs (TLS 1.3, or TLS 1.2 with an AEAD suite), then the
+// server's records are taken over exactly as a session does it, and every byte each
+// side sends must be what the other reads.
 
 #include "proxy/tls/record_layer.hpp"
 
@@ -41,15 +42,23 @@ void put(BIO* b, const std::string& bytes) {
   ASSERT_EQ(BIO_write(b, bytes.data(), static_cast<int>(bytes.size())), static_cast<int>(bytes.size()));
 }
 
+// The param: a TLS 1.3 suite ("TLS_...") or a TLS 1.2 cipher.
 class pair_with_layer : public ::testing::TestWithParam<const char*>, public tls::traffic_secret_sink {
  protected:
+  bool tls12() const { return std::strncmp(GetParam(), "TLS_", 4) != 0; }
+
   void SetUp() override {
     const issuer ca = make_ca("record layer test");
     server_ctx_.reset(SSL_CTX_new(TLS_server_method()));
     client_ctx_.reset(SSL_CTX_new(TLS_client_method()));
     for (SSL_CTX* c : {server_ctx_.get(), client_ctx_.get()}) {
-      SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION);
-      ASSERT_EQ(SSL_CTX_set_ciphersuites(c, GetParam()), 1);
+      if (tls12()) {
+        SSL_CTX_set_max_proto_version(c, TLS1_2_VERSION);
+        ASSERT_EQ(SSL_CTX_set_cipher_list(c, GetParam()), 1);
+      } else {
+        SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION);
+        ASSERT_EQ(SSL_CTX_set_ciphersuites(c, GetParam()), 1);
+      }
     }
     ASSERT_EQ(SSL_CTX_use_certificate(server_ctx_.get(), ca.cert.get()), 1);
     ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx_.get(), ca.key.get()), 1);
@@ -99,10 +108,32 @@ class pair_with_layer : public ::testing::TestWithParam<const char*>, public tls
     ASSERT_EQ(SSL_has_pending(server_.get()), 0);
     std::string error;
     suite_ = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(server_.get()));
-    layer_ = tls::record_layer::make(suite_, client_secret_, server_secret_, count_records(server_stream_) - mark_,
-                                     error);
+    if (tls12()) {
+      ASSERT_EQ(SSL_version(server_.get()), TLS1_2_VERSION);
+      // after_tls12_handshake's premise: one record (the Finished) after the server's
+      // ChangeCipherSpec.
+      EXPECT_EQ(count_records(server_stream_.substr(server_stream_.rfind(std::string("\x14\x03\x03\x00\x01\x01", 6)))),
+                2u);
+      master_.resize(48);
+      client_random_.resize(32);
+      server_random_.resize(32);
+      ASSERT_EQ(SSL_SESSION_get_master_key(SSL_get_session(server_.get()), master_.data(), 48), 48u);
+      SSL_get_client_random(server_.get(), client_random_.data(), 32);
+      SSL_get_server_random(server_.get(), server_random_.data(), 32);
+      layer_ = tls::record_layer::after_tls12_handshake(server_.get(), error);
+    } else {
+      layer_ = server_layer(count_records(server_stream_) - mark_, error);
+    }
     ASSERT_TRUE(layer_) << error;
     server_.reset();  // the session frees it too
+  }
+
+  // The server's layer, as if `written` records had gone with its key.
+  std::unique_ptr<tls::record_layer> server_layer(std::uint64_t written, std::string& error) const {
+    if (tls12()) {
+      return tls::record_layer::make_tls12(suite_, {master_, client_random_, server_random_}, true, written, 1, error);
+    }
+    return tls::record_layer::make(suite_, client_secret_, server_secret_, written, error);
   }
 
   // What the client sends, as the bytes on the wire.
@@ -147,16 +178,18 @@ class pair_with_layer : public ::testing::TestWithParam<const char*>, public tls
   BIO* c_out_ = nullptr;
   std::string server_stream_;
   std::vector<unsigned char> client_secret_, server_secret_;
+  std::vector<unsigned char> master_, client_random_, server_random_;  // TLS 1.2
   std::uint64_t mark_ = 0;
   std::uint16_t suite_ = 0;
   std::unique_ptr<tls::record_layer> layer_;
 
-  std::uint16_t suite() const { return suite_; }
-  // A layer that seals as the client does (before the client has sent anything):
+  // A layer that seals as the client does (before the client has sent any data):
   // records no OpenSSL client would send, but authentic.
   std::unique_ptr<tls::record_layer> as_client() const {
     std::string error;
-    auto mirror = tls::record_layer::make(suite_, server_secret_, client_secret_, 0, error);
+    auto mirror = tls12() ? tls::record_layer::make_tls12(suite_, {master_, client_random_, server_random_}, false,
+                                                          1, 1, error)
+                          : tls::record_layer::make(suite_, server_secret_, client_secret_, 0, error);
     EXPECT_TRUE(mirror) << error;
     return mirror;
   }
@@ -175,15 +208,14 @@ TEST_P(pair_with_layer, BytesGoBothWaysAfterTheTickets) {
   const auto r = open(client_sends("GET / HTTP/1.1\r\n\r\n"), plain);
   EXPECT_TRUE(r.error.empty()) << r.error;
   EXPECT_EQ(plain, "GET / HTTP/1.1\r\n\r\n");
-  // Two tickets went before with the server's key: the client reads our records
-  // only if the layer went on from sequence number 2.
+  // TLS 1.3: two tickets went before with the server's key, TLS 1.2: the Finished:
+  // the client reads our records only if the layer went on from the right number.
   EXPECT_EQ(client_reads(seal("HTTP/1.1 200 OK\r\n\r\n"), 19), "HTTP/1.1 200 OK\r\n\r\n");
 }
 
 TEST_P(pair_with_layer, ASequenceNumberOffByOneIsNotReadByTheClient) {
   std::string error;
-  layer_ = tls::record_layer::make(suite(), client_secret_, server_secret_,
-                                   count_records(server_stream_) - mark_ - 1, error);
+  layer_ = server_layer(tls12() ? 0 : count_records(server_stream_) - mark_ - 1, error);
   ASSERT_TRUE(layer_) << error;
   EXPECT_EQ(client_reads(seal("lost"), 4), "");
 }
@@ -220,7 +252,10 @@ TEST_P(pair_with_layer, APartialRecordWaitsForTheRest) {
   EXPECT_EQ(plain, "split across two reads");
 }
 
-TEST_P(pair_with_layer, KeyUpdatesBothWays) {
+class tls13_pair : public pair_with_layer {};
+class tls12_pair : public pair_with_layer {};
+
+TEST_P(tls13_pair, KeyUpdatesBothWays) {
   for (int round = 0; round < 3; ++round) {
     // The client asks for our update too: our next data goes after a KeyUpdate of
     // our own, under the new key, and the client reads it only if both are right.
@@ -275,7 +310,7 @@ TEST_P(pair_with_layer, CloseNotifyEndsEachDirection) {
   EXPECT_EQ(SSL_get_error(client_.get(), 0), SSL_ERROR_ZERO_RETURN);
 }
 
-TEST_P(pair_with_layer, RecordsOtherThanApplicationDataAreRefused) {
+TEST_P(tls13_pair, RecordsOtherThanApplicationDataAreRefused) {
   std::string plain;
   EXPECT_EQ(open(std::string("\x15\x03\x03\x00\x02\x01\x00", 7), plain).error,
             "a record of type 21 after the handshake");
@@ -301,7 +336,7 @@ TEST_P(pair_with_layer, AnAlertOtherThanCloseNotifyEndsWithItsName) {
   EXPECT_EQ(r.error, "the peer sent an alert: bad record mac");
 }
 
-TEST_P(pair_with_layer, PaddingAndEmptyRecordsAreReadOtherContentIsRefused) {
+TEST_P(tls13_pair, PaddingAndEmptyRecordsAreReadOtherContentIsRefused) {
   auto client = as_client();
   std::string plain;
   // Content, its type, then zeros of padding; and an empty data record.
@@ -336,13 +371,62 @@ TEST_P(pair_with_layer, PaddingAndEmptyRecordsAreReadOtherContentIsRefused) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Suites, pair_with_layer,
-                         ::testing::Values("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
-                                           "TLS_CHACHA20_POLY1305_SHA256"),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           return name.substr(4);
-                         });
+// TLS 1.2 types its records openly: alerts and handshake messages come as such. A
+// ClientHello is a renegotiation, which is off; the header is authenticated too.
+TEST_P(tls12_pair, RecordTypesRenegotiationAndHeadersAreChecked) {
+  auto client = as_client();
+  std::string plain;
+  std::string wire = sealed(*client, 23, "");  // in this order: each takes a sequence number
+  wire += sealed(*client, 23, "abc");
+  auto r = open(wire, plain);
+  EXPECT_TRUE(r.error.empty()) << r.error;
+  EXPECT_EQ(plain, "abc");
+  struct odd {
+    unsigned char type;
+    std::string inner;
+    std::string error;
+    int alert;
+  };
+  const odd cases[] = {
+      {21, std::string("\x02\x28", 2), "the peer sent an alert: handshake failure", 0},
+      {21, "\x01", "the peer sent an alert: malformed", 0},
+      {22, std::string("\x01\0\0\x02\x03\x03", 6), "the client asked to renegotiate, which is off",
+       SSL_AD_NO_RENEGOTIATION},
+      {22, std::string("\0\0\0\0", 4), "an unexpected message after the handshake", SSL_AD_UNEXPECTED_MESSAGE},
+      {22, "", "an unexpected message after the handshake", SSL_AD_UNEXPECTED_MESSAGE},
+  };
+  for (const auto& c : cases) {
+    r = open(sealed(*client, c.type, c.inner), plain);
+    EXPECT_EQ(r.error, c.error) << "type " << int(c.type);
+    EXPECT_EQ(r.alert, c.alert) << "type " << int(c.type);
+    EXPECT_EQ(r.plain, 0u);
+  }
+  // Refused by their headers alone.
+  EXPECT_EQ(open(std::string("\x14\x03\x03\x00\x01\x01", 6), plain).error, "a record of type 20 after the handshake");
+  EXPECT_EQ(open(std::string("\x18\x03\x03\x00\x01\x01", 6), plain).error, "a record of type 24 after the handshake");
+  r = open(std::string("\x17\x03\x03\x00\x05", 5) + "short", plain);
+  EXPECT_EQ(r.error, "a record of length 5");
+  EXPECT_EQ(r.alert, SSL_AD_DECODE_ERROR);
+  // close_notify, whatever its level.
+  EXPECT_TRUE(open(sealed(*client, 21, std::string("\x01\x00", 2)), plain).closed);
+  // The version is part of what the tag covers.
+  wire = sealed(*client, 23, "abc");
+  wire[2] = 0x01;
+  EXPECT_EQ(open(wire, plain).error, "a record failed authentication");
+}
+
+const char* const tls13_suites[] = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"};
+const char* const tls12_suites[] = {"ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384",
+                                    "ECDHE-RSA-CHACHA20-POLY1305"};
+std::string suite_name(const ::testing::TestParamInfo<const char*>& info) {
+  std::string name = std::strncmp(info.param, "TLS_", 4) == 0 ? std::string(info.param).substr(4) : info.param;
+  for (char& c : name) c = c == '-' ? '_' : c;
+  return name;
+}
+INSTANTIATE_TEST_SUITE_P(Tls13, pair_with_layer, ::testing::ValuesIn(tls13_suites), suite_name);
+INSTANTIATE_TEST_SUITE_P(Tls12, pair_with_layer, ::testing::ValuesIn(tls12_suites), suite_name);
+INSTANTIATE_TEST_SUITE_P(Tls13, tls13_pair, ::testing::ValuesIn(tls13_suites), suite_name);
+INSTANTIATE_TEST_SUITE_P(Tls12, tls12_pair, ::testing::ValuesIn(tls12_suites), suite_name);
 
 // Before a key seals more records than its cipher safely may, the layer changes it
 // on its own: a KeyUpdate, then the data under the next key.
@@ -380,13 +464,32 @@ TEST(RecordLayer, RefusesWhatIsNotATls13SuiteAndSecretsOfTheWrongSize) {
   const std::vector<unsigned char> longer(48, 1);
   EXPECT_FALSE(tls::record_layer::make(0x1301, secret, longer, 0, error));
   EXPECT_EQ(error, "traffic secrets of the wrong size");
-  EXPECT_EQ(tls::record_layer::record_limit(0xc02f), 0u);
+  EXPECT_EQ(tls::record_layer::record_limit(0x009e), 0u);
+  // TLS 1.2 cannot change keys: no limit to change them at.
+  EXPECT_EQ(tls::record_layer::record_limit(0xc02f), std::numeric_limits<std::uint64_t>::max());
 }
 
+TEST(RecordLayer, RefusesWhatIsNotATls12AeadSuiteAndSecretsOfTheWrongSize) {
+  std::string error;
+  const std::vector<unsigned char> master(48, 1), random(32, 2), short_master(32, 1), short_random(31, 2);
+  EXPECT_TRUE(tls::record_layer::make_tls12(0xc02f, {master, random, random}, true, 1, 1, error)) << error;
+  for (const std::uint16_t suite : {0x1301, 0x009e, 0xc013}) {  // TLS 1.3's, DHE, CBC
+    EXPECT_FALSE(tls::record_layer::make_tls12(suite, {master, random, random}, true, 1, 1, error));
+    EXPECT_EQ(error, "not a TLS 1.2 suite this layer has");
+  }
+  EXPECT_FALSE(tls::record_layer::make_tls12(0xc030, {short_master, random, random}, true, 1, 1, error));
+  EXPECT_EQ(error, "a master secret of the wrong size");
+  EXPECT_FALSE(tls::record_layer::make_tls12(0xcca8, {master, random, short_random}, true, 1, 1, error));
+  EXPECT_EQ(error, "cannot set the record keys");
+}
+
+// A KeyUpdate (TLS 1.3), then per record the larger overhead: TLS 1.2 AES-GCM's
+// header, explicit nonce and tag (29 bytes; TLS 1.3's header, type and tag: 22).
 TEST(RecordLayer, SealRoomCoversEveryRecordAndAKeyUpdate) {
-  EXPECT_EQ(tls::record_layer::seal_room(1), 27u + 1 + 22);
-  EXPECT_EQ(tls::record_layer::seal_room(16384), 27u + 16384 + 22);
-  EXPECT_EQ(tls::record_layer::seal_room(16385), 27u + 16385 + 44);
+  EXPECT_EQ(tls::record_layer::seal_room(1), 27u + 1 + 29);
+  EXPECT_EQ(tls::record_layer::seal_room(16384), 27u + 16384 + 29);
+  EXPECT_EQ(tls::record_layer::seal_room(16385), 27u + 16385 + 58);
+  EXPECT_EQ(tls::record_layer::alert_room, 31u);
 }
 
 }  // namespace
