@@ -10,7 +10,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 VMSGATE=${VMSGATE:-$ROOT/build/proxy/vmsgate}
 PROXIES=${PROXIES:-"vmsgate haproxy hitch nginx"}
-TESTS=${TESTS:-"hs13 hs12 resumed bulk1 bulk16 keepalive idle"}
+TESTS=${TESTS:-"hs13 hs12 resumed bulk1 bulk16 keepalive idle bulk1_12 idle12"}
 RUNS=${RUNS:-3}
 HS_SECONDS=${HS_SECONDS:-5}
 KA_SECONDS=${KA_SECONDS:-5}
@@ -188,9 +188,9 @@ EOF
 backend_for() {
   case $1 in
     hs13 | hs12 | resumed) echo "$ANSWER_PORT" ;;
-    bulk1 | bulk16) echo "$STREAM_PORT" ;;
+    bulk1 | bulk16 | bulk1_12) echo "$STREAM_PORT" ;;
     keepalive) echo "$KA_PORT" ;;
-    idle) echo "$IDLE_PORT" ;;
+    idle | idle12) echo "$IDLE_PORT" ;;
   esac
 }
 
@@ -326,14 +326,16 @@ s_time_run() {
   echo "$((t1 - t0)) $n $r $(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.2f", b - a }')"
 }
 
-# Prints "ticks bytes wall" for STREAMS (1 or 16) parallel downloads totalling BULK_BYTES.
+# Prints "ticks bytes wall" for STREAMS (1 or 16) parallel downloads totalling BULK_BYTES,
+# over TLS 1.3 (or 1.2 if the second argument says 1.2).
 bulk_run() {
-  local streams=$1 each t0 t1 out args=() i got w0 w1
+  local streams=$1 each t0 t1 out args=() i got w0 w1 version=(--tlsv1.3 --tls13-ciphers "$CIPHERSUITE")
+  [[ ${2:-} == 1.2 ]] && version=(--tlsv1.2 --tls-max 1.2 --ciphers "$CIPHER12")
   each=$((BULK_BYTES / streams))
   for i in $(seq "$streams"); do args+=(-o /dev/null "https://bench.local:$PORT/$each"); done
   t0=$(cpu_ticks "$PROXY_PID")
   w0=$(date +%s.%N)
-  out=$(taskset -c "$LOAD_CPU" curl -sS --http1.1 --tlsv1.3 --tls13-ciphers "$CIPHERSUITE" \
+  out=$(taskset -c "$LOAD_CPU" curl -sS --http1.1 "${version[@]}" \
     --cacert "$WORK/pki/ca.pem" --resolve "bench.local:$PORT:127.0.0.1" --max-time 180 \
     --parallel --parallel-max "$streams" -w '%{size_download}\n' "${args[@]}") || true
   w1=$(date +%s.%N)
@@ -363,14 +365,15 @@ keepalive_run() {
   echo "$((t1 - t0)) $n $KA_SECONDS"
 }
 
-# Prints "rss_delta_kb connections resumed": IDLE_CONNS handshaken idle connections.
+# Prints "rss_delta_kb connections resumed": IDLE_CONNS handshaken idle connections
+# (TLS 1.3, or 1.2 if the argument says 1.2).
 idle_run() {
   local before after fifo cpid line i
   before=$(rss_kb "$PROXY_PID")
   fifo=$WORK/idle.fifo
   rm -f "$fifo"; mkfifo "$fifo"
   # The client keeps its connections until its stdin (the fifo) closes.
-  taskset -c "$LOAD_CPU" python3 "$HERE/idle_client.py" "$PORT" "$IDLE_CONNS" bench.local \
+  taskset -c "$LOAD_CPU" python3 "$HERE/idle_client.py" "$PORT" "$IDLE_CONNS" bench.local "${1:-1.3}" "$CIPHER12" \
     <"$fifo" >"$WORK/idle.out" 2>&1 &
   cpid=$!
   PIDS+=("$cpid")
@@ -411,6 +414,8 @@ one_test() {
     bulk16) res=$(bulk_run "$STREAMS") ;;
     keepalive) res=$(keepalive_run) ;;
     idle) res=$(idle_run) ;;
+    bulk1_12) res=$(bulk_run 1 1.2) ;;
+    idle12) res=$(idle_run 1.2) ;;
   esac || res=""
   kill -0 "$PROXY_PID" 2>/dev/null || say "$name exited during $test; see its log"
   stop_pid "$PROXY_PID"
@@ -421,7 +426,7 @@ one_test() {
       v=$(awk -v t="$ticks" -v c="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.1f", t / c * 1e6 / n }')
       RAW+=("| $name | $run | $test | $n handshakes ($r resumed) in $wall s | $ticks | $v µs |")
       echo "$r $n" >>"$WORK/$name.$test.resumed" ;;
-    bulk1 | bulk16)
+    bulk1 | bulk16 | bulk1_12)
       read -r ticks n wall <<<"$res"
       v=$(awk -v t="$ticks" -v c="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.3f", (t / c) / (n / 1073741824) }')
       RAW+=("| $name | $run | $test | $n B in $wall s | $ticks | $v s/GiB |") ;;
@@ -429,7 +434,7 @@ one_test() {
       read -r ticks n wall <<<"$res"
       v=$(awk -v t="$ticks" -v c="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.2f", t / c * 1e6 / n }')
       RAW+=("| $name | $run | $test | $n requests in $wall s | $ticks | $v µs |") ;;
-    idle)
+    idle | idle12)
       read -r ticks n r <<<"$res"
       v=$(awk -v d="$ticks" -v n="$n" 'BEGIN { printf "%.1f", d * 1024 / n / 1000 }')
       RAW+=("| $name | $run | $test | $n connections ($r resumed), RSS +$ticks KiB | | $v KB |") ;;
@@ -456,6 +461,8 @@ test_title() {
     bulk16) echo "bulk $STREAMS streams, CPU s per GiB" ;;
     keepalive) echo "keep-alive 100-byte requests, CPU µs each" ;;
     idle) echo "memory per idle TLS connection, KB" ;;
+    bulk1_12) echo "bulk 1 stream TLS 1.2, CPU s per GiB" ;;
+    idle12) echo "memory per idle TLS 1.2 connection, KB" ;;
   esac
 }
 
@@ -518,7 +525,8 @@ $CLK_TCK ticks/s) per unit of work, **median of $RUNS runs (min–max)**; memory
 proxy's RSS growth (/proc/PID/status VmRSS) per connection. Lower is better. The last
 column is vmsgate's median over the best peer's median (targets of issue 7: full
 handshakes ≤ 0.75, resumed ≤ 0.6, bulk 16 streams ≤ 0.85, 1 stream ≤ 0.8, keep-alive
-≤ 0.8, idle memory ≤ 0.5).
+≤ 0.8, idle memory ≤ 0.5; the two TLS 1.2 rows at the end have none: they show what
+sites whose Windows clients speak only TLS 1.2 get).
 
 $(table)
 
@@ -529,13 +537,14 @@ each proxy is started afresh for each test and run, the runs interleave the prox
   or \`-tls1_2 -cipher $CIPHER12\`), one connection at a time, each a full handshake,
   the backend answers \`ok\` and closes; resumed: the same with \`-reuse\` (TLS 1.3 tickets).
 - bulk: curl downloads $((BULK_BYTES / 1048576)) MiB through the proxy over 1 TLS 1.3 connection, or
-  over $STREAMS parallel connections of $((BULK_BYTES / STREAMS / 1048576)) MiB each (\`curl --parallel\`).
+  over $STREAMS parallel connections of $((BULK_BYTES / STREAMS / 1048576)) MiB each (\`curl --parallel\`);
+  "TLS 1.2": over 1 TLS 1.2 connection with \`$CIPHER12\`.
 - keep-alive: \`wrk -t1 -c16 -d${KA_SECONDS}s\` over TLS, nginx as the plain HTTP backend
   answering 100 bytes; wrk's few handshakes (and its session resumption) are noise
   next to tens of thousands of requests.
 - idle: $IDLE_CONNS TLS 1.3 connections opened and handshaken one after the other
   (\`idle_client.py\`, no resumption), the backend holds its side; RSS after minus
-  RSS before, divided by the connections.
+  RSS before, divided by the connections; "TLS 1.2": the same with \`$CIPHER12\`.
 - the proxies' defaults otherwise: vmsgate logs one JSON line per closed connection
   (to a file), the others log nothing per connection.
 
