@@ -80,12 +80,31 @@ const algorithms& fetched() {
   return *a;
 }
 
-bool derive(EVP_KDF* kdf, const OSSL_PARAM* params, unsigned char* out, std::size_t n) noexcept {
-  EVP_KDF_CTX* ctx = kdf == nullptr ? nullptr : EVP_KDF_CTX_new(kdf);
-  if (ctx == nullptr) return false;
-  const bool ok = EVP_KDF_derive(ctx, out, n, params) == 1;
-  EVP_KDF_CTX_free(ctx);
-  return ok;
+// HKDF: one context per thread and digest, its digest and mode set once. Setting a
+// digest by name fetches it through a global lock, and a new TLS 1.3 session's keys
+// would fetch it four times. (TLS1-PRF cannot be kept so: OpenSSL 3.0 appends each
+// seed given to a context to the ones before.)
+EVP_KDF_CTX* hkdf_context(const char* digest) noexcept {
+  struct contexts {
+    std::array<EVP_KDF_CTX*, 2> ctx{};  // SHA256, SHA384
+    ~contexts() {
+      for (EVP_KDF_CTX* c : ctx) EVP_KDF_CTX_free(c);
+    }
+  };
+  thread_local contexts kept;
+  EVP_KDF_CTX*& ctx = kept.ctx[std::strcmp(digest, "SHA384") == 0 ? 1 : 0];
+  if (ctx != nullptr || fetched().hkdf == nullptr) return ctx;
+  EVP_KDF_CTX* fresh = EVP_KDF_CTX_new(fetched().hkdf);
+  int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+                               OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0),
+                               OSSL_PARAM_construct_end()};
+  if (fresh == nullptr || EVP_KDF_CTX_set_params(fresh, params) != 1) {
+    EVP_KDF_CTX_free(fresh);
+    return nullptr;
+  }
+  ctx = fresh;
+  return ctx;
 }
 
 // HKDF-Expand-Label(secret, label, "", n), RFC 8446 section 7.1.
@@ -101,15 +120,21 @@ bool expand_label(const record_layer::suite_info& suite, std::span<const unsigne
   std::memcpy(info.data() + 3, prefix.data(), prefix.size());
   std::memcpy(info.data() + 3 + prefix.size(), label.data(), label.size());
   info[3 + label_size] = 0;  // no context
-  int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
   const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(suite.digest), 0),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<unsigned char*>(secret.data()),
                                         secret.size()),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), label_size + 4),
       OSSL_PARAM_construct_end()};
-  return derive(fetched().hkdf, params, out, n);
+  EVP_KDF_CTX* ctx = hkdf_context(suite.digest);
+  const bool ok = ctx != nullptr && EVP_KDF_derive(ctx, out, n, params) == 1;
+  // The kept context would hold the secret until the next derive: it is replaced
+  // (OpenSSL wipes the old key as it frees it).
+  static const unsigned char none = 0;
+  const OSSL_PARAM wipe[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<unsigned char*>(&none), 1),
+      OSSL_PARAM_construct_end()};
+  if (ctx != nullptr) EVP_KDF_CTX_set_params(ctx, wipe);
+  return ok;
 }
 
 // The TLS 1.2 key block (RFC 5246 section 6.3): PRF(master secret, "key expansion",
@@ -128,7 +153,10 @@ bool key_block(const record_layer::suite_info& suite, const record_layer::tls12_
                                         s.master.size()),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed.data(), seed.size()),
       OSSL_PARAM_construct_end()};
-  return derive(fetched().tls1_prf, params, out, n);
+  EVP_KDF_CTX* ctx = fetched().tls1_prf == nullptr ? nullptr : EVP_KDF_CTX_new(fetched().tls1_prf);
+  const bool ok = ctx != nullptr && EVP_KDF_derive(ctx, out, n, params) == 1;
+  EVP_KDF_CTX_free(ctx);
+  return ok;
 }
 
 int key_log_index() {
