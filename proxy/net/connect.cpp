@@ -90,7 +90,9 @@ net::awaitable<bool> session::try_backend(std::size_t index) {
   }
   backend_.set_option(tcp::no_delay(true), ec);
   enable_inq(backend_.native_handle());  // without it, reads go on until EAGAIN
-  backend_.non_blocking(true, ec);
+  // The pump calls recv/send itself. The asynchronous connect has made the socket
+  // non-blocking already (Asio's flag says so without a syscall).
+  if (!backend_.native_non_blocking()) backend_.native_non_blocking(true, ec);
   co_return true;
 }
 

@@ -134,7 +134,14 @@ net::awaitable<bool> session::shake_hands() {
       handshake_failed(e);
       co_return false;
     }
-    const wait_result ok_wait = co_await wait_for_tls(e);
+    // OpenSSL wants to read only after our BIO was told EAGAIN: the socket is
+    // drained, and the next flight raises a new edge (no re-arm needed).
+    wait_result ok_wait;
+    if (e == SSL_ERROR_WANT_READ && gather_.attached() && gather_.drained()) {
+      ok_wait = co_await wait_edge(tls_socket());
+    } else {
+      ok_wait = co_await wait_for_tls(e);
+    }
     const bool ok = ready(ok_wait);
     if (!ok) {
       handshake_failed(0);
