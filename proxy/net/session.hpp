@@ -5,8 +5,8 @@
 //
 // OpenSSL reads and writes the TLS socket through record_gather, which sends the
 // records of one SSL_write together (no memory BIOs). The sockets are non-blocking.
-// After a TLS 1.3 server handshake without kernel TLS, the session does the records
-// itself with the handshake's traffic secrets and frees the SSL (records.cpp,
+// After a TLS 1.3 or 1.2 server handshake without kernel TLS, the session does the
+// records itself with the handshake's keys and frees the SSL (records.cpp,
 // tls/record_layer.hpp): an idle connection then holds two cipher contexts, not
 // OpenSSL's whole connection state.
 //
@@ -150,7 +150,7 @@ class session {
   record_gather gather_;  // the SSL's write BIO without kernel TLS: declared before it
   std::unique_ptr<key_capture> capture_;  // the SSL points at it during the handshake
   tls::ssl_ptr ssl_;  // declared after the sockets: freed before they close
-  // After a TLS 1.3 handshake without kernel TLS, the worker does the records and the
+  // After a TLS 1.3 or 1.2 handshake without kernel TLS, the worker does the records and the
   // SSL is freed. `in_` is held only while bytes move; a record that has come only in
   // part waits in `parked_`, a copy of its own size.
   std::unique_ptr<tls::record_layer> records_;
