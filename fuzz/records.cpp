@@ -79,11 +79,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto client = record_layer::make(0x1301, server_secret, client_secret, 0, error);
   if (!server || !client) __builtin_trap();
   exchange(data, size, *server, *client);
-  // AES-GCM with its explicit nonce, as most TLS 1.2 clients use.
+  // TLS 1.2: AES-GCM with its explicit nonce, as most clients use, and ChaCha20.
   const record_layer::tls12_secrets secrets{master, client_random, server_random};
-  server = record_layer::make_tls12(0xc02f, secrets, true, 1, 1, error);
-  client = record_layer::make_tls12(0xc02f, secrets, false, 1, 1, error);
-  if (!server || !client) __builtin_trap();
-  exchange(data, size, *server, *client);
+  for (const std::uint16_t suite : {0xc02f, 0xcca8}) {
+    server = record_layer::make_tls12(suite, secrets, true, 1, 1, error);
+    client = record_layer::make_tls12(suite, secrets, false, 1, 1, error);
+    if (!server || !client) __builtin_trap();
+    exchange(data, size, *server, *client);
+  }
   return 0;
 }

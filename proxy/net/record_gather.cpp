@@ -100,7 +100,7 @@ int record_gather::write(BIO* b, const char* in, int n) {
   const bool direct = self->held() == 0 && (!self->gathering_ || size > cap);
   if (direct) {
     const ssize_t r = send_all_once(self->fd_, in, size);
-    if (r > 0) self->note_written(in, static_cast<std::size_t>(r));
+    if (r > 0) self->written_.note(in, static_cast<std::size_t>(r));
     if (r < 0 && would_block(errno)) BIO_set_retry_write(b);
     return r < 0 ? -1 : static_cast<int>(r);
   }
@@ -118,13 +118,12 @@ int record_gather::write(BIO* b, const char* in, int n) {
   }
   std::memcpy(self->buf_.data() + self->len_, in, size);
   self->len_ += size;
-  self->note_written(in, size);
+  self->written_.note(in, size);
   return n;
 }
 
-// Follows the record boundaries of what OpenSSL wrote; a write may end inside a
-// header or a body (a short send), the next goes on from there.
-void record_gather::note_written(const char* p, std::size_t n) noexcept {
+void record_count::note(const char* p, std::size_t n) noexcept {
+  constexpr unsigned char change_cipher_spec = 20;
   while (n > 0) {
     if (body_left_ > 0) {
       const std::size_t take = std::min(n, body_left_);
@@ -137,6 +136,10 @@ void record_gather::note_written(const char* p, std::size_t n) noexcept {
     --n;
     if (header_got_ == header_.size()) {
       ++records_;
+      if (header_[0] == change_cipher_spec) {
+        after_ccs_ = records_;
+        seen_ccs_ = true;
+      }
       body_left_ = (std::size_t{header_[3]} << 8) | header_[4];
       header_got_ = 0;
     }
@@ -187,6 +190,7 @@ int record_gather::serve_read_ahead(BIO* b, char* out, std::size_t n) noexcept {
   }
   const std::size_t take = std::min(n, read_end_ - read_off_);
   std::memcpy(out, read_buf_.data() + read_off_, take);
+  read_.note(out, take);
   read_off_ += take;
   if (read_off_ == read_end_ && !reading_ahead_) read_ahead(false);
   return static_cast<int>(take);

@@ -28,6 +28,26 @@
 
 namespace vmsgate::net_io {
 
+// Follows the record boundaries of a byte stream that comes in pieces (a piece may
+// end inside a header or a body): how many records began, and how many after the
+// last ChangeCipherSpec, which in TLS 1.2 starts the sequence numbers again.
+class record_count {
+ public:
+  void note(const char* p, std::size_t n) noexcept;
+  std::uint64_t records() const noexcept { return records_; }
+  bool at_boundary() const noexcept { return header_got_ == 0 && body_left_ == 0; }
+  bool seen_change_cipher_spec() const noexcept { return seen_ccs_; }
+  std::uint64_t since_change_cipher_spec() const noexcept { return records_ - after_ccs_; }
+
+ private:
+  std::uint64_t records_ = 0;
+  std::uint64_t after_ccs_ = 0;
+  std::array<unsigned char, 5> header_{};  // the record header being followed
+  std::size_t header_got_ = 0;
+  std::size_t body_left_ = 0;
+  bool seen_ccs_ = false;
+};
+
 class record_gather {
  public:
   explicit record_gather(buffer_pool& pool) noexcept : pool_(pool) {}
@@ -49,11 +69,14 @@ class record_gather {
 
   std::size_t held() const noexcept { return len_ - off_; }
 
-  // Records OpenSSL has written through this BIO so far, and whether the bytes
-  // written end on a record boundary: after the handshake, the session counts the
-  // records already sent with the new key from them (tls/record_layer.hpp).
-  std::uint64_t records_written() const noexcept { return records_; }
-  bool at_record_boundary() const noexcept { return header_got_ == 0 && body_left_ == 0; }
+  // The records OpenSSL has written through this BIO so far, and those it was given
+  // to read while this BIO read ahead (the handshake): after the handshake, the
+  // session counts the records already sent and read with the new keys from them
+  // (tls/record_layer.hpp).
+  const record_count& written() const noexcept { return written_; }
+  const record_count& read_during_handshake() const noexcept { return read_; }
+  std::uint64_t records_written() const noexcept { return written_.records(); }
+  bool at_record_boundary() const noexcept { return written_.at_boundary(); }
 
   // While on, a read of the socket fills a pooled buffer and OpenSSL is served from
   // it: one recv takes a whole flight of the handshake, even with OpenSSL's
@@ -77,7 +100,6 @@ class record_gather {
   static long ctrl(BIO* b, int cmd, long num, void* ptr);
   static const BIO_METHOD* method();
   void release_if_idle() noexcept;
-  void note_written(const char* p, std::size_t n) noexcept;
   int serve_read_ahead(BIO* b, char* out, std::size_t n) noexcept;
 
   buffer_pool& pool_;
@@ -91,10 +113,8 @@ class record_gather {
   buffer_pool::lease read_buf_;  // with read-ahead: bytes read, not yet given to OpenSSL
   std::size_t read_off_ = 0;
   std::size_t read_end_ = 0;
-  std::uint64_t records_ = 0;
-  std::array<unsigned char, 5> header_{};  // the record header being written
-  std::size_t header_got_ = 0;
-  std::size_t body_left_ = 0;
+  record_count written_;
+  record_count read_;
 };
 
 }  // namespace vmsgate::net_io

@@ -38,25 +38,39 @@ void session::capture_keys() {
 
 // After a server handshake: TLS 1.3 with every secret captured, or TLS 1.2 (its keys
 // come from the session), and nothing of the client's read beyond its Finished; or
-// OpenSSL keeps the records.
+// OpenSSL keeps the records. So it does when the client negotiated a maximum
+// fragment length (RFC 6066), which the layer's records would not keep to.
 void session::take_over_records() {
   const std::unique_ptr<key_capture> capture = std::move(capture_);
   if (!capture) return;
-  tls::set_traffic_secret_sink(ssl_.get(), nullptr);
+  SSL* ssl = ssl_.get();
+  tls::set_traffic_secret_sink(ssl, nullptr);
   gather_.read_ahead(false);
-  const int version = SSL_version(ssl_.get());
+  const int version = SSL_version(ssl);
+  const SSL_SESSION* tls_session = SSL_get_session(ssl);
   const bool whole = (version == TLS1_2_VERSION || (version == TLS1_3_VERSION && capture->complete())) &&
-                     SSL_has_pending(ssl_.get()) == 0 && gather_.held() == 0 && gather_.at_record_boundary();
+                     tls_session != nullptr &&
+                     SSL_SESSION_get_max_fragment_length(tls_session) == TLSEXT_max_fragment_length_DISABLED &&
+                     SSL_has_pending(ssl) == 0 && gather_.held() == 0 && gather_.at_record_boundary();
   std::string why;
   if (whole && version == TLS1_2_VERSION) {
-    records_ = tls::record_layer::after_tls12_handshake(ssl_.get(), why);
+    // The records each side sent after its ChangeCipherSpec (its Finished, as a
+    // rule) were the first under the keys: the sequence numbers go on from there.
+    const record_count& written = gather_.written();
+    const record_count& read = gather_.read_during_handshake();
+    if (written.seen_change_cipher_spec() && read.seen_change_cipher_spec() && read.at_boundary()) {
+      records_ = tls::record_layer::after_tls12_handshake(ssl, written.since_change_cipher_spec(),
+                                                          read.since_change_cipher_spec(), why);
+    } else {
+      why = "the records since the ChangeCipherSpec could not be counted";
+    }
   } else if (whole) {
     const std::uint16_t suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(ssl_.get()));
     records_ = tls::record_layer::make(suite, capture->client(), capture->server(), capture->written_since_key(), why);
   }
   if (!records_) {
     if (whole) log::line(log::level::warning, "record_layer_refused").field("detail", why);
-    SSL_set_read_ahead(ssl_.get(), 1);
+    SSL_set_read_ahead(ssl, 1);
     return;
   }
   // The handshake ended well: its session stays resumable once the SSL is freed.
@@ -167,10 +181,11 @@ void session::client_ended() noexcept {
   backend_.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-// Tells the client why its connection ends, if its socket takes the alert at once:
-// the session ends now either way.
+// Tells the client why its connection ends, if its socket takes the alert at once
+// and no records are part-way out (the alert would land inside one): the session
+// ends now either way.
 void session::send_fatal_alert(unsigned char description) noexcept {
-  if (description == 0) return;
+  if (description == 0 || sending_records_) return;
   std::array<std::byte, tls::record_layer::alert_room> alert{};
   const std::size_t n = records_->seal_alert(description, alert.data());
   if (n > 0) (void)::send(client_.native_handle(), alert.data(), n, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -186,7 +201,9 @@ net::awaitable<bool> session::send_records(const std::byte* p, std::size_t n) {
     fail("internal_error");
     co_return false;
   }
+  sending_records_ = true;
   const bool sent = co_await send_on(client_, sealed.data(), size);
+  sending_records_ = false;
   co_return sent;
 }
 

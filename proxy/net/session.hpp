@@ -170,6 +170,7 @@ class session {
   bool aborted_ = false;
   bool served_ = false;  // the session has ended: the watchdog stops
   bool watchdog_armed_ = false;  // its handler is pending, and holds `this`
+  bool sending_records_ = false;  // a send of records_' sealed records is under way
   // An attempt on one backend (its TCP connect, or on originate routes its TLS
   // handshake) has a deadline of its own: when it passes, the watchdog ends the
   // attempt (cancels the backend socket's waits), not the session, and the next

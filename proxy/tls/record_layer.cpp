@@ -84,7 +84,7 @@ const algorithms& fetched() {
 // digest by name fetches it through a global lock, and a new TLS 1.3 session's keys
 // would fetch it four times. (TLS1-PRF cannot be kept so: OpenSSL 3.0 appends each
 // seed given to a context to the ones before.)
-EVP_KDF_CTX* hkdf_context(const char* digest) noexcept {
+EVP_KDF_CTX* hkdf_context(const record_layer::suite_info& suite) noexcept {
   struct contexts {
     std::array<EVP_KDF_CTX*, 2> ctx{};  // SHA256, SHA384
     ~contexts() {
@@ -92,12 +92,12 @@ EVP_KDF_CTX* hkdf_context(const char* digest) noexcept {
     }
   };
   thread_local contexts kept;
-  EVP_KDF_CTX*& ctx = kept.ctx[std::strcmp(digest, "SHA384") == 0 ? 1 : 0];
+  EVP_KDF_CTX*& ctx = kept.ctx[suite.hash_size == 48 ? 1 : 0];
   if (ctx != nullptr || fetched().hkdf == nullptr) return ctx;
   EVP_KDF_CTX* fresh = EVP_KDF_CTX_new(fetched().hkdf);
   int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
   const OSSL_PARAM params[] = {OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
-                               OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0),
+                               OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(suite.digest), 0),
                                OSSL_PARAM_construct_end()};
   if (fresh == nullptr || EVP_KDF_CTX_set_params(fresh, params) != 1) {
     EVP_KDF_CTX_free(fresh);
@@ -125,7 +125,7 @@ bool expand_label(const record_layer::suite_info& suite, std::span<const unsigne
                                         secret.size()),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), label_size + 4),
       OSSL_PARAM_construct_end()};
-  EVP_KDF_CTX* ctx = hkdf_context(suite.digest);
+  EVP_KDF_CTX* ctx = hkdf_context(suite);
   const bool ok = ctx != nullptr && EVP_KDF_derive(ctx, out, n, params) == 1;
   // The kept context would hold the secret until the next derive: it is replaced
   // (OpenSSL wipes the old key as it frees it).
@@ -276,12 +276,15 @@ std::unique_ptr<record_layer> record_layer::make_tls12(std::uint16_t id, const t
   return layer;
 }
 
-std::unique_ptr<record_layer> record_layer::after_tls12_handshake(const SSL* ssl, std::string& error) {
+std::unique_ptr<record_layer> record_layer::after_tls12_handshake(const SSL* ssl, std::uint64_t written,
+                                                                  std::uint64_t read, std::string& error) {
   std::array<unsigned char, 48> master{};
   std::array<unsigned char, 32> client_random{}, server_random{};
   const SSL_SESSION* session = SSL_get_session(ssl);
   const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
+  // (Asked for 48 bytes, it copies 48 whatever it holds: its own size first.)
   if (session == nullptr || cipher == nullptr || SSL_version(ssl) != TLS1_2_VERSION ||
+      SSL_SESSION_get_master_key(session, nullptr, 0) != master.size() ||
       SSL_SESSION_get_master_key(session, master.data(), master.size()) != master.size() ||
       SSL_get_client_random(ssl, client_random.data(), 32) != 32 ||
       SSL_get_server_random(ssl, server_random.data(), 32) != 32) {
@@ -289,10 +292,8 @@ std::unique_ptr<record_layer> record_layer::after_tls12_handshake(const SSL* ssl
     OPENSSL_cleanse(master.data(), master.size());
     return nullptr;
   }
-  // After its ChangeCipherSpec each side sent its Finished and nothing else (the
-  // ticket goes before, renegotiation is off): both sequences go on from 1.
-  auto layer = make_tls12(SSL_CIPHER_get_protocol_id(cipher), {master, client_random, server_random}, true, 1, 1,
-                          error);
+  auto layer = make_tls12(SSL_CIPHER_get_protocol_id(cipher), {master, client_random, server_random}, true, written,
+                          read, error);
   OPENSSL_cleanse(master.data(), master.size());
   return layer;
 }
@@ -415,7 +416,8 @@ std::size_t record_layer::seal(const std::byte* in, std::size_t n, std::byte* ou
 }
 
 std::size_t record_layer::seal_alert(unsigned char description, std::byte* out) noexcept {
-  const unsigned char alert[] = {static_cast<unsigned char>(description == 0 ? 1 : 2), description};
+  const bool warning = description == 0 || description == no_renegotiation;
+  const unsigned char alert[] = {static_cast<unsigned char>(warning ? 1 : 2), description};
   return seal_content(content_alert, alert, sizeof alert, reinterpret_cast<unsigned char*>(out));
 }
 
@@ -495,11 +497,20 @@ bool record_layer::take_content(unsigned char header_type, unsigned char* body, 
   }
   if (type == content_data) {
     r.plain += content;
+    if (content > 0) warnings_ = 0;
     return true;
   }
   if (type == content_alert) {
+    constexpr unsigned char warning = 1;
+    constexpr unsigned char most_warnings = 5;  // in a row, as OpenSSL allows
     if (content == 2 && body[1] == 0) {
       r.closed = true;
+    } else if (suite_.tls12 && content == 2 && body[0] == warning && warnings_ < most_warnings) {
+      ++warnings_;  // TLS 1.2: a warning does not end the connection (RFC 5246 7.2)
+      return true;
+    } else if (suite_.tls12 && content == 2 && body[0] == warning) {
+      r.error = "too many warning alerts in a row";
+      r.alert = unexpected_message;
     } else {
       r.error = std::string("the peer sent an alert: ") +
                 (content == 2 ? SSL_alert_desc_string_long(body[1]) : "malformed");

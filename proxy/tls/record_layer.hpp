@@ -18,8 +18,9 @@
 //
 // What may arrive after the handshake is what a client may send: application data,
 // alerts and, in TLS 1.3, KeyUpdate (section 4.6.3). Anything else ends the connection
-// (a TLS 1.2 renegotiation among it: it is off), as does a record that fails
-// authentication: no byte of it is handed on.
+// (a TLS 1.2 renegotiation among it: it is off; TLS 1.2 warning alerts are ignored,
+// as OpenSSL does, up to five in a row), as does a record that fails authentication:
+// no byte of it is handed on.
 
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -84,9 +85,11 @@ class record_layer {
   static std::unique_ptr<record_layer> make_tls12(std::uint16_t suite, const tls12_secrets& secrets, bool server,
                                                   std::uint64_t write_seq, std::uint64_t read_seq,
                                                   std::string& error);
-  // The server's records of a TLS 1.2 SSL whose handshake has just ended: each side
-  // has sent one record with its keys, its Finished.
-  static std::unique_ptr<record_layer> after_tls12_handshake(const SSL* ssl, std::string& error);
+  // The server's records of a TLS 1.2 SSL whose handshake has just ended, after
+  // `written` records sent and `read` records read with its keys (its Finished and
+  // the client's: the session counts them).
+  static std::unique_ptr<record_layer> after_tls12_handshake(const SSL* ssl, std::uint64_t written,
+                                                             std::uint64_t read, std::string& error);
   // Records one key of `suite` seals before the layer changes it (0: not a suite;
   // TLS 1.2 has no KeyUpdate: no limit).
   static std::uint64_t record_limit(std::uint16_t suite) noexcept;
@@ -102,8 +105,8 @@ class record_layer {
   // One record of any content type (n <= max_plain), as a peer would seal it: the
   // tests and the fuzzer make the records a client might send with it.
   std::size_t seal_content(unsigned char type, const unsigned char* in, std::size_t n, unsigned char* out) noexcept;
-  // An alert as one record, into `out` (room: alert_room): close_notify (0) as a
-  // warning, any other description as fatal.
+  // An alert as one record, into `out` (room: alert_room): close_notify (0) and
+  // no_renegotiation (100) as warnings, any other description as fatal.
   static constexpr std::size_t alert_room = record_overhead + 2;
   std::size_t seal_alert(unsigned char description, std::byte* out) noexcept;
 
@@ -147,6 +150,7 @@ class record_layer {
   direction read_;
   direction write_;
   bool update_due_ = false;  // the peer asked for our KeyUpdate
+  unsigned char warnings_ = 0;  // TLS 1.2 warning alerts in a row, ignored up to a few
 };
 
 }  // namespace vmsgate::tls

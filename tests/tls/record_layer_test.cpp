@@ -30,6 +30,18 @@ std::uint64_t count_records(const std::string& stream) {
   return n;
 }
 
+// The records after the last ChangeCipherSpec, as record_count follows them; -1
+// when there is none.
+std::int64_t records_after_ccs(const std::string& stream) {
+  std::int64_t after = -1;
+  for (std::size_t at = 0; at + 5 <= stream.size();) {
+    after = stream[at] == '\x14' ? 0 : after < 0 ? -1 : after + 1;
+    at += 5 + ((static_cast<std::size_t>(static_cast<unsigned char>(stream[at + 3])) << 8) |
+               static_cast<unsigned char>(stream[at + 4]));
+  }
+  return after;
+}
+
 std::string drain(BIO* b) {
   std::string out;
   char chunk[4096];
@@ -99,7 +111,9 @@ class pair_with_layer : public ::testing::TestWithParam<const char*>, public tls
   void shake_hands() {
     for (int round = 0; round < 10; ++round) {
       const int c = SSL_do_handshake(client_.get());
-      put(s_in_, drain(c_out_));
+      const std::string flight = drain(c_out_);
+      client_stream_ += flight;
+      put(s_in_, flight);
       const int s = SSL_do_handshake(server_.get());
       move_server_output();
       if (c == 1 && s == 1) break;
@@ -110,17 +124,19 @@ class pair_with_layer : public ::testing::TestWithParam<const char*>, public tls
     suite_ = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(server_.get()));
     if (tls12()) {
       ASSERT_EQ(SSL_version(server_.get()), TLS1_2_VERSION);
-      // after_tls12_handshake's premise: one record (the Finished) after the server's
+      // Counted as the session counts them: one record each (the Finished) after the
       // ChangeCipherSpec.
-      EXPECT_EQ(count_records(server_stream_.substr(server_stream_.rfind(std::string("\x14\x03\x03\x00\x01\x01", 6)))),
-                2u);
+      const std::int64_t written = records_after_ccs(server_stream_);
+      const std::int64_t read = records_after_ccs(client_stream_);
+      ASSERT_EQ(written, 1);
+      ASSERT_EQ(read, 1);
       master_.resize(48);
       client_random_.resize(32);
       server_random_.resize(32);
       ASSERT_EQ(SSL_SESSION_get_master_key(SSL_get_session(server_.get()), master_.data(), 48), 48u);
       SSL_get_client_random(server_.get(), client_random_.data(), 32);
       SSL_get_server_random(server_.get(), server_random_.data(), 32);
-      layer_ = tls::record_layer::after_tls12_handshake(server_.get(), error);
+      layer_ = tls::record_layer::after_tls12_handshake(server_.get(), 1, 1, error);
     } else {
       layer_ = server_layer(count_records(server_stream_) - mark_, error);
     }
@@ -176,7 +192,7 @@ class pair_with_layer : public ::testing::TestWithParam<const char*>, public tls
   BIO* s_out_ = nullptr;
   BIO* c_in_ = nullptr;
   BIO* c_out_ = nullptr;
-  std::string server_stream_;
+  std::string server_stream_, client_stream_;
   std::vector<unsigned char> client_secret_, server_secret_;
   std::vector<unsigned char> master_, client_random_, server_random_;  // TLS 1.2
   std::uint64_t mark_ = 0;
@@ -277,7 +293,7 @@ TEST_P(tls13_pair, KeyUpdatesBothWays) {
 TEST_P(pair_with_layer, ATamperedRecordIsRefusedAndNothingOfItIsHandedOn) {
   const std::string first = client_sends("good");
   std::string second = client_sends("evil");
-  second[8] = static_cast<char>(second[8] ^ 0x01);
+  second.back() = static_cast<char>(second.back() ^ 0x01);  // the tag
   std::string plain;
   const auto r = open(first + second, plain);
   EXPECT_EQ(plain, "good");
@@ -407,12 +423,49 @@ TEST_P(tls12_pair, RecordTypesRenegotiationAndHeadersAreChecked) {
   r = open(std::string("\x17\x03\x03\x00\x05", 5) + "short", plain);
   EXPECT_EQ(r.error, "a record of length 5");
   EXPECT_EQ(r.alert, SSL_AD_DECODE_ERROR);
+  // Warnings other than close_notify are passed over, as OpenSSL does, five in a
+  // row at most.
+  for (int i = 0; i < 5; ++i) {
+    r = open(sealed(*client, 21, std::string("\x01\x5a", 2)), plain);  // user_canceled
+    EXPECT_TRUE(r.error.empty()) << i << ": " << r.error;
+    EXPECT_FALSE(r.closed);
+  }
+  r = open(sealed(*client, 21, std::string("\x01\x5a", 2)), plain);
+  EXPECT_EQ(r.error, "too many warning alerts in a row");
+  EXPECT_EQ(r.alert, SSL_AD_UNEXPECTED_MESSAGE);
   // close_notify, whatever its level.
   EXPECT_TRUE(open(sealed(*client, 21, std::string("\x01\x00", 2)), plain).closed);
-  // The version is part of what the tag covers.
-  wire = sealed(*client, 23, "abc");
-  wire[2] = 0x01;
-  EXPECT_EQ(open(wire, plain).error, "a record failed authentication");
+}
+
+// The version is part of what the tag covers; AES-GCM's explicit nonce is the
+// nonce. Each altered record is refused, and the record as sealed is then read (the
+// sequence numbers were in step: the alteration was what failed).
+TEST_P(tls12_pair, TheHeaderAndTheExplicitNonceAreAuthenticated) {
+  auto client = as_client();
+  // The version; the explicit nonce's last byte (ChaCha20: the tag's).
+  for (const std::size_t at : {std::size_t{2}, std::size_t{5 + 7}}) {
+    const std::string good = sealed(*client, 23, "abc");
+    std::string bad = good;
+    bad[at] = static_cast<char>(bad[at] ^ 0x01);
+    std::string plain;
+    EXPECT_EQ(open(bad, plain).error, "a record failed authentication") << at;
+    const auto r = open(good, plain);
+    EXPECT_TRUE(r.error.empty()) << at << ": " << r.error;
+    EXPECT_EQ(plain, "abc");
+  }
+}
+
+// A warning after five data records is the first in a row again.
+TEST_P(tls12_pair, DataBetweenWarningsStartsTheCountAgain) {
+  auto client = as_client();
+  std::string plain;
+  for (int i = 0; i < 12; ++i) {
+    const auto r = open(sealed(*client, 21, std::string("\x01\x5a", 2)), plain);
+    ASSERT_TRUE(r.error.empty()) << i << ": " << r.error;
+    if (i % 4 == 3) {
+      ASSERT_TRUE(open(sealed(*client, 23, "x"), plain).error.empty());
+    }
+  }
 }
 
 const char* const tls13_suites[] = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"};
