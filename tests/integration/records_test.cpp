@@ -278,6 +278,23 @@ TEST_F(Records, AResumedTls12SessionForwardsDataSentWithTheClientsFinished) {
   EXPECT_EQ(json_field(closed, "bytes_to_backend"), std::to_string(text.size())) << closed;
 }
 
+// A client that negotiated a maximum fragment length (RFC 6066) keeps OpenSSL's
+// records, which keep to it: the worker's would be 16 KiB.
+TEST_F(Records, AMaximumFragmentLengthKeepsOpenSslRecords) {
+  manual_client c(gw_.port("rec"));
+  ASSERT_EQ(SSL_set_tlsext_max_fragment_length(c.ssl.get(), TLSEXT_max_fragment_length_1024), 1);
+  ASSERT_TRUE(c.shake_hands()) << gw_.log();
+  ASSERT_EQ(SSL_SESSION_get_max_fragment_length(SSL_get_session(c.ssl.get())), TLSEXT_max_fragment_length_1024);
+  const std::string text(5000, 'm');
+  ASSERT_EQ(SSL_write(c.ssl.get(), text.data(), static_cast<int>(text.size())), static_cast<int>(text.size()));
+  ASSERT_TRUE(c.send_pending());
+  EXPECT_EQ(c.read(text.size()), text) << gw_.log();  // OpenSSL's client refuses longer records
+  ::shutdown(c.fd, SHUT_WR);
+  const std::string closed = closed_event();
+  EXPECT_EQ(json_field(closed, "records"), "openssl") << closed;
+  EXPECT_EQ(json_field(closed, "bytes_to_backend"), std::to_string(text.size())) << closed;
+}
+
 // A TLS 1.2 client that asks to renegotiate after the handshake is told no, with a
 // no_renegotiation alert, and the session ends as the client's error.
 TEST_F(Records, ATls12RenegotiationIsRefusedWithAnAlert) {
