@@ -55,6 +55,14 @@ void put(BIO* b, const std::string& bytes) {
 }
 
 // The param: a TLS 1.3 suite ("TLS_...") or a TLS 1.2 cipher.
+// An authentic record the layer must refuse, and how.
+struct odd_record {
+  unsigned char type;
+  std::string inner;
+  std::string error;
+  int alert;
+};
+
 class pair_with_layer : public ::testing::TestWithParam<const char*>, public tls::traffic_secret_sink {
  protected:
   bool tls12() const { return std::strncmp(GetParam(), "TLS_", 4) != 0; }
@@ -209,6 +217,17 @@ class pair_with_layer : public ::testing::TestWithParam<const char*>, public tls
     EXPECT_TRUE(mirror) << error;
     return mirror;
   }
+  // Each record is authentic, so both layers' sequence numbers move on in step.
+  template <std::size_t n>
+  void expect_each_refused(tls::record_layer& client, const odd_record (&cases)[n]) {
+    for (const auto& c : cases) {
+      std::string plain;
+      const auto r = open(sealed(client, c.type, c.inner), plain);
+      EXPECT_EQ(r.error, c.error) << "type " << int(c.type);
+      EXPECT_EQ(r.alert, c.alert) << "type " << int(c.type);
+      EXPECT_EQ(r.plain, 0u);
+    }
+  }
   static std::string sealed(tls::record_layer& by, unsigned char type, const std::string& inner) {
     std::string out(inner.size() + 64, '\0');
     const std::size_t n = by.seal_content(type, reinterpret_cast<const unsigned char*>(inner.data()), inner.size(),
@@ -361,13 +380,7 @@ TEST_P(tls13_pair, PaddingAndEmptyRecordsAreReadOtherContentIsRefused) {
   auto r = open(wire, plain);
   EXPECT_TRUE(r.error.empty()) << r.error;
   EXPECT_EQ(plain, "abc");
-  struct odd {
-    unsigned char type;
-    std::string inner;
-    std::string error;
-    int alert;
-  };
-  const odd cases[] = {
+  const odd_record cases[] = {
       {0, std::string(3, '\0'), "a record without a content type", SSL_AD_UNEXPECTED_MESSAGE},
       {99, "x", "an unexpected message after the handshake", SSL_AD_UNEXPECTED_MESSAGE},
       {20, "\x01", "an unexpected message after the handshake", SSL_AD_UNEXPECTED_MESSAGE},
@@ -378,13 +391,7 @@ TEST_P(tls13_pair, PaddingAndEmptyRecordsAreReadOtherContentIsRefused) {
       {21, std::string("\x02\x28", 2), "the peer sent an alert: handshake failure", 0},
       {21, "\x01", "the peer sent an alert: malformed", 0},
   };
-  for (const auto& c : cases) {
-    // Each record was authentic, so both layers' sequence numbers moved on in step.
-    r = open(sealed(*client, c.type, c.inner), plain);
-    EXPECT_EQ(r.error, c.error) << "type " << int(c.type);
-    EXPECT_EQ(r.alert, c.alert) << "type " << int(c.type);
-    EXPECT_EQ(r.plain, 0u);
-  }
+  expect_each_refused(*client, cases);
 }
 
 // TLS 1.2 types its records openly: alerts and handshake messages come as such. A
@@ -397,13 +404,7 @@ TEST_P(tls12_pair, RecordTypesRenegotiationAndHeadersAreChecked) {
   auto r = open(wire, plain);
   EXPECT_TRUE(r.error.empty()) << r.error;
   EXPECT_EQ(plain, "abc");
-  struct odd {
-    unsigned char type;
-    std::string inner;
-    std::string error;
-    int alert;
-  };
-  const odd cases[] = {
+  const odd_record cases[] = {
       {21, std::string("\x02\x28", 2), "the peer sent an alert: handshake failure", 0},
       {21, "\x01", "the peer sent an alert: malformed", 0},
       {22, std::string("\x01\0\0\x02\x03\x03", 6), "the client asked to renegotiate, which is off",
@@ -411,12 +412,7 @@ TEST_P(tls12_pair, RecordTypesRenegotiationAndHeadersAreChecked) {
       {22, std::string("\0\0\0\0", 4), "an unexpected message after the handshake", SSL_AD_UNEXPECTED_MESSAGE},
       {22, "", "an unexpected message after the handshake", SSL_AD_UNEXPECTED_MESSAGE},
   };
-  for (const auto& c : cases) {
-    r = open(sealed(*client, c.type, c.inner), plain);
-    EXPECT_EQ(r.error, c.error) << "type " << int(c.type);
-    EXPECT_EQ(r.alert, c.alert) << "type " << int(c.type);
-    EXPECT_EQ(r.plain, 0u);
-  }
+  expect_each_refused(*client, cases);
   // Refused by their headers alone.
   EXPECT_EQ(open(std::string("\x14\x03\x03\x00\x01\x01", 6), plain).error, "a record of type 20 after the handshake");
   EXPECT_EQ(open(std::string("\x18\x03\x03\x00\x01\x01", 6), plain).error, "a record of type 24 after the handshake");
