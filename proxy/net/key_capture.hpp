@@ -38,8 +38,8 @@ class key_capture final : public tls::traffic_secret_sink {
       // OpenSSL changes its write key right after the Finished it has written whole.
       std::copy(secret.begin(), secret.end(), server_.begin());
       server_size_ = secret.size();
-      mark_ = gather_.records_written();
-      mark_on_boundary_ = gather_.at_record_boundary();
+      mark_ = gather_.written().records();
+      mark_on_boundary_ = gather_.written().at_boundary();
     }
   }
 
@@ -47,7 +47,7 @@ class key_capture final : public tls::traffic_secret_sink {
   std::span<const unsigned char> client() const noexcept { return {client_.data(), client_size_}; }
   std::span<const unsigned char> server() const noexcept { return {server_.data(), server_size_}; }
   // Records written with the server's traffic key so far (the tickets).
-  std::uint64_t written_since_key() const noexcept { return gather_.records_written() - mark_; }
+  std::uint64_t written_since_key() const noexcept { return gather_.written().records() - mark_; }
 
  private:
   const record_gather& gather_;

@@ -75,8 +75,6 @@ class record_gather {
   // (tls/record_layer.hpp).
   const record_count& written() const noexcept { return written_; }
   const record_count& read_during_handshake() const noexcept { return read_; }
-  std::uint64_t records_written() const noexcept { return written_.records(); }
-  bool at_record_boundary() const noexcept { return written_.at_boundary(); }
 
   // While on, a read of the socket fills a pooled buffer and OpenSSL is served from
   // it: one recv takes a whole flight of the handshake, even with OpenSSL's

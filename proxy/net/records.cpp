@@ -51,7 +51,7 @@ void session::take_over_records() {
   const bool whole = (version == TLS1_2_VERSION || (version == TLS1_3_VERSION && capture->complete())) &&
                      tls_session != nullptr &&
                      SSL_SESSION_get_max_fragment_length(tls_session) == TLSEXT_max_fragment_length_DISABLED &&
-                     SSL_has_pending(ssl) == 0 && gather_.held() == 0 && gather_.at_record_boundary();
+                     SSL_has_pending(ssl) == 0 && gather_.held() == 0 && gather_.written().at_boundary();
   std::string why;
   if (whole && version == TLS1_2_VERSION) {
     // The records each side sent after its ChangeCipherSpec (its Finished, as a
@@ -65,7 +65,7 @@ void session::take_over_records() {
       why = "the records since the ChangeCipherSpec could not be counted";
     }
   } else if (whole) {
-    const std::uint16_t suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(ssl_.get()));
+    const std::uint16_t suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(ssl));
     records_ = tls::record_layer::make(suite, capture->client(), capture->server(), capture->written_since_key(), why);
   }
   if (!records_) {

@@ -96,9 +96,10 @@ EVP_KDF_CTX* hkdf_context(const record_layer::suite_info& suite) noexcept {
   if (ctx != nullptr || fetched().hkdf == nullptr) return ctx;
   EVP_KDF_CTX* fresh = EVP_KDF_CTX_new(fetched().hkdf);
   int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
-  const OSSL_PARAM params[] = {OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
-                               OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(suite.digest), 0),
-                               OSSL_PARAM_construct_end()};
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(suite.digest), 0),
+      OSSL_PARAM_construct_end()};
   if (fresh == nullptr || EVP_KDF_CTX_set_params(fresh, params) != 1) {
     EVP_KDF_CTX_free(fresh);
     return nullptr;
@@ -373,8 +374,8 @@ std::size_t record_layer::seal_content(unsigned char type, const unsigned char* 
   return header_size + body;
 }
 
-// The additional data of the record with header `h` and `content` bytes of content
-// (TLS 1.2's only: TLS 1.3's is the header).
+// The additional data of the record with header `h` and `content` bytes of content:
+// TLS 1.3's is the header itself, TLS 1.2's is built from it and the sequence number.
 std::size_t record_layer::additional_data(const unsigned char* h, std::size_t content, std::uint64_t seq,
                                           unsigned char* aad) const noexcept {
   if (!suite_.tls12) {
