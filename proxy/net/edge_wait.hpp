@@ -20,6 +20,14 @@
 // Either way the completion marks the descriptor exhausted, so the next wait after a
 // drained read sleeps until a new event.
 //
+// A caller that has just drained the socket itself, in the same handler and with no
+// wait in between, knows more than the reactor: any event it recorded announced
+// bytes that read has taken, and anything newer is still in epoll's ready list. It
+// passes `drained_just_now`, and the wait is queued without completing at once for
+// that stale event (which would cost a read that says EAGAIN and a turn of the event
+// loop). A fresh socket's entry, and one last woken by async_wait, count as such
+// events.
+//
 // The rule for callers: wait this way only after a read that drained the socket
 // (EAGAIN, or TCP_INQ said 0), and have nothing else wait to read on the same
 // socket at the same time. Otherwise use async_wait.
@@ -75,7 +83,10 @@ class edge_wait_op : public net::detail::reactor_op {
   // Called by the reactor under the descriptor's lock, either speculatively (an
   // event has come since the last exhausting operation) or for an event. Both mean
   // "read now"; "exhausted" makes the reactor wait for a new event next time.
-  static status do_perform(reactor_op*) { return done_and_exhausted; }
+  // `skip_stale` is set only while start_op may call this speculatively.
+  static status do_perform(reactor_op* base) {
+    return static_cast<edge_wait_op*>(base)->skip_stale ? not_done : done_and_exhausted;
+  }
 
   static void do_complete(void* owner, net::detail::operation* base, const error_code&, std::size_t) {
     auto* o = static_cast<edge_wait_op*>(base);
@@ -90,6 +101,9 @@ class edge_wait_op : public net::detail::reactor_op {
       w.complete(bound, bound.handler_);
     }
   }
+
+ public:
+  bool skip_stale = false;
 
  private:
   Handler handler_;
@@ -121,10 +135,13 @@ net::detail::reactor& reactor_of(net::io_context& ctx);
 
 // Completes with no error when the socket may have become readable since the last
 // wait, or with operation_aborted when the socket is cancelled or closed. `reactor`
-// is reactor_of the socket's io_context.
+// is reactor_of the socket's io_context. `drained_just_now`: see above; only with an
+// io_context run by one thread (the reactor could otherwise run the queued wait
+// before start_op has returned).
 template <typename Token>
-auto async_wait_edge(tcp::socket& socket, net::detail::reactor& reactor, Token&& token) {
-  auto initiate = [](auto handler, tcp::socket* s, net::detail::reactor* r) {
+auto async_wait_edge(tcp::socket& socket, net::detail::reactor& reactor, Token&& token,
+                     bool drained_just_now = false) {
+  auto initiate = [](auto handler, tcp::socket* s, net::detail::reactor* r, bool skip) {
     using handler_type = std::decay_t<decltype(handler)>;
     auto& object = (*s).*detail::socket_impl;
     auto& impl = object.get_implementation();
@@ -140,11 +157,16 @@ auto async_wait_edge(tcp::socket& socket, net::detail::reactor& reactor, Token&&
       p.p->cancellation_key_ =
           &slot.template emplace<detail::edge_wait_cancellation>(reactor, impl.reactor_data_, impl.socket_);
     }
-    reactor.start_op(net::detail::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation,
+    p.p->skip_stale = skip;
+    op* queued = p.p;
+    reactor.start_op(net::detail::reactor::read_op, impl.socket_, impl.reactor_data_, queued, is_continuation,
                      /*allow_speculative=*/true);
+    // Queued, or posted to complete with an error: alive either way until this
+    // thread runs the event loop again, and from now on an event completes it.
+    queued->skip_stale = false;
     p.v = p.p = nullptr;
   };
-  return net::async_initiate<Token, void(error_code)>(initiate, token, &socket, &reactor);
+  return net::async_initiate<Token, void(error_code)>(initiate, token, &socket, &reactor, drained_just_now);
 }
 
 }  // namespace vmsgate::net_io

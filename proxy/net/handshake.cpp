@@ -69,7 +69,8 @@ net::awaitable<bool> session::accept_tls() {
   co_return true;
 }
 
-// A peek first: the edge-triggered wait would miss bytes that are already there.
+// A peek first: a wait for the next edge would miss bytes that are already there.
+// A peek that finds nothing has drained the socket, so the wait needs no re-arm.
 net::awaitable<bool> session::wait_for_first_bytes() {
   for (;;) {
     char probe;
@@ -88,7 +89,7 @@ net::awaitable<bool> session::wait_for_first_bytes() {
       finish("client_error");
       co_return false;
     }
-    const wait_result readable_wait = co_await wait(client_, tcp::socket::wait_read);
+    const wait_result readable_wait = co_await wait_edge(client_, /*drained_just_now=*/true);
     const bool readable = ready(readable_wait);
     if (!readable) {
       // Only the watchdog or the drain ends this wait; a silent client that times
@@ -134,11 +135,12 @@ net::awaitable<bool> session::shake_hands() {
       handshake_failed(e);
       co_return false;
     }
-    // OpenSSL wants to read only after our BIO was told EAGAIN: the socket is
-    // drained, and the next flight raises a new edge (no re-arm needed).
+    // OpenSSL wants to read only after our BIO was told EAGAIN, in this very call:
+    // the socket is drained, and the next flight raises a new edge (no re-arm, and
+    // no wakeup for an edge that read has used up).
     wait_result ok_wait;
     if (e == SSL_ERROR_WANT_READ && gather_.attached() && gather_.drained()) {
-      ok_wait = co_await wait_edge(tls_socket());
+      ok_wait = co_await wait_edge(tls_socket(), /*drained_just_now=*/true);
     } else {
       ok_wait = co_await wait_for_tls(e);
     }

@@ -76,8 +76,8 @@ tls_read read_tls(SSL* ssl, std::byte* p, std::size_t cap, const record_gather& 
 
 }  // namespace
 
-net::awaitable<session::wait_result> session::wait_edge(tcp::socket& s) {
-  return async_wait_edge(s, worker_.reactor(), use_nothrow);
+net::awaitable<session::wait_result> session::wait_edge(tcp::socket& s, bool drained_just_now) {
+  return async_wait_edge(s, worker_.reactor(), use_nothrow, drained_just_now);
 }
 
 net::awaitable<bool> session::send_on(tcp::socket& s, const std::byte* p, std::size_t n) {

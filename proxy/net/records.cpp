@@ -77,6 +77,7 @@ void session::take_over_records() {
   SSL_set_shutdown(ssl_.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   ssl_.reset();
   in_ = gather_.take_read_ahead(in_off_, in_end_);  // the client's first records, if they came early
+  handshake_drained_ = gather_.drained();
 }
 
 net::awaitable<void> session::records_to_plain() {
@@ -85,8 +86,20 @@ net::awaitable<void> session::records_to_plain() {
     const bool going = co_await forward_records();
     if (!going) co_return;
   }
+  // A read that drained the socket is followed by a wait for the next edge. The
+  // handshake's last read may have drained it already: whatever the client sent
+  // since then raised an edge, so the first step is that wait (it completes at once
+  // if one came), not a read that would say EAGAIN.
+  bool wait_first = handshake_drained_;
   for (;;) {
     if (aborted_) co_return;
+    if (wait_first) {
+      park_partial_record();
+      const wait_result ok_wait = co_await wait_edge(client_);
+      const bool ok = ready(ok_wait);
+      if (!ok) co_return;
+    }
+    wait_first = true;
     if (!in_) take_receive_buffer();
     if (buffer_pool::buffer_size - in_end_ < tls::record_layer::max_record) {
       std::memmove(in_.data(), in_.data() + in_off_, in_end_ - in_off_);
@@ -98,7 +111,7 @@ net::awaitable<void> session::records_to_plain() {
       in_end_ += static_cast<std::size_t>(got.n);
       const bool going = co_await forward_records();
       if (!going) co_return;
-      if (!got.drained) continue;
+      wait_first = got.drained;
     } else if (got.n == 0) {
       // A FIN without close_notify ends the stream as well (as with OpenSSL's
       // SSL_OP_IGNORE_UNEXPECTED_EOF), unless it cuts a record short.
@@ -108,15 +121,11 @@ net::awaitable<void> session::records_to_plain() {
       }
       co_return client_ended();
     } else if (got.err == EINTR) {
-      continue;
+      wait_first = false;
     } else if (got.err != EAGAIN && got.err != EWOULDBLOCK) {
       error_detail_ = std::strerror(got.err);
       co_return fail("client_error");
     }
-    park_partial_record();
-    const wait_result ok_wait = co_await wait_edge(client_);
-    const bool ok = ready(ok_wait);
-    if (!ok) co_return;
   }
 }
 

@@ -111,8 +111,9 @@ class session {
   // Only after a read that drained `s`, and with nothing else waiting to read it:
   // each socket has one reading direction, and SSL_write or SSL_shutdown would wait
   // to read only for a renegotiation, which is off (SSL_OP_NO_RENEGOTIATION, and
-  // TLS 1.3 has none).
-  net::awaitable<wait_result> wait_edge(tcp::socket& s);
+  // TLS 1.3 has none). `drained_just_now` when that read was in this same step of
+  // the coroutine, with no wait since (edge_wait.hpp).
+  net::awaitable<wait_result> wait_edge(tcp::socket& s, bool drained_just_now = false);
   net::awaitable<wait_result> wait_for_tls(int ssl_error) {
     return wait(tls_socket(), ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read);
   }
@@ -159,6 +160,7 @@ class session {
   std::size_t in_end_ = 0;
   std::unique_ptr<std::byte[]> parked_;
   std::size_t parked_size_ = 0;
+  bool handshake_drained_ = false;  // the handshake's last read left the client's socket empty
   source_limiter::permit handshake_permit_;
   net::steady_timer watchdog_timer_;
   child_task pump_task_;      // the plain-to-TLS direction beside tls_to_plain()

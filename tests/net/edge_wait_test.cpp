@@ -36,9 +36,9 @@ struct connected {
   received read(std::size_t n = 64) { return receive_noting_rest(ours.native_handle(), buf, n); }
   // Runs one edge wait; the error it completed with, or nullopt if it had not
   // completed within `limit` (it is then cancelled, and must end aborted).
-  std::optional<error_code> wait_edge(std::chrono::milliseconds limit) {
+  std::optional<error_code> wait_edge(std::chrono::milliseconds limit, bool drained_just_now = false) {
     std::optional<error_code> got;
-    async_wait_edge(ours, reactor, [&](error_code ec) { got = ec; });
+    async_wait_edge(ours, reactor, [&](error_code ec) { got = ec; }, drained_just_now);
     io.restart();
     io.run_for(limit);
     if (got) return got;
@@ -182,6 +182,61 @@ TEST(EdgeWait, AWaitOnAClosedSocketFailsAtOnce) {
   std::optional<error_code> got;
   c.queue_wait(got);
   EXPECT_EQ(got, std::optional<error_code>(net::error::bad_descriptor));
+}
+
+// A fresh socket's reactor entry, and one whose last wait was async_wait's, hold a
+// "may be readable" mark that a read since has used up. A wait told that the caller
+// has just drained the socket sleeps through it; an ordinary one completes for it.
+TEST(EdgeWait, AWaitRightAfterADrainingReadSleepsThroughAStaleMark) {
+  connected c;
+  EXPECT_EQ(c.read().err, EAGAIN);
+  EXPECT_EQ(c.wait_edge(100ms), error_code()) << "a fresh entry no longer completes an ordinary wait at once";
+  EXPECT_EQ(c.read().err, EAGAIN);
+  EXPECT_FALSE(c.wait_edge(100ms).has_value()) << "the first wait used the mark up";
+
+  connected d;
+  EXPECT_EQ(d.read().err, EAGAIN);
+  EXPECT_FALSE(d.wait_edge(200ms, /*drained_just_now=*/true).has_value()) << "completed for a stale mark";
+
+  // async_wait leaves the mark set, as does an event taken by a read before any wait.
+  connected e;
+  e.send("one");
+  std::optional<error_code> woke;
+  e.ours.async_wait(tcp::socket::wait_read, [&](error_code ec) { woke = ec; });
+  e.io.run_for(2s);
+  ASSERT_EQ(woke, std::optional<error_code>(error_code()));
+  ASSERT_TRUE(e.read().drained);
+  EXPECT_FALSE(e.wait_edge(200ms, /*drained_just_now=*/true).has_value()) << "completed for a stale mark";
+}
+
+TEST(EdgeWait, AWaitRightAfterADrainingReadStillWakesForWhatComesNext) {
+  // Bytes sent after the draining read but before the wait is queued: their event is
+  // still in epoll's ready list, and completes the wait.
+  connected c;
+  EXPECT_EQ(c.read().err, EAGAIN);
+  c.send("two");
+  EXPECT_EQ(c.wait_edge(2s, /*drained_just_now=*/true), error_code()) << "bytes that came before the wait were missed";
+  EXPECT_EQ(c.read().n, 3);
+
+  // Bytes sent while it is queued.
+  connected d;
+  EXPECT_EQ(d.read().err, EAGAIN);
+  std::optional<error_code> got;
+  async_wait_edge(d.ours, d.reactor, [&](error_code ec) { got = ec; }, /*drained_just_now=*/true);
+  d.io.run_for(50ms);
+  EXPECT_FALSE(got.has_value());
+  d.send("three");
+  d.io.restart();
+  d.io.run_for(2s);
+  EXPECT_EQ(got, std::optional<error_code>(error_code()));
+  EXPECT_EQ(d.read().n, 5);
+
+  // And a FIN.
+  connected f;
+  EXPECT_EQ(f.read().err, EAGAIN);
+  f.peer.shutdown(tcp::socket::shutdown_send);
+  EXPECT_EQ(f.wait_edge(2s, /*drained_just_now=*/true), error_code());
+  EXPECT_EQ(f.read().n, 0);
 }
 
 TEST(EdgeWait, WorksAsACoroutineAwait) {
