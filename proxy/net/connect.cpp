@@ -2,6 +2,11 @@
 // attempt with its own deadline; on originate routes the TLS handshake with the
 // upstream is part of the attempt, so a failover with its own name is tried next.
 
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "proxy/common/log.hpp"
 #include "proxy/net/session.hpp"
 #include "proxy/net/worker.hpp"
@@ -49,12 +54,35 @@ net::awaitable<bool> session::connect_backend() {
   co_return false;
 }
 
+namespace {
+
+// One step of a non-blocking connect(2): 0 once connected, EINPROGRESS or EALREADY
+// while it goes on, else why it failed. Asking again is how the result is read: a
+// second connect(2) reports 0, the failure (ECONNREFUSED...), or EALREADY.
+int connect_step(int fd, const tcp::endpoint& to) noexcept {
+  if (::connect(fd, to.data(), static_cast<socklen_t>(to.size())) == 0) return 0;
+  if (errno == EISCONN) return 0;
+  if (errno == EINTR) return EINPROGRESS;  // the connect goes on in the background
+  return errno;
+}
+
+bool pending(int step) noexcept { return step == EINPROGRESS || step == EALREADY; }
+
+}  // namespace
+
+// On loopback and on a quiet LAN the three-way handshake has completed by the time
+// the first connect(2) returns EINPROGRESS, so a second one reports the result at
+// once: no wait, no watchdog re-arm, no poll(2) and getsockopt(2) as Asio's
+// async_connect makes. Only a connect still going on waits, under the attempt's
+// deadline, for the socket to become writable.
 net::awaitable<bool> session::try_backend(std::size_t index) {
   const backend_target& target = route_->settings->backends[index];
   error_code ec;
   if (originate()) ssl_.reset();  // a previous attempt's TLS state belongs to a closed descriptor
   backend_.close(ec);
   backend_.open(target.endpoint.protocol(), ec);
+  // The pump calls recv/send itself: the socket must not block.
+  if (!ec) backend_.native_non_blocking(true, ec);
   if (ec) {
     // Out of descriptors, most likely: a failure of this backend like any other.
     error_detail_ = ec.message();
@@ -64,19 +92,32 @@ net::awaitable<bool> session::try_backend(std::size_t index) {
         .field("backend", target.label)
         .field("reason", "error")
         .field("detail", error_detail_);
+    backend_.close(ec);
     co_return false;
   }
-  start_attempt(route_->settings->connect_timeout);
-  const auto [connect_ec] = co_await backend_.async_connect(target.endpoint, use_nothrow);
-  const bool expired = end_attempt();
+  const int fd = backend_.native_handle();
+  int step = connect_step(fd, target.endpoint);
+  if (step == EINPROGRESS) step = connect_step(fd, target.endpoint);
+  bool expired = false;
+  if (pending(step)) {
+    start_attempt(route_->settings->connect_timeout);
+    while (pending(step)) {
+      const auto [wait_ec] = co_await backend_.async_wait(tcp::socket::wait_write, use_nothrow);
+      if (aborted_ || attempt_expired_) break;
+      // Writable, or an error: ask again (a wakeup with the connect still going on
+      // only waits once more).
+      step = wait_ec ? wait_ec.value() : connect_step(fd, target.endpoint);
+    }
+    expired = end_attempt();
+  }
   if (aborted_) co_return false;
   std::optional<backend_failure> why;
   if (expired) {
     why = backend_failure::timeout;
     error_detail_ = "no answer in time";
-  } else if (connect_ec) {
-    error_detail_ = connect_ec.message();
-    why = connect_ec == net::error::connection_refused ? backend_failure::refused : backend_failure::error;
+  } else if (step != 0) {
+    error_detail_ = std::strerror(step);
+    why = step == ECONNREFUSED ? backend_failure::refused : backend_failure::error;
   }
   if (why) {
     counters_.backend_failures[index][static_cast<std::size_t>(*why)].add();
@@ -89,10 +130,7 @@ net::awaitable<bool> session::try_backend(std::size_t index) {
     co_return false;
   }
   backend_.set_option(tcp::no_delay(true), ec);
-  enable_inq(backend_.native_handle());  // without it, reads go on until EAGAIN
-  // The pump calls recv/send itself. The asynchronous connect has made the socket
-  // non-blocking already (Asio's flag says so without a syscall).
-  if (!backend_.native_non_blocking()) backend_.native_non_blocking(true, ec);
+  enable_inq(fd);  // without it, reads go on until EAGAIN
   co_return true;
 }
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <thread>
@@ -307,6 +309,48 @@ TEST(Gateway, PrimaryThatNeverAnswersSynFailsOverAtConnectTimeout) {
   const std::string text = scrape(gw.admin_port());
   EXPECT_EQ(sum_samples(text, "vmsgate_backend_failures_total", R"(reason="timeout")"), 1.0) << text;
   EXPECT_EQ(sum_samples(text, "vmsgate_backend_failovers_total"), 1.0) << text;
+}
+
+// A backend connect still going on when the gateway asks again at once (the first
+// SYN was dropped, the second is answered a second later): the session waits for it
+// within connect_timeout, with the socket's own readiness, and then uses the backend.
+TEST(Gateway, BackendThatAnswersOnlyTheResentSynIsUsed) {
+  syn_black_hole slow;
+  gateway_config cfg = config_for({slow.address()});
+  cfg.connect_timeout = "5s";
+  gateway gw(cfg.yaml());
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+  const auto from = gw.proc().stderr_line_count();
+  tls_client c;
+  ASSERT_TRUE(c.connect(gw.port("rec"), rec01_client())) << c.error() << "\n" << gw.log();
+  ASSERT_TRUE(c.send_all(std::string_view("ping"))) << c.error();
+  std::this_thread::sleep_for(300ms);  // the gateway's first SYN has been dropped by now
+  slow.open_up();
+  // The gateway's readiness probe connects too (and closes at once): the session's
+  // connection is the one that brings the client's bytes.
+  int backend = -1;
+  for (int tries = 0; tries < 3 && backend < 0; ++tries) {
+    const int fd = slow.accept_one(5s);
+    ASSERT_GE(fd, 0) << "the gateway's connect never completed\n" << gw.log();
+    const timeval five{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &five, sizeof five);
+    char got[4] = {};
+    if (::recv(fd, got, sizeof got, MSG_WAITALL) == 4 && std::string_view(got, 4) == "ping") {
+      backend = fd;
+    } else {
+      ::close(fd);
+    }
+  }
+  ASSERT_GE(backend, 0) << "no backend connection brought the client's bytes\n" << gw.log();
+  EXPECT_EQ(::send(backend, "pong", 4, MSG_NOSIGNAL), 4);
+  std::vector<std::uint8_t> back(4);
+  EXPECT_EQ(c.recv(back), 4u) << c.error();
+  EXPECT_EQ(std::string(back.begin(), back.end()), "pong");
+  ::close(backend);
+  c.close();
+  EXPECT_TRUE(events_since(gw, "backend_failed", from).empty()) << gw.log();
+  const std::string text = scrape(gw.admin_port());
+  EXPECT_EQ(sum_samples(text, "vmsgate_backend_failures_total"), 0.0) << text;
 }
 
 TEST(Gateway, SigtermLetsRunningStreamFinish) {

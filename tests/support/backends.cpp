@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -83,6 +84,9 @@ syn_black_hole::syn_black_hole() {
     if (fd < 0) break;
     queued_.push_back(fd);
     (void)connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) filler_ports_.push_back(ntohs(local.sin_port));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the handshakes land
 }
@@ -93,6 +97,31 @@ syn_black_hole::~syn_black_hole() {
 }
 
 std::string syn_black_hole::address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+void syn_black_hole::open_up() {
+  for (pollfd p{listen_fd_, POLLIN, 0}; poll(&p, 1, 0) == 1; p.revents = 0) {
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) break;
+    close(fd);
+  }
+  for (const int fd : queued_) close(fd);
+  queued_.clear();
+}
+
+int syn_black_hole::accept_one(std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    pollfd p{listen_fd_, POLLIN, 0};
+    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) return -1;
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+    if (fd < 0) return -1;
+    if (std::find(filler_ports_.begin(), filler_ports_.end(), ntohs(peer.sin_port)) == filler_ports_.end()) return fd;
+    close(fd);
+  }
+}
 
 tcp_server::tcp_server() {
   listen_fd_ = bind_loopback(port_);

@@ -35,11 +35,19 @@ class syn_black_hole {
   syn_black_hole(const syn_black_hole&) = delete;
   syn_black_hole& operator=(const syn_black_hole&) = delete;
   std::string address() const;  // "127.0.0.1:port"
+  // Empties the accept queue (closing what filled it): from now on SYNs are
+  // answered, so a connect whose SYN was dropped completes when it is sent again.
+  void open_up();
+  // The next connection the queue takes that is not one of those that filled it
+  // (their SYNs may be answered late too), or -1 if none comes within `limit`.
+  // The caller closes it.
+  int accept_one(std::chrono::milliseconds limit);
 
  private:
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
   std::vector<int> queued_;
+  std::vector<std::uint16_t> filler_ports_;
 };
 
 class tcp_server {
