@@ -12,13 +12,14 @@
 //
 // Reading directions wait in one of two ways:
 //   - After a read that drained its socket (TCP_INQ reported nothing left, or
-//     EAGAIN), with async_wait_edge: no syscall to wait, the next event completes
-//     it (edge_wait.hpp). A keep-alive request then costs its four reads and
-//     writes and no epoll_ctl.
-//   - Otherwise (kernel TLS, where OpenSSL's own BIO reads; the handshake; writes)
-//     with async_wait, which re-arms the descriptor (EPOLL_CTL_MOD) so the kernel
-//     re-checks readiness: it completes for bytes or a FIN already there
-//     (tests/net/readiness_test).
+//     EAGAIN; for the handshake, our BIO's read or the first peek), with
+//     async_wait_edge: no syscall to wait, the next event completes it
+//     (edge_wait.hpp). A keep-alive request then costs its four reads and writes
+//     and no epoll_ctl.
+//   - Otherwise (kernel TLS, where OpenSSL's own BIO reads; writes; a backend
+//     connect still going on) with async_wait, which re-arms the descriptor
+//     (EPOLL_CTL_MOD) so the kernel re-checks readiness: it completes for bytes or
+//     a FIN already there (tests/net/readiness_test).
 //
 // GCC 12 miscompiles `if (!co_await f())` (the coroutine's parameters are lost), so
 // the result of a co_await is always named before it is tested.
