@@ -17,6 +17,13 @@ net::awaitable<bool> session::connect_backend() {
   const auto& settings = *route_->settings;
   backoff& health = route_->backends->health;
   bool tls_refused = false;
+  // An attempt that must wait sets its own deadline; one that does not (a connect
+  // answered at once) leaves the session's. This phase, and the close_notify that
+  // follows if every backend fails, get at least connect_timeout from here rather
+  // than what the handshake left (no re-arm: the watchdog wakes at the old deadline
+  // and sleeps on to this one).
+  const auto floor = clock::now() + settings.connect_timeout;
+  if (deadline_ < floor) deadline_ = floor;
   for (const std::size_t i : health.order(clock::now())) {
     phase_ = phase::connect;
     const auto started = clock::now();
