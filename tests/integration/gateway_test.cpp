@@ -324,7 +324,12 @@ TEST(Gateway, BackendThatAnswersOnlyTheResentSynIsUsed) {
   tls_client c;
   ASSERT_TRUE(c.connect(gw.port("rec"), rec01_client())) << c.error() << "\n" << gw.log();
   ASSERT_TRUE(c.send_all(std::string_view("ping"))) << c.error();
-  std::this_thread::sleep_for(300ms);  // the gateway's first SYN has been dropped by now
+  // The session's SYN has been dropped and waits to be sent again: a SYN-SENT
+  // socket towards the backend (the readiness probe's could be one too, hence the
+  // pause for the session to have started its connect).
+  std::this_thread::sleep_for(300ms);
+  for (int i = 0; i < 100 && slow.unanswered_syns() == 0; ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_GT(slow.unanswered_syns(), 0u) << "no connect to the backend is waiting\n" << gw.log();
   slow.open_up();
   // The gateway's readiness probe connects too (and closes at once): the session's
   // connection is the one that brings the client's bytes.
@@ -351,6 +356,10 @@ TEST(Gateway, BackendThatAnswersOnlyTheResentSynIsUsed) {
   EXPECT_TRUE(events_since(gw, "backend_failed", from).empty()) << gw.log();
   const std::string text = scrape(gw.admin_port());
   EXPECT_EQ(sum_samples(text, "vmsgate_backend_failures_total"), 0.0) << text;
+  // The connect did wait for the resent SYN (about a second), so the waiting path
+  // is what ran; one answered at once takes microseconds.
+  EXPECT_EQ(sum_samples(text, "vmsgate_backend_connect_duration_seconds_count"), 1.0) << text;
+  EXPECT_GT(sum_samples(text, "vmsgate_backend_connect_duration_seconds_sum"), 0.5) << text;
 }
 
 TEST(Gateway, SigtermLetsRunningStreamFinish) {

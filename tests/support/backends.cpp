@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
@@ -91,24 +94,36 @@ syn_black_hole::syn_black_hole() {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the handshakes land
 }
 
-syn_black_hole::~syn_black_hole() {
-  for (const int fd : queued_) close(fd);
-  close(listen_fd_);
+namespace {
+
+bool is_filler(const std::vector<std::uint16_t>& fillers, const sockaddr_in& peer) {
+  return std::find(fillers.begin(), fillers.end(), ntohs(peer.sin_port)) != fillers.end();
 }
 
-std::string syn_black_hole::address() const { return "127.0.0.1:" + std::to_string(port_); }
+}  // namespace
 
 void syn_black_hole::open_up() {
   for (pollfd p{listen_fd_, POLLIN, 0}; poll(&p, 1, 0) == 1; p.revents = 0) {
-    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
     if (fd < 0) break;
-    close(fd);
+    if (is_filler(filler_ports_, peer)) {
+      close(fd);
+    } else {
+      kept_.push_back(fd);
+    }
   }
   for (const int fd : queued_) close(fd);
   queued_.clear();
 }
 
 int syn_black_hole::accept_one(std::chrono::milliseconds limit) {
+  if (!kept_.empty()) {
+    const int fd = kept_.front();
+    kept_.erase(kept_.begin());
+    return fd;
+  }
   const auto until = std::chrono::steady_clock::now() + limit;
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
@@ -118,10 +133,39 @@ int syn_black_hole::accept_one(std::chrono::milliseconds limit) {
     socklen_t len = sizeof peer;
     const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
     if (fd < 0) return -1;
-    if (std::find(filler_ports_.begin(), filler_ports_.end(), ntohs(peer.sin_port)) == filler_ports_.end()) return fd;
+    if (!is_filler(filler_ports_, peer)) return fd;
     close(fd);
   }
 }
+
+std::size_t syn_black_hole::unanswered_syns() const {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // the header
+  std::size_t n = 0;
+  while (std::getline(in, line)) {
+    // "  sl  local_address rem_address   st ...": addresses as HEXIP:HEXPORT.
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    if (!(fields >> slot >> local >> remote >> state)) continue;
+    const auto port_of = [](const std::string& a) {
+      const auto colon = a.find(':');
+      return colon == std::string::npos ? 0u : static_cast<unsigned>(std::stoul(a.substr(colon + 1), nullptr, 16));
+    };
+    if (state != "02" || port_of(remote) != port_) continue;  // 02: TCP_SYN_SENT
+    const auto local_port = static_cast<std::uint16_t>(port_of(local));
+    if (std::find(filler_ports_.begin(), filler_ports_.end(), local_port) == filler_ports_.end()) ++n;
+  }
+  return n;
+}
+
+syn_black_hole::~syn_black_hole() {
+  for (const int fd : queued_) close(fd);
+  for (const int fd : kept_) close(fd);
+  close(listen_fd_);
+}
+
+std::string syn_black_hole::address() const { return "127.0.0.1:" + std::to_string(port_); }
 
 tcp_server::tcp_server() {
   listen_fd_ = bind_loopback(port_);

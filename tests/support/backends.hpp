@@ -35,18 +35,23 @@ class syn_black_hole {
   syn_black_hole(const syn_black_hole&) = delete;
   syn_black_hole& operator=(const syn_black_hole&) = delete;
   std::string address() const;  // "127.0.0.1:port"
-  // Empties the accept queue (closing what filled it): from now on SYNs are
-  // answered, so a connect whose SYN was dropped completes when it is sent again.
+  // Empties the accept queue of what filled it (closing those): from now on SYNs
+  // are answered, so a connect whose SYN was dropped completes when it is sent
+  // again. Any other connection found queued is kept for accept_one.
   void open_up();
   // The next connection the queue takes that is not one of those that filled it
   // (their SYNs may be answered late too), or -1 if none comes within `limit`.
   // The caller closes it.
   int accept_one(std::chrono::milliseconds limit);
+  // Connects to this port still waiting for an answer to their SYN (state
+  // SYN-SENT in /proc/net/tcp), the fillers' own left out.
+  std::size_t unanswered_syns() const;
 
  private:
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
   std::vector<int> queued_;
+  std::vector<int> kept_;  // other connections open_up found queued
   std::vector<std::uint16_t> filler_ports_;
 };
 
