@@ -96,8 +96,8 @@ syn_black_hole::syn_black_hole() {
 
 namespace {
 
-bool is_filler(const std::vector<std::uint16_t>& fillers, const sockaddr_in& peer) {
-  return std::find(fillers.begin(), fillers.end(), ntohs(peer.sin_port)) != fillers.end();
+bool is_filler(const std::vector<std::uint16_t>& fillers, std::uint16_t port) {
+  return std::find(fillers.begin(), fillers.end(), port) != fillers.end();
 }
 
 }  // namespace
@@ -108,7 +108,7 @@ void syn_black_hole::open_up() {
     socklen_t len = sizeof peer;
     const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
     if (fd < 0) break;
-    if (is_filler(filler_ports_, peer)) {
+    if (is_filler(filler_ports_, ntohs(peer.sin_port))) {
       close(fd);
     } else {
       kept_.push_back(fd);
@@ -133,7 +133,7 @@ int syn_black_hole::accept_one(std::chrono::milliseconds limit) {
     socklen_t len = sizeof peer;
     const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
     if (fd < 0) return -1;
-    if (!is_filler(filler_ports_, peer)) return fd;
+    if (!is_filler(filler_ports_, ntohs(peer.sin_port))) return fd;
     close(fd);
   }
 }
@@ -153,8 +153,7 @@ std::size_t syn_black_hole::unanswered_syns() const {
       return colon == std::string::npos ? 0u : static_cast<unsigned>(std::stoul(a.substr(colon + 1), nullptr, 16));
     };
     if (state != "02" || port_of(remote) != port_) continue;  // 02: TCP_SYN_SENT
-    const auto local_port = static_cast<std::uint16_t>(port_of(local));
-    if (std::find(filler_ports_.begin(), filler_ports_.end(), local_port) == filler_ports_.end()) ++n;
+    if (!is_filler(filler_ports_, static_cast<std::uint16_t>(port_of(local)))) ++n;
   }
   return n;
 }
