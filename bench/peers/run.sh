@@ -24,6 +24,8 @@ WORKERS=${WORKERS:-1}  # vmsgate's workers (scaling.sh sets 2)
 CLIENTS=${CLIENTS:-1}  # parallel s_time clients in the handshake tests
 LOAD_CPU=${LOAD_CPU:-0}
 OUT=${OUT:-$ROOT/bench/RESULTS.md}
+FLOOR=${FLOOR:-1}  # 0: no floor column
+FLOOR_RELAY=${FLOOR_RELAY:-$ROOT/build/bench/vmsgate_floor_relay}
 NOTE=${NOTE:-}
 CLK_TCK=$(getconf CLK_TCK)
 WORK=$(mktemp -d /tmp/vmsgate-peers.XXXXXX)
@@ -443,6 +445,147 @@ one_test() {
   say "$name $test run $run: $v ($res)"
 }
 
+# The floor: what a test's unit of work costs at the least on this machine. The
+# kernel's part is measured by running the same load in plain text through
+# bench/floor/relay.cpp (one thread, edge-triggered epoll, no TLS, no timers, no
+# logs): new connections one at a time for the handshake rows, the downloads for
+# bulk, wrk's keep-alive requests. The cryptography TLS adds is measured by
+# `openssl speed` on the proxies' CPU: an RSA-2048 signature and two X25519
+# multiplications (key generation and shared secret) per full handshake, the two
+# multiplications per resumed one, AES-128-GCM per byte for bulk and two small
+# records per keep-alive request. Everything else a TLS library does (key schedule,
+# transcript, tickets, handshake records) and the extra packets of a handshake are
+# left out, so no TLS proxy can go below the floor.
+
+# Prints "name per-unit" lines for the crypto floor (µs or s per GiB); run once per
+# run, like the loads, so that the median resists a noisy moment.
+crypto_floor() {
+  local rsa x aead_small aead_bulk
+  rsa=$(taskset -c "$PROXY_CPU" openssl speed -mr -seconds 1 rsa2048 2>/dev/null | awk -F: '/^\+F2:/ { print 1e6 / $4 }')
+  x=$(taskset -c "$PROXY_CPU" openssl speed -mr -seconds 1 ecdhx25519 2>/dev/null | awk -F: '/^\+F5:/ { print 1e6 / $4 }')
+  aead_small=$(taskset -c "$PROXY_CPU" openssl speed -mr -seconds 1 -aead -evp aes-128-gcm -bytes 256 2>/dev/null |
+    awk -F: '/^\+F:/ { print 256 / $4 * 1e6 }')
+  aead_bulk=$(taskset -c "$PROXY_CPU" openssl speed -mr -seconds 1 -aead -evp aes-128-gcm -bytes 16384 2>/dev/null |
+    awk -F: '/^\+F:/ { print 1073741824 / $4 }')
+  echo "rsa_sign ${rsa:-nan}"
+  echo "x25519 ${x:-nan}"
+  echo "aead_record ${aead_small:-nan}"
+  echo "aead_gib ${aead_bulk:-nan}"
+}
+
+# One plain-text run through the floor relay; appends the kernel's part per unit of
+# work to $WORK/floor.plain.KIND (KIND: conn, bulk1, bulk16, keepalive).
+floor_plain_run() {
+  local kind=$1 backend t0 t1 out n v each args=() i
+  case $kind in
+    conn) backend=$ANSWER_PORT ;;
+    bulk1 | bulk16) backend=$STREAM_PORT ;;
+    keepalive) backend=$KA_PORT ;;
+  esac
+  PORT=$(free_port)
+  taskset -c "$PROXY_CPU" "$FLOOR_RELAY" "$PORT" "$backend" 2>>"$WORK/floor.log" &
+  PROXY_PID=$!
+  PIDS+=("$PROXY_PID")
+  for i in $(seq 50); do curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/1" && break; sleep 0.1; done
+  t0=$(cpu_ticks "$PROXY_PID")
+  case $kind in
+    conn)
+      # One connection per request, one at a time, as s_time makes them.
+      out=$(taskset -c "$LOAD_CPU" timeout $((HS_SECONDS + 30)) wrk -t1 -c1 -d"${HS_SECONDS}s" \
+        -H "Connection: close" "http://127.0.0.1:$PORT/" 2>&1) || true
+      n=$(sed -nE 's/^ *([0-9]+) requests in .*/\1/p' <<<"$out") ;;
+    keepalive)
+      out=$(taskset -c "$LOAD_CPU" timeout $((KA_SECONDS + 30)) wrk -t1 -c16 -d"${KA_SECONDS}s" \
+        "http://127.0.0.1:$PORT/" 2>&1) || true
+      n=$(sed -nE 's/^ *([0-9]+) requests in .*/\1/p' <<<"$out") ;;
+    bulk1 | bulk16)
+      local streams=1
+      [[ $kind == bulk16 ]] && streams=$STREAMS
+      each=$((BULK_BYTES / streams))
+      for i in $(seq "$streams"); do args+=(-o /dev/null "http://127.0.0.1:$PORT/$each"); done
+      out=$(taskset -c "$LOAD_CPU" curl -sS --http1.1 --max-time 180 --parallel --parallel-max "$streams" \
+        -w '%{size_download}\n' "${args[@]}") || true
+      n=$(awk '{ s += $1 } END { print s + 0 }' <<<"$out")
+      [[ "$n" == "$((each * streams))" ]] || n="" ;;
+  esac
+  sleep 0.3
+  t1=$(cpu_ticks "$PROXY_PID")
+  stop_pid "$PROXY_PID"
+  if [[ -z "$n" || "$n" == 0 ]]; then say "floor $kind run failed: $(tail -c 300 <<<"$out" | tr '\n' ' ')"; return 0; fi
+  case $kind in
+    bulk1 | bulk16) v=$(awk -v t="$((t1 - t0))" -v c="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.3f", (t / c) / (n / 1073741824) }') ;;
+    *) v=$(awk -v t="$((t1 - t0))" -v c="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.2f", t / c * 1e6 / n }') ;;
+  esac
+  echo "$v" >>"$WORK/floor.plain.$kind"
+  RAW+=("| plain relay | $RUN_NO | $kind | $n $([[ $kind == bulk* ]] && echo B || echo requests) | $((t1 - t0)) | $v |")
+  say "floor $kind run $RUN_NO: $v"
+}
+
+# The plain-relay kinds the selected tests need.
+floor_kinds() {
+  local t out=""
+  for t in $TESTS; do
+    case $t in
+      hs13 | hs12 | resumed) out+=" conn" ;;
+      bulk1 | bulk1_12) out+=" bulk1" ;;
+      bulk16) out+=" bulk16" ;;
+      keepalive) out+=" keepalive" ;;
+    esac
+  done
+  tr ' ' '\n' <<<"$out" | awk 'NF && !seen[$0]++'
+}
+
+# The floor's parts, for the report.
+floor_summary() {
+  local k m lo hi
+  echo "Floor (the last two columns): the least a test's unit of work can cost here. A plain"
+  echo "relay (bench/floor/relay.cpp: one thread, edge-triggered epoll, no TLS; nearly all of"
+  echo "its time is the kernel's) carries the same loads in plain text, and the cryptography"
+  echo "TLS needs is added. Medians of $RUNS runs (min–max):"
+  for k in $(floor_kinds); do
+    read -r m lo hi < <(cat "$WORK/floor.plain.$k" 2>/dev/null | stats)
+    case $k in
+      conn) echo "- a plain relay, per connection (\`wrk -c1 -H 'Connection: close'\` to the handshake rows' backend): $(fmt "$m") µs ($(fmt "$lo")–$(fmt "$hi"))" ;;
+      keepalive) echo "- a plain relay, per keep-alive request (the same wrk load in plain text): $(fmt "$m") µs ($(fmt "$lo")–$(fmt "$hi"))" ;;
+      bulk1 | bulk16) echo "- a plain relay, per GiB forwarded (${k#bulk} stream(s), curl in plain text): $(fmt "$m") s ($(fmt "$lo")–$(fmt "$hi"))" ;;
+    esac
+  done
+  echo "- an RSA-2048 signature: $(fmt "$(crypto_median rsa_sign)") µs (\`openssl speed rsa2048\` on CPU $PROXY_CPU, median of the runs)"
+  echo "- an X25519 multiplication: $(fmt "$(crypto_median x25519)") µs, two per handshake (\`openssl speed ecdhx25519\`)"
+  echo "- an AES-128-GCM record of 256 bytes: $(fmt "$(crypto_median aead_record)") µs, two per keep-alive request (\`openssl speed -aead -evp aes-128-gcm -bytes 256\`)"
+  echo "- AES-128-GCM in 16 KiB records: $(fmt "$(crypto_median aead_gib)") s per GiB (\`-bytes 16384\`)"
+  echo "Left out, so the floor is low: the TLS library's own work (key schedule, transcript hash,"
+  echo "tickets, handshake records) and the handshake's extra packets. A floor / best peer above"
+  echo "a target means no proxy with this kernel and these primitives can meet that target here."
+}
+
+# Prints a test's floor: the plain relay's median plus the cryptography, or nan.
+floor_of() {
+  local t=$1 kind add plain
+  case $t in
+    hs13 | hs12) kind=conn; add="rsa_sign + 2 * x25519" ;;
+    resumed) kind=conn; add="2 * x25519" ;;
+    bulk1 | bulk1_12) kind=bulk1; add="aead_gib" ;;
+    bulk16) kind=bulk16; add="aead_gib" ;;
+    keepalive) kind=keepalive; add="2 * aead_record" ;;
+    *) echo nan; return ;;
+  esac
+  read -r plain _ < <(cat "$WORK/floor.plain.$kind" 2>/dev/null | stats)
+  [[ $plain == nan ]] && { echo nan; return; }
+  local part v=$plain c
+  for part in rsa_sign x25519 aead_record aead_gib; do
+    [[ $add == *"$part"* ]] || continue
+    c=$(crypto_median "$part")
+    [[ $c == nan || -z $c ]] && { echo nan; return; }
+    [[ $part == x25519 || $part == aead_record ]] && c=$(awk -v c="$c" 'BEGIN { print 2 * c }')
+    v=$(awk -v a="$v" -v b="$c" 'BEGIN { print a + b }')
+  done
+  echo "$v"
+}
+
+# The median over the runs of one cryptographic cost (see crypto_floor).
+crypto_median() { awk -v k="$1" '$1 == k && $2 != "nan" { print $2 }' "$WORK/floor.crypto" 2>/dev/null | stats | cut -d' ' -f1; }
+
 label() {
   case $1 in
     vmsgate) echo "vmsgate $("$VMSGATE" --version 2>/dev/null | head -1 | awk '{ print $2 }')" ;;
@@ -469,9 +612,10 @@ test_title() {
 fmt() { awk -v x="$1" 'BEGIN { if (x == "nan") print "nan"; else if (x >= 100) printf "%.0f", x; else if (x >= 10) printf "%.1f", x; else printf "%.2f", x }'; }
 
 table() {
-  local head="| measure |" sep="|---|" p t m lo hi best row ratio vm
+  local head="| measure |" sep="|---|" p t m lo hi best row ratio vm fl
   for p in $PROXIES; do head+=" $(label "$p") |"; sep+="---:|"; done
   [[ " $PROXIES " == *" vmsgate "* ]] && { head+=" vmsgate / best peer |"; sep+="---:|"; }
+  [[ $FLOOR == 1 ]] && { head+=" floor | floor / best peer |"; sep+="---:|---:|"; }
   echo "$head"; echo "$sep"
   for t in $TESTS; do
     row="| $(test_title "$t") |"; best=""; vm=""
@@ -485,6 +629,14 @@ table() {
     if [[ " $PROXIES " == *" vmsgate "* ]]; then
       ratio=$( [[ -n $vm && -n $best ]] && awk -v a="$vm" -v b="$best" 'BEGIN { printf "%.2f×", a / b }' || echo n/a)
       row+=" $ratio |"
+    fi
+    if [[ $FLOOR == 1 ]]; then
+      fl=$(floor_of "$t")
+      if [[ $fl == nan ]]; then row+=" n/a | n/a |"
+      else
+        row+=" $(fmt "$fl") |"
+        row+=" $( [[ -n $best ]] && awk -v a="$fl" -v b="$best" 'BEGIN { printf "%.2f×", a / b }' || echo n/a) |"
+      fi
     fi
     echo "$row"
   done
@@ -548,6 +700,8 @@ each proxy is started afresh for each test and run, the runs interleave the prox
 - the proxies' defaults otherwise: vmsgate logs one JSON line per closed connection
   (to a file), the others log nothing per connection.
 
+$([[ $FLOOR == 1 ]] && floor_summary)
+
 Resumptions counted by the client (s_time marks each reused session):
 $(resumption_proof)
 
@@ -564,7 +718,7 @@ $(printf '%s\n' "${RAW[@]:-| - | - | - | - | - | - |}")
 
 Reproduce: \`bash bench/peers/run.sh\` (environment: VMSGATE, PROXIES, TESTS, RUNS,
 HS_SECONDS, KA_SECONDS, BULK_BYTES, STREAMS, IDLE_CONNS, CIPHERSUITE, CIPHER12,
-PROXY_CPU, LOAD_CPU, OUT, NOTE, VMSGATE_COMMIT). See bench/README.md.
+PROXY_CPU, LOAD_CPU, OUT, NOTE, VMSGATE_COMMIT, FLOOR, FLOOR_RELAY). See bench/README.md.
 EOF
 }
 
@@ -578,10 +732,19 @@ main() {
   declare -gA AFFINITY_SEEN=()
   RAW=()
   local run p t
+  if [[ $FLOOR == 1 && ! -x $FLOOR_RELAY ]]; then
+    say "no floor relay at $FLOOR_RELAY (cmake --build build --target vmsgate_floor_relay); no floor column"
+    FLOOR=0
+  fi
   for run in $(seq "$RUNS"); do
+    RUN_NO=$run
     for t in $TESTS; do
       for p in $PROXIES; do one_test "$p" "$t" "$run"; done
     done
+    if [[ $FLOOR == 1 ]]; then
+      crypto_floor >>"$WORK/floor.crypto"
+      for t in $(floor_kinds); do floor_plain_run "$t"; done
+    fi
   done
   report >"$OUT"
   cat "$OUT"
