@@ -6,9 +6,11 @@
 // requests), and adds the cryptography that TLS needs on top (`openssl speed`):
 // that sum is a floor no TLS proxy on this machine can go below.
 //
-// Not a product: no limits, no error reporting beyond closing the pair. A chunk
-// that a leg cannot take at once is kept until that leg is writable again, and the
-// other leg is not read meanwhile, so memory stays bounded.
+// Not a product: no limits, no timeouts, no error reporting beyond closing the
+// pair. A chunk that a leg cannot take at once is kept until that leg is writable
+// again, and the other leg is not read meanwhile, so memory stays bounded. An end
+// read on one leg shuts down writing on the other (half-close passes through, as a
+// proxy must); the pair closes when both ends have passed, or on an error.
 //
 // Usage: vmsgate_floor_relay LISTEN_PORT BACKEND_PORT   (both on 127.0.0.1)
 #include <arpa/inet.h>
@@ -35,8 +37,9 @@ struct leg {
   int fd = -1;
   pair* owner = nullptr;
   leg* other = nullptr;
-  std::string pending;  // bytes read from `other` that this leg could not take yet
-  bool reading_paused = false;  // `other` is not read until `pending` is empty
+  std::string pending;   // bytes read from `other` that this leg could not take yet
+  bool hung_up = false;  // the peer hung up: read this leg to the end, not to a short read
+  bool ended = false;    // the end was read, and passed on as a shutdown once pending was gone
 };
 
 struct pair {
@@ -52,37 +55,42 @@ void close_pair(pair* p) {
   delete p;
 }
 
-// Writes what `to` holds; true when it is all gone.
+bool again() { return errno == EAGAIN || errno == EWOULDBLOCK; }
+
+// Writes what `to` holds; false on an error other than "not now".
 bool flush(leg& to) {
   while (!to.pending.empty()) {
-    const ssize_t n = write(to.fd, to.pending.data(), to.pending.size());
-    if (n < 0) return false;
+    const ssize_t n = send(to.fd, to.pending.data(), to.pending.size(), MSG_NOSIGNAL);
+    if (n < 0) return again();
     to.pending.erase(0, static_cast<std::size_t>(n));
   }
   return true;
 }
 
 // Reads `from` until a short read (the socket was drained; after a hang-up, until
-// the end) and writes each chunk to the other leg. False when the pair must close.
-bool relay(leg& from, bool hung_up) {
+// the end) and writes each chunk to the other leg; the end becomes a shutdown of
+// the other leg's writing, so a half-close passes through. Stops reading while
+// the other leg holds bytes it could not take. False when the pair must close:
+// an error, or both ends passed on.
+bool relay(leg& from) {
   leg& to = *from.other;
-  if (to.reading_paused) return true;
-  for (;;) {
+  while (!from.ended && to.pending.empty()) {
     const ssize_t n = read(from.fd, chunk, chunk_size);
-    if (n == 0) return false;
-    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
-    ssize_t done = write(to.fd, chunk, static_cast<std::size_t>(n));
+    if (n == 0) {
+      from.ended = true;
+      shutdown(to.fd, SHUT_WR);
+      break;
+    }
+    if (n < 0) return again();
+    ssize_t done = send(to.fd, chunk, static_cast<std::size_t>(n), MSG_NOSIGNAL);
     if (done < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
-      done = 0;
+      if (!again()) return false;
+      done = 0;  // a backend still connecting: kept until it is writable
     }
-    if (done < n) {
-      to.pending.assign(chunk + done, static_cast<std::size_t>(n - done));
-      to.reading_paused = true;
-      return true;
-    }
-    if (static_cast<std::size_t>(n) < chunk_size && !hung_up) return true;
+    if (done < n) to.pending.assign(chunk + done, static_cast<std::size_t>(n - done));
+    if (static_cast<std::size_t>(n) < chunk_size && !from.hung_up) break;
   }
+  return !(from.ended && to.ended && to.pending.empty() && from.pending.empty());
 }
 
 void watch(leg& l) {
@@ -157,17 +165,14 @@ int main(int argc, char** argv) {
       if (events[i].data.ptr == &skip) continue;
       leg& l = *static_cast<leg*>(events[i].data.ptr);
       pair* p = l.owner;
-      const bool hung_up = (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+      if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) l.hung_up = true;
       bool open = true;
       if (events[i].events & EPOLLOUT && !l.pending.empty()) {
-        if (flush(l)) {
-          l.reading_paused = false;
-          open = relay(*l.other, false);  // its edge may have come while it was paused
-        } else {
-          open = errno == EAGAIN || errno == EWOULDBLOCK;
-        }
+        // Once the bytes held for this leg are gone, read the other leg again: its
+        // edge may have come while it was not read.
+        open = flush(l) && (!l.pending.empty() || relay(*l.other));
       }
-      if (open && (events[i].events & EPOLLIN || hung_up)) open = relay(l, hung_up);
+      if (open && events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) open = relay(l);
       if (open) continue;
       // The other leg of a pair closed now may have an event later in this batch.
       for (int j = i + 1; j < ready; ++j)
