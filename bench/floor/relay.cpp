@@ -1,10 +1,11 @@
 // The least a proxy can cost this kernel: a plain TCP relay with one thread,
 // edge-triggered epoll, accept4, a non-blocking connect, TCP_NODELAY on both legs
-// and one read and one write per chunk, with no TLS, no timers, no logs and no
+// and one read and one send per chunk, with no TLS, no timers, no logs and no
 // metrics. bench/peers/run.sh runs the peers' loads through it in plain text to
 // measure the kernel's share of each unit of work (connections, keep-alive
-// requests), and adds the cryptography that TLS needs on top (`openssl speed`):
-// that sum is a floor no TLS proxy on this machine can go below.
+// requests, bulk), and adds the cryptography that TLS needs on top (`openssl
+// speed`): an estimate, from below, of what a TLS proxy that copies bytes through
+// user space must spend on this machine.
 //
 // Not a product: no limits, no timeouts, no error reporting beyond closing the
 // pair. A chunk that a leg cannot take at once is kept until that leg is writable
@@ -39,7 +40,7 @@ struct leg {
   leg* other = nullptr;
   std::string pending;   // bytes read from `other` that this leg could not take yet
   bool hung_up = false;  // the peer hung up: read this leg to the end, not to a short read
-  bool ended = false;    // the end was read, and passed on as a shutdown once pending was gone
+  bool ended = false;    // the end was read, and passed on as a shutdown of the other leg
 };
 
 struct pair {

@@ -329,16 +329,21 @@ s_time_run() {
 }
 
 # Prints "ticks bytes wall" for STREAMS (1 or 16) parallel downloads totalling BULK_BYTES,
-# over TLS 1.3 (or 1.2 if the second argument says 1.2).
+# over TLS 1.3, or TLS 1.2 if the second argument says 1.2, or in plain text
+# through the floor relay if it says plain.
 bulk_run() {
-  local streams=$1 each t0 t1 out args=() i got w0 w1 version=(--tlsv1.3 --tls13-ciphers "$CIPHERSUITE")
-  [[ ${2:-} == 1.2 ]] && version=(--tlsv1.2 --tls-max 1.2 --ciphers "$CIPHER12")
+  local streams=$1 each t0 t1 out args=() i got w0 w1 url="https://bench.local:$PORT"
+  local tls=(--tlsv1.3 --tls13-ciphers "$CIPHERSUITE")
+  local trust=(--cacert "$WORK/pki/ca.pem" --resolve "bench.local:$PORT:127.0.0.1")
+  case ${2:-} in
+    1.2) tls=(--tlsv1.2 --tls-max 1.2 --ciphers "$CIPHER12") ;;
+    plain) tls=(); trust=(); url="http://127.0.0.1:$PORT" ;;
+  esac
   each=$((BULK_BYTES / streams))
-  for i in $(seq "$streams"); do args+=(-o /dev/null "https://bench.local:$PORT/$each"); done
+  for i in $(seq "$streams"); do args+=(-o /dev/null "$url/$each"); done
   t0=$(cpu_ticks "$PROXY_PID")
   w0=$(date +%s.%N)
-  out=$(taskset -c "$LOAD_CPU" curl -sS --http1.1 "${version[@]}" \
-    --cacert "$WORK/pki/ca.pem" --resolve "bench.local:$PORT:127.0.0.1" --max-time 180 \
+  out=$(taskset -c "$LOAD_CPU" curl -sS --http1.1 "${tls[@]}" "${trust[@]}" --max-time 180 \
     --parallel --parallel-max "$streams" -w '%{size_download}\n' "${args[@]}") || true
   w1=$(date +%s.%N)
   sleep 0.3
@@ -351,12 +356,13 @@ bulk_run() {
   echo "$((t1 - t0)) $got $(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.2f", b - a }')"
 }
 
-# Prints "ticks requests wall" for wrk's keep-alive run (16 connections, 1 thread).
-keepalive_run() {
-  local t0 t1 out n
+# wrk_run URL SECONDS WRK_ARGS...: prints "ticks requests seconds" for one wrk run
+# with one thread; fails when wrk completed no request.
+wrk_run() {
+  local url=$1 seconds=$2 t0 t1 out n
+  shift 2
   t0=$(cpu_ticks "$PROXY_PID")
-  out=$(taskset -c "$LOAD_CPU" timeout $((KA_SECONDS + 30)) wrk -t1 -c16 -d"${KA_SECONDS}s" \
-    "https://localhost:$PORT/" 2>&1) || true
+  out=$(taskset -c "$LOAD_CPU" timeout $((seconds + 30)) wrk -t1 -d"${seconds}s" "$@" "$url" 2>&1) || true
   sleep 0.3
   t1=$(cpu_ticks "$PROXY_PID")
   n=$(sed -nE 's/^ *([0-9]+) requests in .*/\1/p' <<<"$out")
@@ -364,8 +370,11 @@ keepalive_run() {
     say "wrk failed or saw errors: $(tr '\n' ' ' <<<"$out" | tail -c 300)"
     [[ -n "$n" && "$n" -gt 0 ]] || return 1
   fi
-  echo "$((t1 - t0)) $n $KA_SECONDS"
+  echo "$((t1 - t0)) $n $seconds"
 }
+
+# wrk's keep-alive run over TLS: 16 connections.
+keepalive_run() { wrk_run "https://localhost:$PORT/" "$KA_SECONDS" -c16; }
 
 # Prints "rss_delta_kb connections resumed": IDLE_CONNS handshaken idle connections
 # (TLS 1.3, or 1.2 if the argument says 1.2).
@@ -397,6 +406,10 @@ idle_run() {
 }
 
 # One test on a freshly started proxy; appends the per-unit figure to WORK/NAME.TEST.
+# CPU ticks per unit of work, in µs with DIGITS decimals; and in s per GiB.
+per_unit_us() { awk -v t="$1" -v c="$CLK_TCK" -v n="$2" -v d="$3" 'BEGIN { printf "%.*f", d, t / c * 1e6 / n }'; }
+per_gib() { awk -v t="$1" -v c="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.3f", (t / c) / (n / 1073741824) }'; }
+
 one_test() {
   local name=$1 test=$2 run=$3 res ticks n r wall v
   PORT=$(free_port)
@@ -425,16 +438,16 @@ one_test() {
   case $test in
     hs13 | hs12 | resumed)
       read -r ticks n r wall <<<"$res"
-      v=$(awk -v t="$ticks" -v c="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.1f", t / c * 1e6 / n }')
+      v=$(per_unit_us "$ticks" "$n" 1)
       RAW+=("| $name | $run | $test | $n handshakes ($r resumed) in $wall s | $ticks | $v µs |")
       echo "$r $n" >>"$WORK/$name.$test.resumed" ;;
     bulk1 | bulk16 | bulk1_12)
       read -r ticks n wall <<<"$res"
-      v=$(awk -v t="$ticks" -v c="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.3f", (t / c) / (n / 1073741824) }')
+      v=$(per_gib "$ticks" "$n")
       RAW+=("| $name | $run | $test | $n B in $wall s | $ticks | $v s/GiB |") ;;
     keepalive)
       read -r ticks n wall <<<"$res"
-      v=$(awk -v t="$ticks" -v c="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.2f", t / c * 1e6 / n }')
+      v=$(per_unit_us "$ticks" "$n" 2)
       RAW+=("| $name | $run | $test | $n requests in $wall s | $ticks | $v µs |") ;;
     idle | idle12)
       read -r ticks n r <<<"$res"
@@ -477,7 +490,7 @@ crypto_floor() {
 # appends its cost per unit of work to $WORK/floor.plain.KIND (conn, bulk1,
 # bulk16, keepalive).
 floor_plain_run() {
-  local kind=$1 run=$2 backend t0 t1 out="" n="" v each args=() i streams=1 unit
+  local kind=$1 run=$2 backend res="" ticks n v unit i
   case $kind in
     conn) backend=$ANSWER_PORT ;;
     bulk1 | bulk16) backend=$STREAM_PORT ;;
@@ -488,43 +501,27 @@ floor_plain_run() {
   PROXY_PID=$!
   PIDS+=("$PROXY_PID")
   for i in $(seq 50); do curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/1" && break; sleep 0.1; done
-  t0=$(cpu_ticks "$PROXY_PID")
   case $kind in
-    conn | keepalive)
-      # conn: one connection per request, one at a time, as s_time makes them.
-      local wrk_args=(-t1 -c16 -d"${KA_SECONDS}s")
-      [[ $kind == conn ]] && wrk_args=(-t1 -c1 -d"${HS_SECONDS}s" -H "Connection: close")
-      out=$(taskset -c "$LOAD_CPU" timeout 60 wrk "${wrk_args[@]}" "http://127.0.0.1:$PORT/" 2>&1) || true
-      n=$(sed -nE 's/^ *([0-9]+) requests in .*/\1/p' <<<"$out")
-      grep -q 'Non-2xx\|Socket errors' <<<"$out" && n="" ;;
-    bulk1 | bulk16)
-      [[ $kind == bulk16 ]] && streams=$STREAMS
-      each=$((BULK_BYTES / streams))
-      for i in $(seq "$streams"); do args+=(-o /dev/null "http://127.0.0.1:$PORT/$each"); done
-      out=$(taskset -c "$LOAD_CPU" curl -sS --http1.1 --max-time 180 --parallel --parallel-max "$streams" \
-        -w '%{size_download}\n' "${args[@]}" 2>&1) || true
-      n=$(awk '{ s += $1 } END { print s + 0 }' <<<"$out")
-      [[ "$n" == "$((each * streams))" ]] || n="" ;;
-  esac
-  sleep 0.3
-  t1=$(cpu_ticks "$PROXY_PID")
-  kill -0 "$PROXY_PID" 2>/dev/null || n=""
+    # conn: one connection per request, one at a time, as s_time makes them.
+    conn) res=$(wrk_run "http://127.0.0.1:$PORT/" "$HS_SECONDS" -c1 -H "Connection: close") ;;
+    keepalive) res=$(wrk_run "http://127.0.0.1:$PORT/" "$KA_SECONDS" -c16) ;;
+    bulk1) res=$(bulk_run 1 plain) ;;
+    bulk16) res=$(bulk_run "$STREAMS" plain) ;;
+  esac || res=""
+  kill -0 "$PROXY_PID" 2>/dev/null || res=""
   stop_pid "$PROXY_PID"
-  if [[ -z "$n" || "$n" == 0 ]]; then
-    say "floor $kind run $run failed: $(tail -c 300 <<<"$out" | tr '\n' ' ')"
+  if [[ -z "$res" ]]; then
+    say "floor $kind run $run failed"
     RAW+=("| plain relay | $run | $kind | failed | | |")
     return 0
   fi
+  read -r ticks n _ <<<"$res"
   case $kind in
-    bulk1 | bulk16)
-      v=$(awk -v t="$((t1 - t0))" -v c="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.3f", (t / c) / (n / 1073741824) }')
-      unit="s/GiB"; n="$n B" ;;
-    *)
-      v=$(awk -v t="$((t1 - t0))" -v c="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.2f", t / c * 1e6 / n }')
-      unit="µs"; n="$n requests" ;;
+    bulk1 | bulk16) v=$(per_gib "$ticks" "$n"); unit="s/GiB"; n="$n B" ;;
+    *) v=$(per_unit_us "$ticks" "$n" 2); unit="µs"; n="$n requests" ;;
   esac
   echo "$v" >>"$WORK/floor.plain.$kind"
-  RAW+=("| plain relay | $run | $kind | $n | $((t1 - t0)) | $v $unit |")
+  RAW+=("| plain relay | $run | $kind | $n | $ticks | $v $unit |")
   say "floor $kind run $run: $v $unit"
 }
 
