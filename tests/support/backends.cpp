@@ -8,12 +8,12 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
-#include <sstream>
-#include <string>
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
+#include <string>
 
 namespace vmsgate::test {
 
