@@ -9,6 +9,7 @@
 
 #include "proxy/common/log.hpp"
 #include "proxy/net/session.hpp"
+#include "proxy/net/sockets.hpp"
 #include "proxy/net/worker.hpp"
 
 namespace vmsgate::net_io {
@@ -87,9 +88,8 @@ net::awaitable<bool> session::try_backend(std::size_t index) {
   error_code ec;
   if (originate()) ssl_.reset();  // a previous attempt's TLS state belongs to a closed descriptor
   backend_.close(ec);
-  backend_.open(target.endpoint.protocol(), ec);
   // The pump calls recv/send itself: the socket must not block.
-  if (!ec) backend_.native_non_blocking(true, ec);
+  ec = open_socket(backend_, target.endpoint.protocol());
   if (ec) {
     // Out of descriptors, most likely: a failure of this backend like any other.
     error_detail_ = ec.message();

@@ -138,12 +138,15 @@ net::detail::reactor& reactor_of(net::io_context& ctx);
 // is reactor_of the socket's io_context. `drained_just_now`: see above; only with an
 // io_context run by one thread (the reactor could otherwise run the queued wait
 // before start_op has returned).
-template <typename Token>
-auto async_wait_edge(tcp::socket& socket, net::detail::reactor& reactor, Token&& token,
-                     bool drained_just_now = false) {
-  auto initiate = [](auto handler, tcp::socket* s, net::detail::reactor* r, bool skip) {
+//
+// async_wait_edge_on takes Asio's implementation object of any reactive socket
+// (sockets.cpp waits on a listener with it, after an accept that said EAGAIN).
+template <typename IoObject, typename Token>
+auto async_wait_edge_on(IoObject& io_object, net::detail::reactor& reactor, Token&& token,
+                        bool drained_just_now = false) {
+  auto initiate = [](auto handler, IoObject* io, net::detail::reactor* r, bool skip) {
     using handler_type = std::decay_t<decltype(handler)>;
-    auto& object = (*s).*detail::socket_impl;
+    auto& object = *io;
     auto& impl = object.get_implementation();
     net::detail::reactor& reactor = *r;
     const auto& io_ex = object.get_executor();
@@ -166,7 +169,13 @@ auto async_wait_edge(tcp::socket& socket, net::detail::reactor& reactor, Token&&
     queued->skip_stale = false;
     p.v = p.p = nullptr;
   };
-  return net::async_initiate<Token, void(error_code)>(initiate, token, &socket, &reactor, drained_just_now);
+  return net::async_initiate<Token, void(error_code)>(initiate, token, &io_object, &reactor, drained_just_now);
+}
+
+template <typename Token>
+auto async_wait_edge(tcp::socket& socket, net::detail::reactor& reactor, Token&& token,
+                     bool drained_just_now = false) {
+  return async_wait_edge_on(socket.*detail::socket_impl, reactor, std::forward<Token>(token), drained_just_now);
 }
 
 }  // namespace vmsgate::net_io

@@ -25,9 +25,12 @@ session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::sock
       deadline_(started_ + route_->settings->handshake_timeout),
       idle_timeout_(route_->settings->idle_timeout) {
   // The pump calls recv/send on both sockets directly: a blocking one would stall
-  // every connection of the worker (accept(2) hands out blocking sockets).
-  error_code ec;
-  client_.non_blocking(true, ec);
+  // every connection of the worker. The listeners' accept4 makes them non-blocking
+  // (sockets.hpp); a socket from elsewhere is made so here.
+  if (!client_.non_blocking()) {
+    error_code ec;
+    client_.non_blocking(true, ec);
+  }
   worker_.attach(*this);
   counters_.connections_total.add();
   counters_.connections_active.add();

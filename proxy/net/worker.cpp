@@ -2,8 +2,13 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include "proxy/common/log.hpp"
+#include "proxy/net/edge_wait.hpp"
 #include "proxy/net/session.hpp"
+#include "proxy/net/sockets.hpp"
 
 namespace vmsgate::net_io {
 
@@ -61,18 +66,42 @@ void worker::close(std::uint64_t id) {
   });
 }
 
+// accept4(2) until the backlog is empty, then a wait for the next connection with
+// no re-arm of the listener (wait_for_connection: the EAGAIN has just drained it).
+// A reconnect storm fills the backlog: after a batch of accepts the loop lets the
+// worker's other connections run before it takes more.
 net::awaitable<void> accept_loop(worker& w, std::shared_ptr<worker::listener> l) {
+  constexpr int batch = 16;
+  net::detail::reactor& reactor = reactor_of(w.context());
+  error_code ec;
+  l->acceptor.non_blocking(true, ec);  // once per listener: accept4 must not block
+  bool drained = false;
+  int in_a_row = 0;
   for (;;) {
-    // The peer's address comes back from accept(2) itself: no getpeername later.
+    if (!l->acceptor.is_open()) co_return;
+    if (drained) {
+      in_a_row = 0;
+      const error_code wait_ec = co_await wait_for_connection(l->acceptor, reactor);
+      if (wait_ec || !l->acceptor.is_open()) co_return;  // closed: a reload or the drain
+    } else if (++in_a_row > batch) {
+      in_a_row = 0;
+      co_await net::post(w.context(), net::use_awaitable);
+      continue;  // closed meanwhile?
+    }
+    // The peer's address comes back from accept4(2) itself: no getpeername later.
     tcp::socket sock(w.context());
     tcp::endpoint peer;
-    auto [ec] = co_await l->acceptor.async_accept(sock, peer, use_nothrow);
-    if (ec == net::error::operation_aborted || !l->acceptor.is_open()) co_return;
+    const int err = accept_socket(l->acceptor, sock, peer);
+    drained = err == EAGAIN || err == EWOULDBLOCK;
+    if (drained || accept_error_is_transient(err)) continue;
     // Read per connection: a reload may have replaced the route since the last one.
     const std::shared_ptr<const worker_route> route = l->route;
-    if (ec) {
-      // Out of descriptors or memory: pause rather than spin, keep the listener.
-      log::line(log::level::error, "accept_failed").field("route", route->settings->name).field("detail", ec.message());
+    if (err != 0) {
+      // Out of descriptors or memory: pause rather than spin, keep the listener. The
+      // queue is tried again after the pause (what waits there raises no new edge).
+      log::line(log::level::error, "accept_failed")
+          .field("route", route->settings->name)
+          .field("detail", std::strerror(err));
       net::steady_timer pause(w.context(), std::chrono::milliseconds(100));
       co_await pause.async_wait(use_nothrow);
       continue;
