@@ -86,7 +86,7 @@ net::awaitable<void> accept_loop(worker& w, std::shared_ptr<worker::listener> l)
     } else if (++in_a_row > batch) {
       in_a_row = 0;
       co_await net::post(w.context(), net::use_awaitable);
-      continue;  // closed meanwhile?
+      continue;  // to the top: the listener may have been closed meanwhile
     }
     // The peer's address comes back from accept4(2) itself: no getpeername later.
     tcp::socket sock(w.context());
