@@ -16,7 +16,7 @@
 namespace vmsgate::net_io {
 
 // One accept4(2) on the (non-blocking) listener: 0 with `out` open and `peer` set,
-// or the errno (EAGAIN: nothing queued). `out` must be closed.
+// or the errno (EAGAIN: nothing queued). `out` must not be open yet.
 int accept_socket(tcp::acceptor& listener, tcp::socket& out, tcp::endpoint& peer) noexcept;
 
 // Waits for a connection on a listener whose accept_socket has just said EAGAIN,

@@ -37,6 +37,9 @@ tcp::acceptor worker::bind(const tcp::endpoint& where) {
   enable_inq(a.native_handle());
   a.bind(where);
   a.listen(net::socket_base::max_listen_connections);
+  // accept_loop takes connections with accept4 until EAGAIN: a blocking listener
+  // would stall the worker. Set here, where a failure ends the bind with an error.
+  a.non_blocking(true);
   return a;
 }
 
@@ -73,8 +76,6 @@ void worker::close(std::uint64_t id) {
 net::awaitable<void> accept_loop(worker& w, std::shared_ptr<worker::listener> l) {
   constexpr int batch = 16;
   net::detail::reactor& reactor = reactor_of(w.context());
-  error_code ec;
-  l->acceptor.non_blocking(true, ec);  // once per listener: accept4 must not block
   bool drained = false;
   int in_a_row = 0;
   for (;;) {

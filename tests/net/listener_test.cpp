@@ -27,9 +27,10 @@ TEST(Listener, AcceptedSocketsHaveNoDelayAndThePortIsShared) {
   net::io_context ioc;
   tcp::socket client(ioc);
   client.connect(bound);
-  // The kernel may hand the connection to either listener.
-  first.non_blocking(true);
-  second.non_blocking(true);
+  // The kernel may hand the connection to either listener. Both are non-blocking
+  // from bind (the accept loop's accept4 must not block).
+  EXPECT_TRUE(first.non_blocking());
+  EXPECT_TRUE(second.non_blocking());
   tcp::socket accepted(a.context());
   error_code ec;
   for (int i = 0; i < 200; ++i) {
