@@ -7,12 +7,12 @@ cd "$(dirname "$0")/.."
 VMSGATE_TEST_DEPS=1 bash scripts/install-deps.sh
 
 bash scripts/build.sh build
-(cd build && ctest --output-on-failure --timeout 900)
+(cd build && ctest -j "$(nproc)" --output-on-failure --timeout 900)   # integration tests run one at a time (RUN_SERIAL)
 bash docker/check.sh build/proxy/vmsgate   # the compose site, without a Docker engine
 
 bash scripts/build.sh build-asan -DVMSGATE_SANITIZE=ON -DVMSGATE_BENCH=OFF
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd build-asan && VMSGATE_TEST_SANITIZED=1 ctest --output-on-failure --timeout 1800)
+(cd build-asan && VMSGATE_TEST_SANITIZED=1 ctest -j "$(nproc)" --output-on-failure --timeout 1800)
 
 bash scripts/fuzz.sh   # every libFuzzer target, about 90 s in all
 bash scripts/tsan.sh   # the multi-worker tests under ThreadSanitizer
