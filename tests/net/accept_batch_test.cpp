@@ -53,8 +53,8 @@ TEST(AcceptBatch, AFullBacklogIsTakenSixteenAtATimeWithOtherWorkBetween) {
   const metrics::local_counter& accepted = route->counters->connections_refused;
   w.adopt(1, route, std::move(listener));
 
-  // Another handler on the worker: it looks at the count each time it runs, and
-  // keeps every value it saw between the first accept and the last.
+  // Another handler on the worker: each time it runs, it notes the count if any
+  // connection has been taken, until all have.
   std::vector<std::uint64_t> seen;
   std::function<void()> probe = [&] {
     const std::uint64_t n = accepted.get();
@@ -68,10 +68,8 @@ TEST(AcceptBatch, AFullBacklogIsTakenSixteenAtATimeWithOtherWorkBetween) {
   net::post(w.context(), probe);
   w.context().run_for(std::chrono::seconds(10));
 
-  ASSERT_FALSE(seen.empty());
-  EXPECT_EQ(seen.back(), storm) << "not every queued connection was accepted";
-  EXPECT_EQ(seen.front(), 16u) << "the loop did not stop after its first batch of accepts";
-  // 16, 32, 40: the other handler ran between each batch.
+  // 16, 32, 40: the other handler ran after each batch, and every connection was
+  // taken in the end. Without the batch it sees only 40.
   EXPECT_EQ(seen, (std::vector<std::uint64_t>{16, 32, storm}));
 }
 
