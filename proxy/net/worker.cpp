@@ -71,10 +71,9 @@ void worker::close(std::uint64_t id) {
 
 // accept4(2) until the backlog is empty, then a wait for the next connection with
 // no re-arm of the listener (wait_for_connection: the EAGAIN has just drained it).
-// A reconnect storm fills the backlog: after a batch of accepts the loop lets the
-// worker's other connections run before it takes more.
+// A reconnect storm fills the backlog: after worker::accept_batch accepts the loop
+// lets the worker's other connections run before it takes more.
 net::awaitable<void> accept_loop(worker& w, std::shared_ptr<worker::listener> l) {
-  constexpr int batch = 16;
   net::detail::reactor& reactor = reactor_of(w.context());
   bool drained = false;
   int in_a_row = 0;
@@ -84,7 +83,7 @@ net::awaitable<void> accept_loop(worker& w, std::shared_ptr<worker::listener> l)
       in_a_row = 0;
       const error_code wait_ec = co_await wait_for_connection(l->acceptor, reactor);
       if (wait_ec || !l->acceptor.is_open()) co_return;  // closed: a reload or the drain
-    } else if (++in_a_row > batch) {
+    } else if (++in_a_row > worker::accept_batch) {
       in_a_row = 0;
       co_await net::post(w.context(), net::use_awaitable);
       continue;  // to the top: the listener may have been closed meanwhile

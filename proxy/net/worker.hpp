@@ -29,6 +29,10 @@ struct global_state {
 
 class worker {
  public:
+  // A reconnect storm fills the backlog: after this many accepts in a row the
+  // accept loop lets the worker's other handlers run before it takes more.
+  static constexpr int accept_batch = 16;
+
   worker(unsigned index, global_state& global);
   ~worker();
   worker(const worker&) = delete;

@@ -1,5 +1,5 @@
-// The accept loop takes a reconnect storm's backlog in batches: after 16 accepts in
-// a row it lets the worker's other handlers run before it takes more, so that the
+// The accept loop takes a reconnect storm's backlog in batches: after
+// worker::accept_batch accepts in a row it lets the worker's other handlers run before it takes more, so that the
 // handshakes already accepted progress while the queue is still full.
 
 #include <gtest/gtest.h>
@@ -27,8 +27,10 @@ unsigned queued(tcp::acceptor& listener) {
   return info.tcpi_unacked;
 }
 
-TEST(AcceptBatch, AFullBacklogIsTakenSixteenAtATimeWithOtherWorkBetween) {
-  constexpr unsigned storm = 40;
+TEST(AcceptBatch, AFullBacklogIsTakenABatchAtATimeWithOtherWorkBetween) {
+  // Two full batches and half of one more.
+  constexpr std::uint64_t batch = worker::accept_batch;
+  constexpr unsigned storm = 2 * batch + batch / 2;
   global_state global;
   worker w(0, global);
   tcp::acceptor listener = w.bind(tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
@@ -68,9 +70,10 @@ TEST(AcceptBatch, AFullBacklogIsTakenSixteenAtATimeWithOtherWorkBetween) {
   net::post(w.context(), probe);
   w.context().run_for(std::chrono::seconds(10));
 
-  // 16, 32, 40: the other handler ran after each batch, and every connection was
-  // taken in the end. Without the batch it sees only 40.
-  EXPECT_EQ(seen, (std::vector<std::uint64_t>{16, 32, storm}));
+  // One batch, two, then the rest (16, 32, 40): the other handler ran after each
+  // batch, and every connection was taken in the end. Without the batch it sees
+  // only the last.
+  EXPECT_EQ(seen, (std::vector<std::uint64_t>{batch, 2 * batch, storm}));
 }
 
 }  // namespace
