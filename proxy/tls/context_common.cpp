@@ -37,8 +37,13 @@ void apply_common_settings(SSL_CTX* ctx, const std::string& route, bool allow_ec
   if (SSL_CTX_set_cipher_list(ctx, tls12.c_str()) != 1) fail(route, "cannot set the TLS 1.2 cipher list");
   if (SSL_CTX_set_ciphersuites(ctx, tls13_suites) != 1) fail(route, "cannot set the TLS 1.3 cipher suites");
   if (SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1) fail(route, "cannot set the key exchange groups");
+  // NO_AUTO_CHAIN: the certificate file's chain is sent as it is. Without it, a file
+  // that holds only the leaf makes OpenSSL build a chain on every handshake from the
+  // context's store, which on a mutual-TLS route holds the peers' CAs: a signature
+  // check per handshake (about 90 us here) and a CA certificate appended that the
+  // peer already has.
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_NO_AUTO_CHAIN);
   SSL_CTX_set_read_ahead(ctx, 1);
   // Where the kernel can take the record layer over, let OpenSSL hand it the keys
   // after the handshake (it falls back by itself for a cipher the kernel lacks).

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "tests/support/backends.hpp"
@@ -71,6 +73,35 @@ TEST(MutualTls, RequiredServesAnAllowedClientAndLogsItsSubject) {
   const auto subject = json_field(*line, "peer_subject");
   ASSERT_TRUE(subject) << *line;
   EXPECT_NE(subject->find("CN=rec01.rec.example.local"), std::string::npos) << *line;
+}
+
+// The certificate file's chain is sent as it is. A file with only the leaf, on a
+// route whose peer CAs include the CA that issued it, must not make OpenSSL build
+// and append a chain from those CAs on every handshake (a signature check each time
+// and a certificate the client already has).
+TEST(MutualTls, ALeafOnlyCertificateFileIsSentWithoutAChainBuiltFromThePeerCas) {
+  const temp_dir dir("vmsgate-leaf-only");
+  std::ifstream in(shared_mtls_pki().mgmt01.cert);
+  const std::string both{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const std::string end = "-----END CERTIFICATE-----\n";
+  const auto leaf_end = both.find(end);
+  ASSERT_NE(leaf_end, std::string::npos);
+  ASSERT_NE(both.find(end, leaf_end + end.size()), std::string::npos) << "mgmt01.pem should hold leaf then CA";
+  const cert_pair leaf_only{dir.write_file("mgmt01.pem", both.substr(0, leaf_end + end.size())),
+                            shared_mtls_pki().mgmt01.key};
+
+  echo_server echo;
+  gateway gw(mtls_terminate_yaml(shared_mtls_pki(), leaf_only, "mgmt01.example.local", "required", {echo.address()}));
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+  for (const int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+    tls_options o = to_mgmt(&shared_mtls_pki().rec01);
+    o.min_version = o.max_version = version;
+    tls_client c;
+    ASSERT_TRUE(c.connect(gw.port("mgmt"), o)) << c.error() << "\n" << gw.log();
+    EXPECT_EQ(c.verify_result(), X509_V_OK);
+    EXPECT_EQ(c.peer_chain_length(), 1) << c.version();
+    EXPECT_TRUE(echo_transfer(c, 1024).ok) << c.version();
+  }
 }
 
 struct refusal {

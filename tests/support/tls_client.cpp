@@ -312,6 +312,12 @@ bool tls_client::session_reused() const {
   return ssl_ != nullptr && SSL_session_reused(ssl_) == 1;
 }
 
+int tls_client::peer_chain_length() const {
+  std::lock_guard lock(mutex_);
+  STACK_OF(X509)* chain = ssl_ != nullptr ? SSL_get_peer_cert_chain(ssl_) : nullptr;
+  return chain != nullptr ? sk_X509_num(chain) : -1;
+}
+
 sha256::sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
 sha256::~sha256() { EVP_MD_CTX_free(ctx_); }
 void sha256::update(const void* data, std::size_t n) { EVP_DigestUpdate(ctx_, data, n); }

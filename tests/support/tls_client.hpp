@@ -71,6 +71,7 @@ class tls_client {
   std::string cipher() const;
   long verify_result() const;   // X509_V_OK when verified
   bool session_reused() const;
+  int peer_chain_length() const;  // certificates the server sent, its own first; -1: none
   read_end last_end() const { return last_end_; }
   std::string error() const;
   int fd() const { return fd_; }
