@@ -45,9 +45,12 @@ class traffic_secret_sink {
   ~traffic_secret_sink() = default;
 };
 
-// Installs the key log callback on a context: secrets go to the sink set on each SSL
-// (none: they are dropped).
-void capture_traffic_secrets(SSL_CTX* ctx);
+// The two TLS 1.3 application traffic secrets of `ssl` go to `sink` as OpenSSL
+// derives them; null stops that. They come through OpenSSL's key log, which formats
+// every secret as hex before it calls back, so the key log is switched on only just
+// before each wanted secret (at a Finished message) and off once it has come: the
+// handshake secrets are not formatted at all. The switch is on the SSL's context,
+// which must not be used by another thread meanwhile (each worker has its own).
 bool set_traffic_secret_sink(SSL* ssl, traffic_secret_sink* sink);
 
 class record_layer {

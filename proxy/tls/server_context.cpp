@@ -63,7 +63,6 @@ std::shared_ptr<const server_context> make_server_context(const server_identity&
   const auto sid_ctx = session_context(id);
   SSL_CTX_set_session_id_context(ctx, sid_ctx.data(), static_cast<unsigned int>(sid_ctx.size()));
   SSL_CTX_set_num_tickets(ctx, 1);
-  capture_traffic_secrets(ctx);  // for sessions whose records the worker does
   try {
     result->tickets = install_ticket_keys(ctx, std::move(tickets));
   } catch (const std::exception& e) {

@@ -83,7 +83,6 @@ class pair_with_layer : public ::testing::TestWithParam<const char*>, public tls
     ASSERT_EQ(SSL_CTX_use_certificate(server_ctx_.get(), ca.cert.get()), 1);
     ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx_.get(), ca.key.get()), 1);
     SSL_CTX_set_num_tickets(server_ctx_.get(), 2);
-    tls::capture_traffic_secrets(server_ctx_.get());
     server_.reset(SSL_new(server_ctx_.get()));
     client_.reset(SSL_new(client_ctx_.get()));
     for (BIO** b : {&s_in_, &s_out_, &c_in_, &c_out_}) *b = BIO_new(BIO_s_mem());
@@ -93,7 +92,20 @@ class pair_with_layer : public ::testing::TestWithParam<const char*>, public tls
     SSL_set_connect_state(client_.get());
     SSL_set_read_ahead(server_.get(), 0);  // as the session does until it takes over
     ASSERT_TRUE(tls::set_traffic_secret_sink(server_.get(), this));
+    // OpenSSL formats every secret for the key log while it is on. It must be on only
+    // from a Finished to the traffic secret after it, never at a change of the
+    // handshake's state (the handshake secrets are derived after one), and off at the
+    // end, so that the next SSL of this context formats nothing before its Finished.
+    states_ = states_with_key_log_ = 0;
+    SSL_set_info_callback(server_.get(), [](const SSL* ssl, int where, int) {
+      if ((where & SSL_CB_LOOP) == 0) return;
+      ++states_;
+      if (SSL_CTX_get_keylog_callback(SSL_get_SSL_CTX(ssl)) != nullptr) ++states_with_key_log_;
+    });
     shake_hands();
+    EXPECT_GT(states_, 5);
+    EXPECT_EQ(states_with_key_log_, 0);
+    EXPECT_EQ(SSL_CTX_get_keylog_callback(server_ctx_.get()), nullptr);
   }
 
   void on_secret(std::string_view label, std::span<const unsigned char> secret) noexcept override {
@@ -202,6 +214,7 @@ class pair_with_layer : public ::testing::TestWithParam<const char*>, public tls
   BIO* c_out_ = nullptr;
   std::string server_stream_, client_stream_;
   std::vector<unsigned char> client_secret_, server_secret_;
+  static inline int states_ = 0, states_with_key_log_ = 0;  // see SetUp
   std::vector<unsigned char> master_, client_random_, server_random_;  // TLS 1.2
   std::uint64_t mark_ = 0;
   std::uint16_t suite_ = 0;
