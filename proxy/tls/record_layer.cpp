@@ -235,8 +235,6 @@ void put_header(unsigned char* h, unsigned char type, std::size_t body) noexcept
 bool set_traffic_secret_sink(SSL* ssl, traffic_secret_sink* sink) {
   if (key_log_index() < 0 || SSL_set_ex_data(ssl, key_log_index(), sink) != 1) return false;
   SSL_set_msg_callback(ssl, sink != nullptr ? on_message : nullptr);
-  // A handshake that failed between a Finished and its secret left the key log on.
-  if (sink == nullptr) SSL_CTX_set_keylog_callback(SSL_get_SSL_CTX(ssl), nullptr);
   return true;
 }
 

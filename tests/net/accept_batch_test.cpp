@@ -1,6 +1,7 @@
 // The accept loop takes a reconnect storm's backlog in batches: after
-// worker::accept_batch accepts in a row it lets the worker's other handlers run before it takes more, so that the
-// handshakes already accepted progress while the queue is still full.
+// worker::accept_batch accepts in a row it lets the worker's other handlers run
+// before it takes more, so that the handshakes already accepted progress while the
+// queue is still full.
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -70,9 +71,8 @@ TEST(AcceptBatch, AFullBacklogIsTakenABatchAtATimeWithOtherWorkBetween) {
   net::post(w.context(), probe);
   w.context().run_for(std::chrono::seconds(10));
 
-  // One batch, two, then the rest (16, 32, 40): the other handler ran after each
-  // batch, and every connection was taken in the end. Without the batch it sees
-  // only the last.
+  // One batch, two, then the rest: the other handler ran after each batch, and every
+  // connection was taken in the end. Without the batch it sees only the last.
   EXPECT_EQ(seen, (std::vector<std::uint64_t>{batch, 2 * batch, storm}));
 }
 
