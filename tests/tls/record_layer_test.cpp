@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -492,6 +493,69 @@ INSTANTIATE_TEST_SUITE_P(Tls12, tls12_pair, ::testing::ValuesIn(tls12_suites), s
 
 // Before a key seals more records than its cipher safely may, the layer changes it
 // on its own: a KeyUpdate, then the data under the next key.
+// A handshake that fails between a Finished and its secret leaves the key log on.
+// The next handshakes on the context must still get both secrets, and the key log
+// must go off again, with a sink or without one.
+struct labels_sink final : tls::traffic_secret_sink {
+  SSL_CTX* ctx = nullptr;
+  std::vector<std::string> labels;
+  SSL_CTX_keylog_cb_func key_log = nullptr;  // the callback while it is on
+  void on_secret(std::string_view label, std::span<const unsigned char> secret) noexcept override {
+    labels.push_back(std::string(label) + "/" + std::to_string(secret.size()));
+    key_log = SSL_CTX_get_keylog_callback(ctx);
+  }
+};
+
+bool memory_handshake(SSL_CTX* server_ctx, SSL_CTX* client_ctx, labels_sink* sink) {
+  tls::ssl_ptr server(SSL_new(server_ctx)), client(SSL_new(client_ctx));
+  BIO* server_bio = nullptr;
+  BIO* client_bio = nullptr;
+  BIO_new_bio_pair(&server_bio, 0, &client_bio, 0);
+  SSL_set_bio(server.get(), server_bio, server_bio);
+  SSL_set_bio(client.get(), client_bio, client_bio);
+  SSL_set_accept_state(server.get());
+  SSL_set_connect_state(client.get());
+  if (sink != nullptr && !tls::set_traffic_secret_sink(server.get(), sink)) return false;
+  bool done = false;
+  for (int round = 0; round < 10 && !done; ++round) {
+    const int c = SSL_do_handshake(client.get());
+    done = SSL_do_handshake(server.get()) == 1 && c == 1;
+  }
+  if (sink != nullptr) tls::set_traffic_secret_sink(server.get(), nullptr);
+  return done;
+}
+
+TEST(KeyLog, LeftOnItIsTurnedOffByTheNextHandshakeAndNoSecretIsMissed) {
+  const issuer ca = make_ca("key log test");
+  tls::ssl_ctx_ptr server_ctx(SSL_CTX_new(TLS_server_method())), client_ctx(SSL_CTX_new(TLS_client_method()));
+  ASSERT_EQ(SSL_CTX_use_certificate(server_ctx.get(), ca.cert.get()), 1);
+  ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx.get(), ca.key.get()), 1);
+  SSL_CTX_set_min_proto_version(client_ctx.get(), TLS1_3_VERSION);
+  ASSERT_EQ(SSL_CTX_set_ciphersuites(client_ctx.get(), "TLS_AES_128_GCM_SHA256"), 1);
+  const std::vector<std::string> both = {"SERVER_TRAFFIC_SECRET_0/32", "CLIENT_TRAFFIC_SECRET_0/32"};
+
+  labels_sink first;
+  first.ctx = server_ctx.get();
+  ASSERT_TRUE(memory_handshake(server_ctx.get(), client_ctx.get(), &first));
+  ASSERT_EQ(first.labels, both);
+  ASSERT_NE(first.key_log, nullptr);
+  EXPECT_EQ(SSL_CTX_get_keylog_callback(server_ctx.get()), nullptr);
+
+  // Left on; the next handshake's SSL has no sink (kernel TLS): it turns it off.
+  SSL_CTX_set_keylog_callback(server_ctx.get(), first.key_log);
+  ASSERT_TRUE(memory_handshake(server_ctx.get(), client_ctx.get(), nullptr));
+  EXPECT_EQ(SSL_CTX_get_keylog_callback(server_ctx.get()), nullptr);
+
+  // Left on; the next one has a sink: the handshake secrets pass it by, both traffic
+  // secrets arrive, and it ends off.
+  SSL_CTX_set_keylog_callback(server_ctx.get(), first.key_log);
+  labels_sink next;
+  next.ctx = server_ctx.get();
+  ASSERT_TRUE(memory_handshake(server_ctx.get(), client_ctx.get(), &next));
+  EXPECT_EQ(next.labels, both);
+  EXPECT_EQ(SSL_CTX_get_keylog_callback(server_ctx.get()), nullptr);
+}
+
 TEST(RecordLayer, AnAesGcmKeyIsChangedBeforeItsRecordLimit) {
   const std::vector<unsigned char> a(32, 0xa5), b(32, 0x5a);
   const std::uint64_t limit = tls::record_layer::record_limit(0x1301);
