@@ -99,6 +99,13 @@ class record_layer {
   // Records one key of `suite` seals before the layer changes it (0: not a suite;
   // TLS 1.2 has no KeyUpdate: no limit).
   static std::uint64_t record_limit(std::uint16_t suite) noexcept;
+  // Whether the suite's records set their nonce (and, read, their tag) by cipher
+  // parameter rather than by a new cipher init: AES-GCM on OpenSSL 3.0, after a
+  // self-test when the cipher is fetched (record_layer.cpp says why).
+  static bool nonce_by_parameter(std::uint16_t suite, bool tls12) noexcept;
+  // Up to this much content, a TLS 1.3 record's content and type are encrypted in
+  // one pass (copied into place first); longer content is encrypted where it is.
+  static constexpr std::size_t one_pass_limit = 2048;
   ~record_layer();
   record_layer(const record_layer&) = delete;
   record_layer& operator=(const record_layer&) = delete;
@@ -150,6 +157,9 @@ class record_layer {
   std::size_t additional_data(const unsigned char* h, std::size_t content, std::uint64_t seq,
                               unsigned char* aad) const noexcept;
   bool decrypt(const unsigned char* h, std::size_t len, unsigned char* body) noexcept;
+  // Sets the nonce of the next record of `d`, and for the read direction the
+  // record's tag.
+  bool begin_record(direction& d, const unsigned char* nonce, const unsigned char* tag) noexcept;
   bool take_content(unsigned char header_type, unsigned char* body, std::size_t sealed, opened& r);
 
   const suite_info& suite_;

@@ -290,6 +290,17 @@ TEST_P(pair_with_layer, LargeWritesSplitIntoFullRecordsAndOpenInSteps) {
   EXPECT_EQ(client_reads(seal(big), big.size()), big);
 }
 
+// Short TLS 1.3 records are sealed in one pass, longer ones in two: both sides of
+// the limit, and the smallest, are read by OpenSSL.
+TEST_P(pair_with_layer, RecordsAroundTheOnePassLimitAreReadByTheClient) {
+  const std::size_t limit = tls::record_layer::one_pass_limit;
+  for (const std::size_t n : {std::size_t{1}, limit - 1, limit, limit + 1, limit + 17}) {
+    std::string text(n, 'p');
+    for (std::size_t i = 0; i < n; ++i) text[i] = static_cast<char>('A' + i % 23);
+    EXPECT_EQ(client_reads(seal(text), n), text) << n;
+  }
+}
+
 TEST_P(pair_with_layer, APartialRecordWaitsForTheRest) {
   const std::string wire = client_sends("split across two reads");
   std::string plain;
@@ -554,6 +565,18 @@ TEST(KeyLog, LeftOnItIsTurnedOffByTheNextHandshakeAndNoSecretIsMissed) {
   ASSERT_TRUE(memory_handshake(server_ctx.get(), client_ctx.get(), &next));
   EXPECT_EQ(next.labels, both);
   EXPECT_EQ(SSL_CTX_get_keylog_callback(server_ctx.get()), nullptr);
+}
+
+// The cheap nonce (record_layer.cpp) passes its self-test on this OpenSSL for every
+// AES-GCM suite; ChaCha20-Poly1305 keeps the cipher init.
+TEST(RecordLayer, AesGcmSuitesSetTheNonceByParameter) {
+  for (const std::uint16_t suite : {0x1301, 0x1302}) EXPECT_TRUE(tls::record_layer::nonce_by_parameter(suite, false));
+  for (const std::uint16_t suite : {0xc02f, 0xc030, 0xc02b, 0xc02c}) {
+    EXPECT_TRUE(tls::record_layer::nonce_by_parameter(suite, true));
+  }
+  EXPECT_FALSE(tls::record_layer::nonce_by_parameter(0x1303, false));
+  EXPECT_FALSE(tls::record_layer::nonce_by_parameter(0xcca8, true));
+  EXPECT_FALSE(tls::record_layer::nonce_by_parameter(0x1301, true));  // not a TLS 1.2 suite
 }
 
 TEST(RecordLayer, AnAesGcmKeyIsChangedBeforeItsRecordLimit) {
