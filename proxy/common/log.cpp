@@ -4,9 +4,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
-#include <cstdio>
-#include <ctime>
+#include <cmath>
 
 namespace vmsgate::log {
 namespace {
@@ -23,17 +23,39 @@ const char* level_name(level lvl) {
   return "info";
 }
 
+// `v` as exactly `width` decimal digits (v < 10^width).
+void append_digits(std::string& out, unsigned v, std::size_t width) {
+  char buf[8];
+  for (std::size_t i = width; i > 0; --i) {
+    buf[i - 1] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  out.append(buf, width);
+}
+
 // RFC 3339 UTC time with milliseconds, the form log collectors parse without help.
+// By calendar arithmetic: gmtime_r takes glibc's time zone lock, and snprintf costs
+// more than the rest of a connection's log line.
 void append_timestamp(std::string& out) {
-  const auto now = std::chrono::system_clock::now();
-  const auto secs = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  out.append(buf, static_cast<std::size_t>(n));
+  using namespace std::chrono;
+  const auto now = time_point_cast<milliseconds>(system_clock::now());
+  const auto day = floor<days>(now);
+  const year_month_day date(day);
+  const hh_mm_ss<milliseconds> time(now - day);
+  append_digits(out, static_cast<unsigned>(static_cast<int>(date.year())) % 10000, 4);
+  out += '-';
+  append_digits(out, static_cast<unsigned>(date.month()), 2);
+  out += '-';
+  append_digits(out, static_cast<unsigned>(date.day()), 2);
+  out += 'T';
+  append_digits(out, static_cast<unsigned>(time.hours().count()), 2);
+  out += ':';
+  append_digits(out, static_cast<unsigned>(time.minutes().count()), 2);
+  out += ':';
+  append_digits(out, static_cast<unsigned>(time.seconds().count()), 2);
+  out += '.';
+  append_digits(out, static_cast<unsigned>(time.subseconds().count()), 3);
+  out += 'Z';
 }
 
 }  // namespace
@@ -50,9 +72,10 @@ void append_json_escaped(std::string& out, std::string_view s) {
       case '\t': out += "\\t"; break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-          out += buf;
+          static constexpr char hex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += hex[static_cast<unsigned char>(c) >> 4];
+          out += hex[static_cast<unsigned char>(c) & 0xf];
         } else {
           out += c;
         }
@@ -118,9 +141,16 @@ line& line::field(std::string_view k, std::uint64_t value) {
 line& line::field(std::string_view k, double value) {
   if (text_.empty()) return *this;
   key(k);
-  char buf[32];
-  const int n = std::snprintf(buf, sizeof buf, "%.6f", value);
-  text_.append(buf, static_cast<std::size_t>(n));
+  // Six decimals, as printf's "%.6f"; JSON has no infinity or NaN, and a number
+  // too long for that form is written in exponent form.
+  if (!std::isfinite(value)) {
+    text_ += "null";
+    return *this;
+  }
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::fixed, 6);
+  if (r.ec != std::errc{}) r = std::to_chars(buf, buf + sizeof buf, value);
+  text_.append(buf, r.ptr);
   return *this;
 }
 
