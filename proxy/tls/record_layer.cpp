@@ -484,7 +484,8 @@ std::size_t record_layer::seal_content(unsigned char type, const unsigned char* 
   }
   int len = 0;
   int last = 0;
-  OSSL_PARAM tag[] = {tag_parameter(out + lead + inner), OSSL_PARAM_construct_end()};  // what ctrl would build
+  // The tag, read after the final call (the parameter EVP_CIPHER_CTX_ctrl would build).
+  OSSL_PARAM tag[] = {tag_parameter(out + lead + inner), OSSL_PARAM_construct_end()};
   const bool ok =
       begin_record(write_, nonce.data(), nullptr) &&
       EVP_CipherUpdate(write_.ctx, nullptr, &len, aad.data(), static_cast<int>(aad_size)) == 1 &&
