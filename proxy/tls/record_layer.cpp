@@ -10,6 +10,8 @@
 #include <cstring>
 #include <limits>
 
+#include "proxy/tls/openssl.hpp"
+
 namespace vmsgate::tls {
 
 // The suites: AEAD cipher, key length and the hash of their HKDF (TLS 1.3) or PRF
@@ -72,10 +74,9 @@ bool nonce_by_parameter_passes(EVP_CIPHER* cipher, std::size_t key_size) {
   std::array<unsigned char, 24> plain{};
   for (std::size_t i = 0; i < plain.size(); ++i) plain[i] = static_cast<unsigned char>(i * 7);
   using sealed = std::array<unsigned char, 24 + record_layer::tag_size>;
-  using context = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
   // Seals `plain` with the nonce set one way or the other; false if the cipher failed.
   auto seal = [&](bool by_parameter, sealed& out) {
-    context ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
+    const cipher_ctx_ptr ctx(EVP_CIPHER_CTX_new());
     if (!ctx || static_cast<std::size_t>(EVP_CIPHER_get_key_length(cipher)) != key_size ||
         EVP_CipherInit_ex2(ctx.get(), cipher, key.data(), nullptr, 1, nullptr) != 1) {
       return false;
@@ -93,7 +94,7 @@ bool nonce_by_parameter_passes(EVP_CIPHER* cipher, std::size_t key_size) {
   // Opens `in` with nonce and tag set by parameter; true if it is authentic and
   // gives `plain` back.
   auto opens = [&](const sealed& in) {
-    context ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
+    const cipher_ctx_ptr ctx(EVP_CIPHER_CTX_new());
     if (!ctx || EVP_CipherInit_ex2(ctx.get(), cipher, key.data(), nullptr, 0, nullptr) != 1) return false;
     const OSSL_PARAM set[] = {nonce_parameter(nonce.data()), tag_parameter(in.data() + plain.size()),
                               OSSL_PARAM_construct_end()};
