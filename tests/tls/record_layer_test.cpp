@@ -16,6 +16,7 @@
 
 #include "proxy/pki/builder.hpp"
 #include "proxy/tls/openssl.hpp"
+#include "tests/support/memory_pair.hpp"
 #include "tests/tls/fixtures.hpp"
 
 namespace vmsgate::test {
@@ -519,13 +520,7 @@ struct labels_sink final : tls::traffic_secret_sink {
 
 bool memory_handshake(SSL_CTX* server_ctx, SSL_CTX* client_ctx, labels_sink* sink) {
   tls::ssl_ptr server(SSL_new(server_ctx)), client(SSL_new(client_ctx));
-  BIO* server_bio = nullptr;
-  BIO* client_bio = nullptr;
-  BIO_new_bio_pair(&server_bio, 0, &client_bio, 0);
-  SSL_set_bio(server.get(), server_bio, server_bio);
-  SSL_set_bio(client.get(), client_bio, client_bio);
-  SSL_set_accept_state(server.get());
-  SSL_set_connect_state(client.get());
+  if (!test::join_in_memory(server.get(), client.get())) return false;
   if (sink != nullptr && !tls::set_traffic_secret_sink(server.get(), sink)) return false;
   bool done = false;
   for (int round = 0; round < 10 && !done; ++round) {

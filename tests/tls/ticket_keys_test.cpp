@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/memory_pair.hpp"
 #include "tests/tls/fixtures.hpp"
 
 namespace vmsgate::test {
@@ -147,13 +148,7 @@ class TicketCallback : public ::testing::Test {
     SSL_CTX_set_max_proto_version(cctx.get(), version);
     tls::ssl_ptr client(SSL_new(cctx.get()));
     tls::ssl_ptr srv(SSL_new(server.ctx.get()));
-    BIO* cb = nullptr;
-    BIO* sb = nullptr;
-    EXPECT_EQ(BIO_new_bio_pair(&cb, 0, &sb, 0), 1);
-    SSL_set_bio(client.get(), cb, cb);
-    SSL_set_bio(srv.get(), sb, sb);
-    SSL_set_connect_state(client.get());
-    SSL_set_accept_state(srv.get());
+    EXPECT_TRUE(test::join_in_memory(srv.get(), client.get()));
     if (resume != nullptr) {
       EXPECT_EQ(SSL_set_session(client.get(), resume), 1);
     }
