@@ -13,36 +13,48 @@
 
 #include <unistd.h>
 
+#include "tests/support/gateway.hpp"
 #include "tests/support/process.hpp"
 
 namespace vmsgate::test {
 namespace {
 
-// The script's output for this test process, removed when the process exits;
-// ctest runs each test in its own process, so the directory name carries the pid.
-class policy_dir {
+// The script's certificates, in the build tree's shared cache (made once for every
+// test process). The configs name them relative to their own directory, so each
+// config is written beside them, under a name that carries this process's id, and
+// removed when its test is done.
+std::string policy_pki() {
+  static const std::string dir =
+      shared_cache_dir("policy-pki", VMSGATE_SOURCE_DIR "/tests/pki/make-policy-certs.sh",
+                       [](const std::filesystem::path& d) {
+                         const auto r = run_command(
+                             "bash " + shell_quote(VMSGATE_SOURCE_DIR "/tests/pki/make-policy-certs.sh") + " " +
+                                 shell_quote(d.string()) + " >/dev/null",
+                             120s);
+                         if (r.code() != 0) throw std::runtime_error("make-policy-certs.sh failed: " + r.err);
+                       })
+          .string();
+  return dir;
+}
+
+// A config file beside the policy certificates, removed on destruction.
+class config_file {
  public:
-  policy_dir() : path_((std::filesystem::temp_directory_path() / ("vmsgate-policy-" + std::to_string(::getpid())))) {
-    const std::string cmd =
-        std::string("bash ") + VMSGATE_SOURCE_DIR + "/tests/pki/make-policy-certs.sh " + path_.string() + " >/dev/null";
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("make-policy-certs.sh failed");
+  config_file(const std::string& stem, const std::string& yaml)
+      : path_(policy_pki() + "/" + stem + "-" + std::to_string(::getpid()) + ".yaml") {
+    std::ofstream(path_) << yaml;
   }
-  ~policy_dir() {
+  ~config_file() {
     std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
+    std::filesystem::remove(path_, ec);
   }
-  policy_dir(const policy_dir&) = delete;
-  policy_dir& operator=(const policy_dir&) = delete;
-  std::string path() const { return path_.string(); }
+  config_file(const config_file&) = delete;
+  config_file& operator=(const config_file&) = delete;
+  const std::string& path() const { return path_; }
 
  private:
-  std::filesystem::path path_;
+  std::string path_;
 };
-
-std::string policy_pki() {
-  static const policy_dir dir;
-  return dir.path();
-}
 
 struct check_run {
   exit_status status;
@@ -52,9 +64,8 @@ struct check_run {
 
 check_run run_check(const std::string& yaml) {
   static int n = 0;
-  const std::string path = policy_pki() + "/config-" + std::to_string(++n) + ".yaml";
-  std::ofstream(path) << yaml;
-  process p({VMSGATE_BINARY, "check", "--config", path});
+  const config_file file("config-" + std::to_string(++n), yaml);
+  process p({VMSGATE_BINARY, "check", "--config", file.path()});
   const auto status = p.wait_for_exit(60s);
   p.wait_for_output_end(10s);
   return {status.value_or(exit_status{}), p.stdout_lines(), p.stderr_text()};
@@ -122,9 +133,8 @@ INSTANTIATE_TEST_SUITE_P(
 // a warning does not stop it.
 TEST_P(CheckFinds, RunRefusesOnErrorsOnly) {
   const broken_case c = GetParam();
-  const std::string path = policy_pki() + "/run-" + c.rule + "-" + c.key + ".yaml";
-  std::ofstream(path) << config(c.cert, c.key, c.ca);
-  process p({VMSGATE_BINARY, "run", "--config", path});
+  const config_file file(std::string("run-") + c.rule + "-" + c.key, config(c.cert, c.key, c.ca));
+  process p({VMSGATE_BINARY, "run", "--config", file.path()});
   if (!c.error) {
     // A warning is logged and the gateway serves anyway.
     ASSERT_TRUE(p.wait_for_line("\"event\":\"ready\"", 30s)) << p.stderr_text();

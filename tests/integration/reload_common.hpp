@@ -60,12 +60,15 @@ inline std::string served_serial(std::uint16_t port) {
 // installed by copying, as an operator or a renewal script would.
 class site {
  public:
+  // Starts from a copy of the CA and first certificate made once for every test
+  // process (their keys are most of the cost); what a test issues after that is its own.
   site() : pki_(dir_.path() / "pki"), live_(dir_.path() / "live") {
     fs::create_directories(pki_);
     fs::create_directories(live_);
-    const auto r = vmsgate("pki init --dir " + shell_quote(pki_.string()) + " --name 'Reload test CA'");
-    if (r.code() != 0) throw std::runtime_error("pki init: " + r.out);
-    issue();
+    for (const auto& entry : fs::directory_iterator(first_pki())) {
+      if (entry.path().filename() == ".complete") continue;
+      fs::copy(entry.path(), pki_ / entry.path().filename(), fs::copy_options::recursive);
+    }
     install();
   }
   const fs::path& dir() const { return dir_.path(); }
@@ -77,12 +80,7 @@ class site {
   fs::path issued_key(const std::string& name = host) const { return pki_ / (name + ".key"); }
 
   // Issues (again, with a new serial and key) a certificate for `name` in pki/.
-  void issue(const std::string& name = host) const {
-    std::string args = "pki issue --force --dir " + shell_quote(pki_.string()) + " --role recording --host " + name;
-    if (name == host) args += " --ip 127.0.0.1";
-    const auto r = vmsgate(args);
-    if (r.code() != 0) throw std::runtime_error("pki issue: " + r.out);
-  }
+  void issue(const std::string& name = host) const { issue_into(pki_, name); }
   // Copies pki/NAME.{pem,key} over live/server.{pem,key} (in place, like cp).
   void install(const std::string& name = host) const {
     install_cert(issued_cert(name));
@@ -92,6 +90,20 @@ class site {
   void install_key(const fs::path& from) const { copy(from, key()); }
 
  private:
+  static void issue_into(const fs::path& dir, const std::string& name) {
+    std::string args = "pki issue --force --dir " + shell_quote(dir.string()) + " --role recording --host " + name;
+    if (name == host) args += " --ip 127.0.0.1";
+    const auto r = vmsgate(args);
+    if (r.code() != 0) throw std::runtime_error("pki issue: " + r.out);
+  }
+  static const fs::path& first_pki() {
+    static const fs::path dir = shared_cache_dir("reload-site", VMSGATE_BINARY, [](const fs::path& d) {
+      const auto r = vmsgate("pki init --dir " + shell_quote(d.string()) + " --name 'Reload test CA'");
+      if (r.code() != 0) throw std::runtime_error("pki init: " + r.out);
+      issue_into(d, host);
+    });
+    return dir;
+  }
   static void copy(const fs::path& from, const fs::path& to) {
     const auto r = run_command("cp " + shell_quote(from.string()) + " " + shell_quote(to.string()), 10s);
     if (r.code() != 0) throw std::runtime_error("cp: " + r.err);

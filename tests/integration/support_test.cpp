@@ -6,8 +6,13 @@
 #include <openssl/ssl.h>
 #include <signal.h>
 
+#include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <thread>
+#include <vector>
+
+#include <unistd.h>
 
 #include "tests/support/backends.hpp"
 #include "tests/support/gateway.hpp"
@@ -44,6 +49,46 @@ TEST(Support, ProcessWaitsForLinesAndSignals) {
   ASSERT_TRUE(st);
   EXPECT_TRUE(st->exited);
   EXPECT_EQ(st->code, 7);
+}
+
+// The shared cache is made once, by one of several concurrent callers, and made
+// again when its maker changes or when a make did not finish.
+TEST(Support, SharedCacheDirIsMadeOnceAndAgainWhenStale) {
+  namespace fs = std::filesystem;
+  const std::string name = "support-test-" + std::to_string(::getpid());
+  const temp_dir scratch;
+  const fs::path maker = scratch.write_file("maker.sh", "v1");
+  std::atomic<int> makes{0};
+  const auto make = [&](const fs::path& dir) {
+    ++makes;
+    std::this_thread::sleep_for(200ms);  // long enough for the others to wait on the lock
+    std::ofstream(dir / "made") << makes.load();
+  };
+  std::vector<std::thread> callers;
+  std::vector<fs::path> dirs(4);
+  for (std::size_t i = 0; i < dirs.size(); ++i)
+    callers.emplace_back([&, i] { dirs[i] = shared_cache_dir(name, maker, make); });
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(makes, 1);
+  for (const auto& d : dirs) EXPECT_TRUE(fs::exists(d / "made")) << d;
+  EXPECT_EQ(shared_cache_dir(name, maker, make), dirs[0]);
+  EXPECT_EQ(makes, 1);
+
+  // A newer maker: made again.
+  fs::last_write_time(maker, fs::last_write_time(dirs[0] / ".complete") + 1s);
+  shared_cache_dir(name, maker, make);
+  EXPECT_EQ(makes, 2);
+
+  // A make that throws leaves no marker; the next caller makes it again.
+  fs::last_write_time(maker, fs::last_write_time(dirs[0] / ".complete") + 1s);
+  EXPECT_THROW(shared_cache_dir(name, maker, [](const fs::path&) { throw std::runtime_error("disk full"); }),
+               std::runtime_error);
+  EXPECT_FALSE(fs::exists(dirs[0] / ".complete"));
+  shared_cache_dir(name, maker, make);
+  EXPECT_EQ(makes, 3);
+
+  fs::remove_all(dirs[0]);
+  fs::remove(dirs[0].string() + ".lock");
 }
 
 TEST(Support, JsonField) {

@@ -1,13 +1,17 @@
 #include "tests/support/gateway.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 #include <thread>
@@ -36,10 +40,10 @@ fs::path temp_dir::write_file(const std::string& name, std::string_view text) co
   return p;
 }
 
-test_pki make_test_pki(const fs::path& dir) {
-  const auto r = run_command(shell_quote(VMSGATE_TEST_PKI_SCRIPT) + " " + shell_quote(dir.string()), 60s);
-  if (r.code() != 0)
-    throw std::runtime_error("make-test-certs.sh failed (" + r.status.str() + "): " + r.err);
+namespace {
+
+// The paths of the script's files in `dir`.
+test_pki test_pki_in(const fs::path& dir) {
   test_pki p;
   p.dir = dir;
   p.ca = dir / "ca.pem";
@@ -55,10 +59,47 @@ test_pki make_test_pki(const fs::path& dir) {
   return p;
 }
 
+}  // namespace
+
+test_pki make_test_pki(const fs::path& dir) {
+  const auto r = run_command(shell_quote(VMSGATE_TEST_PKI_SCRIPT) + " " + shell_quote(dir.string()), 60s);
+  if (r.code() != 0)
+    throw std::runtime_error("make-test-certs.sh failed (" + r.status.str() + "): " + r.err);
+  return test_pki_in(dir);
+}
+
+fs::path shared_cache_dir(const std::string& name, const fs::path& maker,
+                          const std::function<void(const fs::path&)>& make) {
+  const fs::path root = VMSGATE_TEST_CACHE_DIR;
+  fs::create_directories(root);
+  const fs::path dir = root / name;
+  const fs::path marker = dir / ".complete";
+  const fs::path lock_path = root / (name + ".lock");
+  const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock < 0) throw std::runtime_error("cannot open " + lock_path.string() + ": " + std::strerror(errno));
+  struct closer {
+    int fd;
+    ~closer() { ::close(fd); }  // closing releases the lock
+  } guard{lock};
+  while (::flock(lock, LOCK_EX) != 0) {
+    if (errno != EINTR) throw std::runtime_error("cannot lock " + lock_path.string() + ": " + std::strerror(errno));
+  }
+  std::error_code ec;
+  const auto made = fs::last_write_time(marker, ec);
+  const bool fresh = !ec && made >= fs::last_write_time(maker) && made > fs::file_time_type::clock::now() - 12h;
+  if (!fresh) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    make(dir);
+    std::ofstream(marker) << "made by " << maker.string() << "\n";
+    if (!fs::exists(marker)) throw std::runtime_error("cannot write " + marker.string());
+  }
+  return dir;
+}
+
 const test_pki& shared_pki() {
-  // A function-local static: made on first use, its directory removed at exit.
-  static const temp_dir dir("vmsgate-pki");
-  static const test_pki pki = make_test_pki(dir.path());
+  static const test_pki pki = test_pki_in(
+      shared_cache_dir("test-pki", VMSGATE_TEST_PKI_SCRIPT, [](const fs::path& dir) { make_test_pki(dir); }));
   return pki;
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -33,6 +34,16 @@ class temp_dir {
   std::filesystem::path path_;
 };
 
+// A directory of test files (certificates, keys) made once per build tree and then
+// shared by every test process: ctest runs each test in a process of its own, and
+// making the same RSA keys in each cost about a second of CPU per test. The first
+// process to take the directory's lock calls `make` on it; later ones, and those that
+// waited on the lock, use it as it is. It is made again when `maker` (the script or
+// binary that makes it) is newer than it, when it is older than 12 hours, or when a
+// `make` did not finish. Tests only read it; anything they write goes elsewhere.
+std::filesystem::path shared_cache_dir(const std::string& name, const std::filesystem::path& maker,
+                                       const std::function<void(const std::filesystem::path&)>& make);
+
 // The files tests/pki/make-test-certs.sh makes (see tests/pki/README.md).
 struct test_pki {
   std::filesystem::path dir;
@@ -43,8 +54,8 @@ struct test_pki {
   std::filesystem::path other_cert, other_key;      // rec01's names, issued by other_ca
 };
 
-// Runs the script into a temporary directory once per test program (on first use;
-// throws if it fails) and removes the directory when the program exits.
+// The script's files in the build tree's shared cache (see shared_cache_dir), made on
+// first use; throws if the script fails.
 const test_pki& shared_pki();
 
 // Runs the PKI script into `dir`; returns the paths. Throws on failure.

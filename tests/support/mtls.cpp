@@ -39,37 +39,48 @@ void run_or_throw(const std::string& cmd) {
 
 std::string quote(const std::filesystem::path& p) { return shell_quote(p.string()); }
 
-cert_pair issue(const std::filesystem::path& dir, const std::string& role, const std::string& host, bool client) {
+void issue(const std::filesystem::path& dir, const std::string& role, const std::string& host, bool client) {
   run_or_throw(std::string(VMSGATE_BINARY) + " pki issue --dir " + quote(dir) + " --role " + role + " --host " +
                host + (client ? " --client" : "") + " --bits 2048");
+}
+
+cert_pair pair_in(const std::filesystem::path& dir, const std::string& host) {
   return {dir / (host + ".pem"), dir / (host + ".key")};
 }
 
-struct pki_holder {
-  temp_dir dir{"vmsgate-mtls-pki"};
+// The paths of make_mtls_pki's files in `dir`.
+mtls_pki mtls_pki_in(const std::filesystem::path& dir) {
+  const auto site = dir / "site";
+  const auto other = dir / "other";
   mtls_pki pki;
-  pki_holder() {
-    const auto site = dir.path() / "site";
-    const auto other = dir.path() / "other";
-    const auto expired = dir.path() / "expired";
-    std::filesystem::create_directories(site);
-    std::filesystem::create_directories(other);
-    std::filesystem::create_directories(expired);
-    run_or_throw(std::string(VMSGATE_BINARY) + " pki init --dir " + quote(site) + " --name 'mtls site CA' --bits 2048");
-    run_or_throw(std::string(VMSGATE_BINARY) + " pki init --dir " + quote(other) + " --name 'unrelated CA' --bits 2048");
-    pki.ca = site / "ca.pem";
-    pki.ca_key = site / "ca.key";
-    pki.other_ca = other / "ca.pem";
-    pki.mgmt01 = issue(site, "management", "mgmt01.example.local", false);
-    pki.mgmt02 = issue(site, "management", "mgmt02.example.local", false);
-    pki.rec01 = issue(site, "recording", "rec01.rec.example.local", true);
-    pki.outsider = issue(site, "recording", "rec01.example.local", true);
-    pki.two_labels = issue(site, "recording", "a.b.rec.example.local", true);
-    pki.foreign = issue(other, "recording", "rec01.rec.example.local", true);
-    pki.expired = {expired / "rec01.rec.example.local.pem", expired / "rec01.rec.example.local.key"};
-    make_client_cert(pki.ca, pki.ca_key, "rec01.rec.example.local", -10 * 86400, -86400, pki.expired);
-  }
-};
+  pki.ca = site / "ca.pem";
+  pki.ca_key = site / "ca.key";
+  pki.other_ca = other / "ca.pem";
+  pki.mgmt01 = pair_in(site, "mgmt01.example.local");
+  pki.mgmt02 = pair_in(site, "mgmt02.example.local");
+  pki.rec01 = pair_in(site, "rec01.rec.example.local");
+  pki.outsider = pair_in(site, "rec01.example.local");
+  pki.two_labels = pair_in(site, "a.b.rec.example.local");
+  pki.foreign = pair_in(other, "rec01.rec.example.local");
+  pki.expired = pair_in(dir / "expired", "rec01.rec.example.local");
+  return pki;
+}
+
+void make_mtls_pki(const std::filesystem::path& dir) {
+  const mtls_pki pki = mtls_pki_in(dir);
+  const auto site = pki.ca.parent_path();
+  const auto other = pki.other_ca.parent_path();
+  for (const auto& d : {site, other, pki.expired.cert.parent_path()}) std::filesystem::create_directories(d);
+  run_or_throw(std::string(VMSGATE_BINARY) + " pki init --dir " + quote(site) + " --name 'mtls site CA' --bits 2048");
+  run_or_throw(std::string(VMSGATE_BINARY) + " pki init --dir " + quote(other) + " --name 'unrelated CA' --bits 2048");
+  issue(site, "management", "mgmt01.example.local", false);
+  issue(site, "management", "mgmt02.example.local", false);
+  issue(site, "recording", "rec01.rec.example.local", true);
+  issue(site, "recording", "rec01.example.local", true);
+  issue(site, "recording", "a.b.rec.example.local", true);
+  issue(other, "recording", "rec01.rec.example.local", true);
+  make_client_cert(pki.ca, pki.ca_key, "rec01.rec.example.local", -10 * 86400, -86400, pki.expired);
+}
 
 template <typename T, void (*F)(T*)>
 struct deleter {
@@ -110,8 +121,8 @@ bool wait_fd(int fd, short events, std::chrono::milliseconds timeout) {
 }  // namespace
 
 const mtls_pki& shared_mtls_pki() {
-  static pki_holder holder;
-  return holder.pki;
+  static const mtls_pki pki = mtls_pki_in(shared_cache_dir("mtls-pki", VMSGATE_BINARY, make_mtls_pki));
+  return pki;
 }
 
 void make_client_cert(const std::filesystem::path& ca_pem, const std::filesystem::path& ca_key,

@@ -21,7 +21,7 @@ struct cert_pair {
   std::filesystem::path cert, key;
 };
 
-// Made by `vmsgate pki init/issue` in a temp_dir (2048-bit keys):
+// Made by `vmsgate pki init/issue` in the build tree's shared cache (2048-bit keys):
 //   site CA: mgmt01 / mgmt02 .example.local (server, role management),
 //            rec01.rec.example.local (--client, role recording; inside the
 //            peer_names pattern "*.rec.example.local"),
