@@ -38,7 +38,7 @@ struct mtls_pki {
   cert_pair foreign;         // client, issued by other_ca
 };
 
-// Made once per test program (throws on failure); removed at exit.
+// Made once per build tree in the shared cache (see shared_cache_dir); throws on failure.
 const mtls_pki& shared_mtls_pki();
 
 // Signs a fresh RSA-2048 client certificate (clientAuth, DNS SAN = cn) with the CA,
