@@ -24,16 +24,14 @@ namespace {
 // config is written beside them, under a name that carries this process's id, and
 // removed when its test is done.
 std::string policy_pki() {
-  static const std::string dir =
-      shared_cache_dir("policy-pki", VMSGATE_SOURCE_DIR "/tests/pki/make-policy-certs.sh",
-                       [](const std::filesystem::path& d) {
-                         const auto r = run_command(
-                             "bash " + shell_quote(VMSGATE_SOURCE_DIR "/tests/pki/make-policy-certs.sh") + " " +
-                                 shell_quote(d.string()) + " >/dev/null",
-                             120s);
-                         if (r.code() != 0) throw std::runtime_error("make-policy-certs.sh failed: " + r.err);
-                       })
-          .string();
+  static const std::string script = VMSGATE_SOURCE_DIR "/tests/pki/make-policy-certs.sh";
+  static const std::string dir = shared_cache_dir("policy-pki", script, [](const std::filesystem::path& d) {
+                                   const auto r = run_command(
+                                       "bash " + shell_quote(script) + " " + shell_quote(d.string()) + " >/dev/null",
+                                       120s);
+                                   if (r.code() != 0)
+                                     throw std::runtime_error("make-policy-certs.sh failed: " + r.err);
+                                 }).string();
   return dir;
 }
 

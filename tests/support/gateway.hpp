@@ -40,7 +40,9 @@ class temp_dir {
 // process to take the directory's lock calls `make` on it; later ones, and those that
 // waited on the lock, use it as it is. It is made again when `maker` (the script or
 // binary that makes it) is newer than it, when it is older than 12 hours, or when a
-// `make` did not finish. Tests only read it; anything they write goes elsewhere.
+// `make` did not finish. Tests do not change its files. Making it again removes the
+// old files first: a test process that still reads them (one started before the
+// binary was rebuilt) can fail, and is to be run again.
 std::filesystem::path shared_cache_dir(const std::string& name, const std::filesystem::path& maker,
                                        const std::function<void(const std::filesystem::path&)>& make);
 
