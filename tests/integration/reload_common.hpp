@@ -65,10 +65,7 @@ class site {
   site() : pki_(dir_.path() / "pki"), live_(dir_.path() / "live") {
     fs::create_directories(pki_);
     fs::create_directories(live_);
-    for (const auto& entry : fs::directory_iterator(first_pki())) {
-      if (entry.path().filename() == ".complete") continue;
-      fs::copy(entry.path(), pki_ / entry.path().filename(), fs::copy_options::recursive);
-    }
+    fs::copy(first_pki(), pki_, fs::copy_options::recursive);
     install();
   }
   const fs::path& dir() const { return dir_.path(); }

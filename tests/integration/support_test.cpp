@@ -52,7 +52,8 @@ TEST(Support, ProcessWaitsForLinesAndSignals) {
 }
 
 // The shared cache is made once, by one of several concurrent callers, and made
-// again when its maker changes or when a make did not finish.
+// again when its maker changes, when it is older than 12 hours, or when a make did
+// not finish.
 TEST(Support, SharedCacheDirIsMadeOnceAndAgainWhenStale) {
   namespace fs = std::filesystem;
   const std::string name = "support-test-" + std::to_string(::getpid());
@@ -74,20 +75,34 @@ TEST(Support, SharedCacheDirIsMadeOnceAndAgainWhenStale) {
   EXPECT_EQ(shared_cache_dir(name, maker, make), dirs[0]);
   EXPECT_EQ(makes, 1);
 
+  const fs::path marker = dirs[0].string() + ".complete";  // beside the directory
+  ASSERT_TRUE(fs::exists(marker));
+  EXPECT_FALSE(fs::exists(dirs[0] / ".complete")) << "the directory holds only what make made";
+
   // A newer maker: made again.
-  fs::last_write_time(maker, fs::last_write_time(dirs[0] / ".complete") + 1s);
+  fs::last_write_time(maker, fs::last_write_time(marker) + 1s);
   shared_cache_dir(name, maker, make);
   EXPECT_EQ(makes, 2);
 
-  // A make that throws leaves no marker; the next caller makes it again.
-  fs::last_write_time(maker, fs::last_write_time(dirs[0] / ".complete") + 1s);
-  EXPECT_THROW(shared_cache_dir(name, maker, [](const fs::path&) { throw std::runtime_error("disk full"); }),
-               std::runtime_error);
-  EXPECT_FALSE(fs::exists(dirs[0] / ".complete"));
+  // Made 13 hours ago (and the maker older still): made again.
+  const auto long_ago = fs::file_time_type::clock::now() - 13h;
+  fs::last_write_time(maker, long_ago - 1h);
+  fs::last_write_time(marker, long_ago);
+  shared_cache_dir(name, maker, make);
+  EXPECT_EQ(makes, 3);
   shared_cache_dir(name, maker, make);
   EXPECT_EQ(makes, 3);
 
+  // A make that throws leaves no marker; the next caller makes it again.
+  fs::last_write_time(marker, long_ago);
+  EXPECT_THROW(shared_cache_dir(name, maker, [](const fs::path&) { throw std::runtime_error("disk full"); }),
+               std::runtime_error);
+  EXPECT_FALSE(fs::exists(marker));
+  shared_cache_dir(name, maker, make);
+  EXPECT_EQ(makes, 4);
+
   fs::remove_all(dirs[0]);
+  fs::remove(marker);
   fs::remove(dirs[0].string() + ".lock");
 }
 

@@ -73,7 +73,8 @@ fs::path shared_cache_dir(const std::string& name, const fs::path& maker,
   const fs::path root = VMSGATE_TEST_CACHE_DIR;
   fs::create_directories(root);
   const fs::path dir = root / name;
-  const fs::path marker = dir / ".complete";
+  // Beside the directory, not in it, so that the directory holds only what `make` made.
+  const fs::path marker = root / (name + ".complete");
   const fs::path lock_path = root / (name + ".lock");
   const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock < 0) throw std::runtime_error("cannot open " + lock_path.string() + ": " + std::strerror(errno));
@@ -88,11 +89,13 @@ fs::path shared_cache_dir(const std::string& name, const fs::path& maker,
   const auto made = fs::last_write_time(marker, ec);
   const bool fresh = !ec && made >= fs::last_write_time(maker) && made > fs::file_time_type::clock::now() - 12h;
   if (!fresh) {
+    fs::remove(marker);
     fs::remove_all(dir);
     fs::create_directories(dir);
     make(dir);
-    std::ofstream(marker) << "made by " << maker.string() << "\n";
-    if (!fs::exists(marker)) throw std::runtime_error("cannot write " + marker.string());
+    std::ofstream out(marker);
+    out << "made by " << maker.string() << "\n";
+    if (!out.flush()) throw std::runtime_error("cannot write " + marker.string());
   }
   return dir;
 }
