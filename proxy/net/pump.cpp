@@ -74,6 +74,35 @@ tls_read read_tls(SSL* ssl, std::byte* p, std::size_t cap, const record_gather& 
   return out;
 }
 
+// A second read of the plain side, into the room left behind a first read of `have`
+// bytes that left something behind it. When a peer sends its last bytes and closes,
+// the first read most often takes the bytes with the FIN already queued (TCP_INQ
+// counts it as 1); reading on finds the end, and the records and close_notify go out
+// in one send instead of two. Only after a short read: a full one means more data.
+struct look_ahead {
+  std::size_t bytes = 0;  // read on into the buffer, after the first read's bytes
+  bool drained = false;   // as received::drained, for this read
+  bool eof = false;       // the plain side has ended behind the bytes
+  int err = 0;            // a failure this read took from the socket (not EAGAIN/EINTR)
+};
+
+look_ahead read_on(int fd, std::byte* buf, std::size_t have) noexcept {
+  look_ahead out;
+  if (have >= buffer_pool::read_size) return out;
+  const received r = receive_noting_rest(fd, buf + have, buffer_pool::read_size - have);
+  if (r.n > 0) {
+    out.bytes = static_cast<std::size_t>(r.n);
+    out.drained = r.drained;
+  } else if (r.n == 0) {
+    out.eof = true;
+  } else if (r.err == EAGAIN || r.err == EWOULDBLOCK) {
+    out.drained = true;
+  } else if (r.err != EINTR) {
+    out.err = r.err;  // taken from the socket: the caller acts on it after its send
+  }
+  return out;
+}
+
 }  // namespace
 
 net::awaitable<session::wait_result> session::wait_edge(tcp::socket& s, bool drained_just_now) {
@@ -233,19 +262,29 @@ net::awaitable<void> session::plain_to_tls() {
     auto buf = worker_.pool().take();
     const received got = receive_noting_rest(fd, buf.data(), buffer_pool::read_size);
     if (got.n > 0) {
-      const auto n = static_cast<std::size_t>(got.n);
+      auto n = static_cast<std::size_t>(got.n);
+      bool drained = got.drained;
+      const look_ahead next = records_ && !drained ? read_on(fd, buf.data(), n) : look_ahead{};
+      n += next.bytes;
+      drained = next.bytes > 0 ? next.drained : drained || next.drained;
       bool ok = false;
       if (records_) {
-        ok = co_await send_records(buf.data(), n);
+        ok = co_await send_records(buf.data(), n, next.eof);
       } else {
         ok = co_await send_tls(buf.data(), n);
       }
       if (!ok) co_return fail(to_backend ? "backend_error" : "client_error");
       to_backend ? count_to_backend(n) : count_to_client(n);
       touch();
+      if (next.eof) {
+        buf.reset();
+        co_await end_plain_to_tls(to_backend, /*close_notify_sent=*/true);
+        co_return;
+      }
+      if (next.err != 0 && !plain_read_retryable(next.err, to_backend)) co_return;
       // Bytes or a FIN left behind this read: read again. A read that drained the
       // socket waits for the next event, with no syscall to wait.
-      if (!got.drained) continue;
+      if (!drained) continue;
     } else if (got.n == 0) {
       buf.reset();
       co_await end_plain_to_tls(to_backend);
@@ -260,10 +299,11 @@ net::awaitable<void> session::plain_to_tls() {
   }
 }
 
-// The plain side has ended: the end goes on as close_notify, then a FIN.
-net::awaitable<void> session::end_plain_to_tls(bool to_backend) {
+// The plain side has ended: the end goes on as close_notify (unless it went with the
+// last records), then a FIN.
+net::awaitable<void> session::end_plain_to_tls(bool to_backend, bool close_notify_sent) {
   finish(to_backend ? "client_closed" : "backend_closed");
-  co_await send_close_notify();
+  if (!close_notify_sent) co_await send_close_notify();
   error_code ignored;
   tls_socket().shutdown(tcp::socket::shutdown_send, ignored);
 }

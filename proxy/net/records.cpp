@@ -201,15 +201,21 @@ void session::send_fatal_alert(unsigned char description) noexcept {
 }
 
 // Seals one plain read into records and sends them to the client; plain_to_tls's
-// send when the worker does the records.
-net::awaitable<bool> session::send_records(const std::byte* p, std::size_t n) {
+// send when the worker does the records. With `then_close_notify` the close_notify
+// alert follows the last record in the same send (the plain side has ended).
+net::awaitable<bool> session::send_records(const std::byte* p, std::size_t n, bool then_close_notify) {
+  static_assert(tls::record_layer::seal_room(buffer_pool::read_size) + tls::record_layer::alert_room <=
+                buffer_pool::buffer_size);
   auto sealed = worker_.pool().take();
-  const std::size_t size = records_->seal(p, n, sealed.data());
+  std::size_t size = records_->seal(p, n, sealed.data());
   if (size == 0) {
     error_detail_ = "cannot seal a record: " + tls::drain_errors();
     fail("internal_error");
     co_return false;
   }
+  // As send_close_notify: an alert that cannot be sealed is left out, and the FIN
+  // that follows ends the connection.
+  if (then_close_notify) size += records_->seal_alert(0, sealed.data() + size);
   sending_records_ = true;
   const bool sent = co_await send_on(client_, sealed.data(), size);
   sending_records_ = false;

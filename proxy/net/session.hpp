@@ -98,8 +98,8 @@ class session {
   void client_ended() noexcept;
   void park_partial_record();
   void take_receive_buffer();
-  net::awaitable<bool> send_records(const std::byte* p, std::size_t n);
-  net::awaitable<void> end_plain_to_tls(bool to_backend);
+  net::awaitable<bool> send_records(const std::byte* p, std::size_t n, bool then_close_notify = false);
+  net::awaitable<void> end_plain_to_tls(bool to_backend, bool close_notify_sent = false);
   bool plain_read_retryable(int err, bool to_backend) noexcept;
   // Readiness waits, awaited in the caller's own frame (no coroutine of their own:
   // an idle connection sits in three of them, so each frame is memory per idle
