@@ -14,5 +14,5 @@ bash scripts/build.sh build-asan -DVMSGATE_SANITIZE=ON -DVMSGATE_BENCH=OFF
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && VMSGATE_TEST_SANITIZED=1 ctest -j "$(nproc)" --output-on-failure --timeout 1800)
 
-bash scripts/fuzz.sh   # every libFuzzer target, about 90 s in all
+bash scripts/fuzz.sh   # every libFuzzer target for 15 s, one per CPU at a time
 bash scripts/tsan.sh   # the multi-worker tests under ThreadSanitizer
