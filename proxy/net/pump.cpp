@@ -78,7 +78,8 @@ tls_read read_tls(SSL* ssl, std::byte* p, std::size_t cap, const record_gather& 
 // bytes that left something behind it. When a peer sends its last bytes and closes,
 // the first read most often takes the bytes with the FIN already queued (TCP_INQ
 // counts it as 1); reading on finds the end, and the records and close_notify go out
-// in one send instead of two. Only after a short read: a full one means more data.
+// in one send instead of two. Only after a short read (a full one means more data),
+// and only where the worker seals the records itself (send_records).
 struct look_ahead {
   std::size_t bytes = 0;  // read on into the buffer, after the first read's bytes
   bool drained = false;   // as received::drained, for this read
