@@ -88,6 +88,7 @@ net::awaitable<bool> session::try_backend(std::size_t index) {
   error_code ec;
   if (originate()) ssl_.reset();  // a previous attempt's TLS state belongs to a closed descriptor
   backend_.close(ec);
+  backend_hangup_ = false;  // noted for the closed descriptor
   // The pump calls recv/send itself: the socket must not block.
   ec = open_socket(backend_, target.endpoint.protocol());
   if (ec) {

@@ -32,10 +32,19 @@
 // (EAGAIN, or TCP_INQ said 0), and have nothing else wait to read on the same
 // socket at the same time. Otherwise use async_wait.
 //
+// One thing a drained read cannot see: a reset (or any socket error) that arrived
+// together with the bytes it took. TCP_INQ then says 0, the next read would fail at
+// once, and no new edge ever comes, so the wait would sleep until the idle timeout.
+// The wait op therefore notes, each time the reactor runs it, whether the event
+// carried EPOLLERR or EPOLLHUP, into a flag the caller passes (`hangup`); the next
+// wait with that flag set completes at once (and clears it), and the caller's read
+// finds the error or the end.
+//
 // This reaches into Asio's reactor (boost::asio::detail), the epoll one that Linux
 // builds use; tests/net/edge_wait_test.cpp pins the behaviour so that a Boost
 // upgrade that changed it fails there first.
 
+#include <sys/epoll.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -70,6 +79,21 @@ struct socket_internals : tcp::socket {
 };
 inline constexpr auto socket_impl = &socket_internals::impl_;
 
+// The events of a descriptor's last wake-up: the reactor keeps them in the descriptor
+// state's task_result_ (its base, scheduler_operation, a private base; a C-style cast
+// reaches it) while it runs the descriptor's operations, and until the next wake-up.
+struct operation_internals : net::detail::scheduler_operation {
+  using net::detail::scheduler_operation::task_result_;
+};
+inline constexpr auto task_result = &operation_internals::task_result_;
+
+inline bool hung_up(net::detail::reactor::per_descriptor_data d) noexcept {
+  if (d == nullptr) return false;
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-cstyle-cast): see above
+  const auto* state = (const net::detail::scheduler_operation*)d;
+  return ((state->*task_result) & (EPOLLERR | EPOLLHUP)) != 0;
+}
+
 template <typename Handler, typename IoExecutor>
 class edge_wait_op : public net::detail::reactor_op {
  public:
@@ -85,7 +109,9 @@ class edge_wait_op : public net::detail::reactor_op {
   // "read now"; "exhausted" makes the reactor wait for a new event next time.
   // `skip_stale` is set only while start_op may call this speculatively.
   static status do_perform(reactor_op* base) {
-    return static_cast<edge_wait_op*>(base)->skip_stale ? not_done : done_and_exhausted;
+    auto* o = static_cast<edge_wait_op*>(base);
+    if (o->hangup != nullptr && hung_up(o->descriptor)) *o->hangup = true;
+    return o->skip_stale ? not_done : done_and_exhausted;
   }
 
   static void do_complete(void* owner, net::detail::operation* base, const error_code&, std::size_t) {
@@ -104,6 +130,8 @@ class edge_wait_op : public net::detail::reactor_op {
 
  public:
   bool skip_stale = false;
+  bool* hangup = nullptr;  // set when a wake-up carried EPOLLERR or EPOLLHUP
+  net::detail::reactor::per_descriptor_data descriptor = nullptr;
 
  private:
   Handler handler_;
@@ -139,12 +167,14 @@ net::detail::reactor& reactor_of(net::io_context& ctx);
 // io_context run by one thread (the reactor could otherwise run the queued wait
 // before start_op has returned).
 //
+// `hangup`: see above; null for a socket whose reads need no such note (a listener).
+//
 // async_wait_edge_on takes Asio's implementation object of any reactive socket
 // (sockets.cpp waits on a listener with it, after an accept that said EAGAIN).
 template <typename IoObject, typename Token>
 auto async_wait_edge_on(IoObject& io_object, net::detail::reactor& reactor, Token&& token,
-                        bool drained_just_now = false) {
-  auto initiate = [](auto handler, IoObject* io, net::detail::reactor* r, bool skip) {
+                        bool drained_just_now = false, bool* hangup = nullptr) {
+  auto initiate = [](auto handler, IoObject* io, net::detail::reactor* r, bool skip, bool* hung) {
     using handler_type = std::decay_t<decltype(handler)>;
     auto& object = *io;
     auto& impl = object.get_implementation();
@@ -161,21 +191,31 @@ auto async_wait_edge_on(IoObject& io_object, net::detail::reactor& reactor, Toke
           &slot.template emplace<detail::edge_wait_cancellation>(reactor, impl.reactor_data_, impl.socket_);
     }
     p.p->skip_stale = skip;
+    p.p->hangup = hung;
+    p.p->descriptor = impl.reactor_data_;
     op* queued = p.p;
-    reactor.start_op(net::detail::reactor::read_op, impl.socket_, impl.reactor_data_, queued, is_continuation,
-                     /*allow_speculative=*/true);
+    if (hung != nullptr && *hung) {
+      // The last wake-up carried an error or a hang-up: the caller reads again now.
+      *hung = false;
+      reactor.post_immediate_completion(queued, is_continuation);
+    } else {
+      reactor.start_op(net::detail::reactor::read_op, impl.socket_, impl.reactor_data_, queued, is_continuation,
+                       /*allow_speculative=*/true);
+    }
     // Queued, or posted to complete with an error: alive either way until this
     // thread runs the event loop again, and from now on an event completes it.
     queued->skip_stale = false;
     p.v = p.p = nullptr;
   };
-  return net::async_initiate<Token, void(error_code)>(initiate, token, &io_object, &reactor, drained_just_now);
+  return net::async_initiate<Token, void(error_code)>(initiate, token, &io_object, &reactor, drained_just_now,
+                                                      hangup);
 }
 
 template <typename Token>
 auto async_wait_edge(tcp::socket& socket, net::detail::reactor& reactor, Token&& token,
-                     bool drained_just_now = false) {
-  return async_wait_edge_on(socket.*detail::socket_impl, reactor, std::forward<Token>(token), drained_just_now);
+                     bool drained_just_now = false, bool* hangup = nullptr) {
+  return async_wait_edge_on(socket.*detail::socket_impl, reactor, std::forward<Token>(token), drained_just_now,
+                            hangup);
 }
 
 }  // namespace vmsgate::net_io

@@ -107,7 +107,8 @@ look_ahead read_on(int fd, std::byte* buf, std::size_t have) noexcept {
 }  // namespace
 
 net::awaitable<session::wait_result> session::wait_edge(tcp::socket& s, bool drained_just_now) {
-  return async_wait_edge(s, worker_.reactor(), use_nothrow, drained_just_now);
+  bool* hangup = &s == &client_ ? &client_hangup_ : &backend_hangup_;
+  return async_wait_edge(s, worker_.reactor(), use_nothrow, drained_just_now, hangup);
 }
 
 net::awaitable<bool> session::send_on(tcp::socket& s, const std::byte* p, std::size_t n) {

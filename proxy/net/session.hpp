@@ -174,6 +174,10 @@ class session {
   bool served_ = false;  // the session has ended: the watchdog stops
   bool watchdog_armed_ = false;  // its handler is pending, and holds `this`
   bool sending_records_ = false;  // a send of records_' sealed records is under way
+  // A wake-up of the client's or the backend's socket carried EPOLLERR or EPOLLHUP:
+  // the next edge wait on it completes at once (see edge_wait.hpp).
+  bool client_hangup_ = false;
+  bool backend_hangup_ = false;
   // An attempt on one backend (its TCP connect, or on originate routes its TLS
   // handshake) has a deadline of its own: when it passes, the watchdog ends the
   // attempt (cancels the backend socket's waits), not the session, and the next

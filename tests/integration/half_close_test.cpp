@@ -107,5 +107,49 @@ TEST(HalfClose, BackendDataAndFinTogetherReachTheClientAtOnce) {
   }
 }
 
+// A backend that answers and resets at once (SO_LINGER 0: RST right behind the
+// data). The gateway most often learns of the reset on the read after the one that
+// took the bytes, which it makes at once to look for the end: the bytes must still
+// reach the client first, and the connection must end as a backend error, never as a
+// clean close_notify (that would tell the client the answer was complete).
+class answer_and_reset : public tcp_server {
+ public:
+  answer_and_reset() { start(); }
+  ~answer_and_reset() override { stop(); }
+
+ private:
+  void serve(int fd) override {
+    const char answer[] = "last words\n";
+    (void)::send(fd, answer, sizeof answer - 1, MSG_NOSIGNAL);
+    const linger abort{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+  }  // returning closes the socket: a reset
+};
+
+TEST(HalfClose, BackendResetRightAfterItsAnswerEndsAsABackendError) {
+  answer_and_reset backend;
+  gateway_config cfg;
+  cfg.backends = {backend.address()};
+  gateway gw(cfg.yaml());
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+  constexpr int rounds = 10;
+  for (int i = 0; i < rounds; ++i) {
+    tls_client c;
+    tls_options o = rec01_client();
+    o.timeout = 3s;
+    ASSERT_TRUE(c.connect(gw.port("rec"), o)) << c.error();
+    EXPECT_EQ(c.recv_all(), "last words\n") << "round " << i;
+    EXPECT_NE(c.last_end(), read_end::close_notify) << "round " << i << "\n" << gw.log();
+    EXPECT_NE(c.last_end(), read_end::timeout) << "round " << i;
+  }
+  for (int i = 0; i < 100 && gw.events("connection_closed").size() < rounds; ++i) std::this_thread::sleep_for(50ms);
+  const auto closed = gw.events("connection_closed");
+  ASSERT_EQ(closed.size(), static_cast<std::size_t>(rounds)) << gw.log();
+  for (const auto& line : closed) {
+    EXPECT_EQ(json_field(line, "end"), "backend_error") << line;
+    EXPECT_EQ(json_field(line, "bytes_to_client"), "11") << line;
+  }
+}
+
 }  // namespace
 }  // namespace vmsgate::test
