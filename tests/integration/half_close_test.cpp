@@ -77,22 +77,30 @@ TEST(HalfClose, ClientKeepsSendingAfterTheBackendClosedItsSide) {
   EXPECT_EQ(json_field(*closed, "bytes_to_backend"), std::to_string(upload)) << *closed;
 }
 
-// A backend whose last bytes and FIN arrive together (one recv(2) returns the data
-// short and takes the FIN): the client must see the end at once, not at idle_timeout.
-class answer_and_close : public tcp_server {
+// A backend that answers "last words\n" and ends at once: with a FIN, which arrives
+// with the data (one recv(2) takes the data short, the FIN queued behind it), or with
+// a reset (SO_LINGER 0), which epoll often reports in the same wake-up as the data.
+// Either way the client must see the end at once, not at idle_timeout.
+class answer_then_end : public tcp_server {
  public:
-  answer_and_close() { start(); }
-  ~answer_and_close() override { stop(); }
+  enum class ending { fin, reset };
+  explicit answer_then_end(ending e) : ending_(e) { start(); }
+  ~answer_then_end() override { stop(); }
 
  private:
   void serve(int fd) override {
     const char answer[] = "last words\n";
     (void)::send(fd, answer, sizeof answer - 1, MSG_NOSIGNAL);
-  }  // returning closes the socket: data and FIN leave together
+    if (ending_ == ending::reset) {
+      const linger abort{1, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+    }
+  }  // returning closes the socket
+  const ending ending_;
 };
 
 TEST(HalfClose, BackendDataAndFinTogetherReachTheClientAtOnce) {
-  answer_and_close backend;
+  answer_then_end backend(answer_then_end::ending::fin);
   gateway_config cfg;
   cfg.backends = {backend.address()};
   gateway gw(cfg.yaml());  // idle_timeout 1h: a lost FIN would hang the test
@@ -107,27 +115,10 @@ TEST(HalfClose, BackendDataAndFinTogetherReachTheClientAtOnce) {
   }
 }
 
-// A backend that answers and resets at once (SO_LINGER 0: RST right behind the
-// data). The gateway most often learns of the reset on the read after the one that
-// took the bytes, which it makes at once to look for the end: the bytes must still
-// reach the client first, and the connection must end as a backend error, never as a
-// clean close_notify (that would tell the client the answer was complete).
-class answer_and_reset : public tcp_server {
- public:
-  answer_and_reset() { start(); }
-  ~answer_and_reset() override { stop(); }
-
- private:
-  void serve(int fd) override {
-    const char answer[] = "last words\n";
-    (void)::send(fd, answer, sizeof answer - 1, MSG_NOSIGNAL);
-    const linger abort{1, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
-  }  // returning closes the socket: a reset
-};
-
+// The answer must reach the client before the end, and the end must be a backend
+// error, never a clean close_notify (that would tell the client the answer was whole).
 TEST(HalfClose, BackendResetRightAfterItsAnswerEndsAsABackendError) {
-  answer_and_reset backend;
+  answer_then_end backend(answer_then_end::ending::reset);
   gateway_config cfg;
   cfg.backends = {backend.address()};
   gateway gw(cfg.yaml());
