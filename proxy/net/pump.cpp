@@ -264,11 +264,12 @@ net::awaitable<void> session::plain_to_tls() {
     auto buf = worker_.pool().take();
     const received got = receive_noting_rest(fd, buf.data(), buffer_pool::read_size);
     if (got.n > 0) {
-      auto n = static_cast<std::size_t>(got.n);
-      bool drained = got.drained;
-      const look_ahead next = records_ && !drained ? read_on(fd, buf.data(), n) : look_ahead{};
-      n += next.bytes;
-      drained = next.bytes > 0 ? next.drained : drained || next.drained;
+      // A look-ahead is made only after a read that did not drain; then what it
+      // says of the socket replaces what the first read said.
+      const auto first = static_cast<std::size_t>(got.n);
+      const look_ahead next = records_ && !got.drained ? read_on(fd, buf.data(), first) : look_ahead{};
+      const std::size_t n = first + next.bytes;
+      const bool drained = got.drained || next.drained;
       bool ok = false;
       if (records_) {
         ok = co_await send_records(buf.data(), n, next.eof);
