@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -73,7 +74,14 @@ void session::take_over_records() {
     SSL_set_read_ahead(ssl, 1);
     return;
   }
-  // The handshake ended well: its session stays resumable once the SSL is freed.
+  // The handshake ended well: its session stays resumable once the SSL is freed,
+  // until the layer says a fatal alert went either way (forget_session).
+  if (version == TLS1_2_VERSION) {
+    unsigned int size = 0;
+    const unsigned char* id = SSL_SESSION_get_id(tls_session, &size);
+    tls12_session_id_size_ = static_cast<unsigned char>(std::min<std::size_t>(size, tls12_session_id_.size()));
+    std::memcpy(tls12_session_id_.data(), id, tls12_session_id_size_);
+  }
   SSL_set_shutdown(ssl_.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   ssl_.reset();
   in_ = gather_.take_read_ahead(in_off_, in_end_);  // the client's first records, if they came early
@@ -168,12 +176,16 @@ net::awaitable<bool> session::forward_records() {
       count_to_backend(r.plain);
       touch();
     }
+    if (records_->owes_reply() && !answer_now()) co_return false;
     if (r.closed) {
       client_ended();
       co_return false;
     }
     if (!r.error.empty()) {
       error_detail_ = std::move(r.error);
+      if (r.forget_session && tls12_session_id_size_ > 0) {
+        tls::forget_tls12_session(route_->tls->ctx.get(), std::span(tls12_session_id_.data(), tls12_session_id_size_));
+      }
       send_fatal_alert(r.alert);
       fail("client_error");
       co_return false;
@@ -188,6 +200,29 @@ void session::client_ended() noexcept {
   finish("client_closed");
   error_code ignored;
   backend_.shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+// The warnings the layer owes the client (a refused renegotiation), sent at once
+// unless records are part-way out: then seal() puts them before the next data. A
+// client that asked so often that its socket takes none of it at once ends here.
+bool session::answer_now() noexcept {
+  if (sending_records_) return true;
+  auto buf = worker_.pool().take();
+  while (records_->owes_reply()) {
+    std::size_t n = 0;
+    while (n + tls::record_layer::alert_room <= buf.size() && records_->owes_reply()) {
+      const std::size_t r = records_->seal_owed(buf.data() + n);
+      if (r == 0) break;
+      n += r;
+    }
+    const ssize_t sent = ::send(client_.native_handle(), buf.data(), n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == 0 || sent != static_cast<ssize_t>(n)) {
+      error_detail_ = "cannot answer the client's renegotiation requests at once";
+      fail("client_error");
+      return false;
+    }
+  }
+  return true;
 }
 
 // Tells the client why its connection ends, if its socket takes the alert at once

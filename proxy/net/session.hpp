@@ -24,6 +24,7 @@
 // GCC 12 miscompiles `if (!co_await f())` (the coroutine's parameters are lost), so
 // the result of a co_await is always named before it is tested.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -95,6 +96,7 @@ class session {
   net::awaitable<void> records_to_plain();
   net::awaitable<bool> forward_records();
   void send_fatal_alert(unsigned char description) noexcept;
+  bool answer_now() noexcept;
   void client_ended() noexcept;
   void park_partial_record();
   void take_receive_buffer();
@@ -161,6 +163,9 @@ class session {
   std::size_t in_end_ = 0;
   std::unique_ptr<std::byte[]> parked_;
   std::size_t parked_size_ = 0;
+  // A TLS 1.2 session's id, to take it out of the cache after a fatal alert.
+  std::array<unsigned char, SSL_MAX_SSL_SESSION_ID_LENGTH> tls12_session_id_{};
+  unsigned char tls12_session_id_size_ = 0;
   bool handshake_drained_ = false;  // the handshake's last read left the client's socket empty
   source_limiter::permit handshake_permit_;
   net::steady_timer watchdog_timer_;

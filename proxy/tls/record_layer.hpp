@@ -12,17 +12,21 @@
 // sealed straight into the one that goes to the client.
 //
 // OpenSSL still does everything else: the handshake, the certificate checks, the
-// tickets. TLS 1.3's traffic secrets come from its key log callback, the same ones
-// kernel TLS is given; nothing is logged anywhere. TLS 1.2's keys come from the
-// session's master secret and the two randoms, through the suite's PRF.
+// tickets. TLS 1.3's traffic secrets come from its key log (secret_capture.hpp);
+// TLS 1.2's keys come from the session's master secret and the two randoms.
 //
-// What may arrive after the handshake is what a client may send: application data,
-// alerts and, in TLS 1.3, KeyUpdate (section 4.6.3). Anything else ends the connection
-// (a TLS 1.2 renegotiation among it: it is off; TLS 1.2 warning alerts are ignored,
-// as OpenSSL does, up to five in a row), as does a record that fails authentication:
-// no byte of it is handed on.
+// The layer is a state machine with no socket: open() takes the bytes that came and
+// says what to do (hand this much plain text on, send this alert, end, forget the
+// session); seal() and seal_alert() make what goes out. Its answer to every input
+// is OpenSSL 3.0's own, held there by a differential test and fuzzer
+// (tests/tls/record_diff_test.cpp, fuzz/record_diff.cpp); where OpenSSL 3.0 departs
+// from an RFC MUST, it does as the RFC says. Those departures are the table
+// `rfc_departures` below, and docs/record-layer.md.
+//
+// The pieces: record_suites (suites, nonces), key_schedule (HKDF, PRF),
+// secret_capture (TLS 1.3 secrets from OpenSSL), record_protection (sealing and
+// opening one record), and this file (what records mean).
 
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include <array>
@@ -31,46 +35,47 @@
 #include <memory>
 #include <span>
 #include <string>
-#include <string_view>
+
+#include "proxy/tls/key_schedule.hpp"
+#include "proxy/tls/record_protection.hpp"
+#include "proxy/tls/secret_capture.hpp"
 
 namespace vmsgate::tls {
 
-// Receives the traffic secrets OpenSSL derives for one SSL, from inside
-// SSL_do_handshake.
-class traffic_secret_sink {
- public:
-  virtual void on_secret(std::string_view label, std::span<const unsigned char> secret) noexcept = 0;
-
- protected:
-  ~traffic_secret_sink() = default;
+// Where the layer answers as the RFC says and OpenSSL 3.0 does not. `departure`
+// names a row in an opened result; the harness of the differential test reads it.
+struct rfc_departure {
+  const char* id;
+  const char* rfc;        // the section that says MUST
+  const char* openssl;    // what OpenSSL 3.0 does
+  const char* vmsgate;    // what the layer does
 };
-
-// The two TLS 1.3 application traffic secrets of `ssl` go to `sink` as OpenSSL
-// derives them; null stops that. They come through OpenSSL's key log, which formats
-// every secret as hex before it calls back, so the key log is switched on only just
-// before each wanted secret (at a Finished message) and off once it has come: the
-// handshake secrets are not formatted at all. The switch is on the SSL's context,
-// which must not be used by another thread meanwhile (each worker has its own). A
-// handshake that fails between a Finished and its secret leaves it on, which costs
-// the next handshakes on the context some formatting until a wanted secret (or a
-// line for an SSL with no sink) turns it off; no secret is ever missed.
-bool set_traffic_secret_sink(SSL* ssl, traffic_secret_sink* sink);
+extern const std::array<rfc_departure, 2> rfc_departures;
 
 class record_layer {
  public:
-  static constexpr std::size_t header_size = 5;
-  static constexpr std::size_t tag_size = 16;
+  static constexpr std::size_t header_size = record_protection::header_size;
+  static constexpr std::size_t tag_size = record_protection::tag_size;
   static constexpr std::size_t max_plain = 16384;
-  static constexpr std::size_t max_record = header_size + max_plain + 256;
+  // The longest record body, refused from its header alone: TLS 1.3's is the RFC's
+  // (section 5.2), TLS 1.2's OpenSSL's (2^14 plain and 320 bytes of overhead, where
+  // RFC 5246 allows 2048: no AEAD record comes near either).
+  static constexpr std::size_t tls13_max_body = max_plain + 256;
+  static constexpr std::size_t tls12_max_body = max_plain + 320;
+  static constexpr std::size_t max_body = tls12_max_body;
+  static constexpr std::size_t max_record = header_size + max_body;
   // What a record adds to its content at most: a header, TLS 1.2's explicit nonce
   // (TLS 1.3's content type is smaller) and the tag.
   static constexpr std::size_t record_overhead = header_size + 8 + tag_size;
-  // Room a seal of n bytes may need: a KeyUpdate record first, then per record of
-  // up to max_plain bytes its overhead.
+  // An alert as one record.
+  static constexpr std::size_t alert_room = record_overhead + 2;
+  // Room a seal of n bytes may need: an owed alert and a KeyUpdate record first,
+  // then per record of up to max_plain bytes its overhead.
   static constexpr std::size_t seal_room(std::size_t n) noexcept {
     const std::size_t records = n == 0 ? 1 : (n + max_plain - 1) / max_plain;
-    return key_update_record + n + records * record_overhead;
+    return alert_room + key_update_record + n + records * record_overhead;
   }
+  static constexpr std::size_t one_pass_limit = record_protection::one_pass_limit;
 
   // Null, with the reason in `error`, unless `suite` (its two-byte id, as
   // SSL_CIPHER_get_protocol_id gives it) is one of the three TLS 1.3 suites and the
@@ -83,11 +88,7 @@ class record_layer {
   // TLS 1.2, AEAD suites: the keys from the master secret and the hello randoms
   // (section 6.3), ours the server's if `server`. Null, with the reason in `error`,
   // unless `suite` is one of the six ECDHE AEAD suites.
-  struct tls12_secrets {
-    std::span<const unsigned char> master;
-    std::span<const unsigned char> client_random;
-    std::span<const unsigned char> server_random;
-  };
+  using tls12_secrets = tls::tls12_secrets;
   static std::unique_ptr<record_layer> make_tls12(std::uint16_t suite, const tls12_secrets& secrets, bool server,
                                                   std::uint64_t write_seq, std::uint64_t read_seq,
                                                   std::string& error);
@@ -100,73 +101,81 @@ class record_layer {
   // TLS 1.2 has no KeyUpdate: no limit).
   static std::uint64_t record_limit(std::uint16_t suite) noexcept;
   // Whether the suite's records set their nonce (and, read, their tag) by cipher
-  // parameter rather than by a new cipher init: AES-GCM on OpenSSL 3.0, after a
-  // self-test when the cipher is fetched (record_layer.cpp says why).
+  // parameter rather than by a new cipher init (record_suites.hpp).
   static bool nonce_by_parameter(std::uint16_t suite, bool tls12) noexcept;
-  // Up to this much content, a TLS 1.3 record's content and type are encrypted in
-  // one pass (copied into place first); longer content is encrypted where it is.
-  static constexpr std::size_t one_pass_limit = 2048;
-  ~record_layer();
   record_layer(const record_layer&) = delete;
   record_layer& operator=(const record_layer&) = delete;
 
   // Seals n bytes (n > 0) into `out` (room: seal_room(n)) as application-data
-  // records; first a KeyUpdate, if the peer asked for one or the key has sealed as
-  // many records as its cipher safely may. Returns the bytes written,
-  // 0 if the cipher failed.
+  // records; first an owed warning (see owes_reply), then a KeyUpdate if the peer
+  // asked for one or the key has sealed as many records as its cipher safely may.
+  // Returns the bytes written, 0 if the cipher failed.
   std::size_t seal(const std::byte* in, std::size_t n, std::byte* out) noexcept;
-  // One record of any content type (n <= max_plain), as a peer would seal it: the
-  // tests and the fuzzer make the records a client might send with it.
-  std::size_t seal_content(unsigned char type, const unsigned char* in, std::size_t n, unsigned char* out) noexcept;
+  // One record of any content type (TLS 1.3: with `padding` zero bytes after the
+  // type), as a peer would seal it: the tests and the fuzzers make the records a
+  // client might send with it, within the limits a record's length field allows.
+  std::size_t seal_content(unsigned char type, const unsigned char* in, std::size_t n, unsigned char* out,
+                           std::size_t padding = 0) noexcept {
+    return keys_.seal(type, in, n, out, padding);
+  }
+  // A KeyUpdate with this request value alone in its record, then our next write
+  // key, as a peer changes its keys: the tests and the fuzzers use it.
+  std::size_t seal_key_update(unsigned char request, unsigned char* out) noexcept;
+  // Our next write key, as after a KeyUpdate sealed in parts with seal_content.
+  bool change_write_key() noexcept { return keys_.update_write(); }
   // An alert as one record, into `out` (room: alert_room): close_notify (0) and
   // no_renegotiation (100) as warnings, any other description as fatal.
-  static constexpr std::size_t alert_room = record_overhead + 2;
   std::size_t seal_alert(unsigned char description, std::byte* out) noexcept;
+  // A warning the peer is owed and has not been sent: TLS 1.2's no_renegotiation,
+  // the answer to a ClientHello after the handshake, after which the connection goes
+  // on. seal() puts one first; seal_owed() seals one alone (room: alert_room), 0 if none.
+  bool owes_reply() const noexcept { return owed_warning_ != 0; }
+  std::size_t seal_owed(std::byte* out) noexcept;
 
   struct opened {
-    std::size_t used = 0;   // bytes of `in` taken: whole records only
-    std::size_t plain = 0;  // application data written to `out`
-    bool closed = false;    // close_notify came: nothing after it is read
-    std::string error;      // set: the connection must end
-    unsigned char alert = 0;  // with `error`: the alert to send the peer, 0 for none
+    std::size_t used = 0;     // bytes of `in` taken; with `error`, those before the refused record
+    std::size_t plain = 0;    // application data written to `out`
+    bool closed = false;      // close_notify came: nothing after it is read
+    std::string error;        // set: the connection must end
+    unsigned char alert = 0;  // with `error`: the fatal alert to send the peer, 0 for none
+    // With `error`, always: a TLS 1.2 session must not be resumed after a fatal alert
+    // sent or received (RFC 5246 section 7.2.2); the caller removes it from the cache.
+    bool forget_session = false;
+    // With `error`: the id of the rfc_departures row this answer follows, if any.
+    const char* departure = nullptr;
   };
-  // Opens the whole records at the front of [in, in + n) and appends their
-  // application data to `out` (cap bytes). Stops at a partial record, when the next
-  // record might not fit `out`, after close_notify, or at an error.
+  // Opens the records at the front of [in, in + n) and appends their application
+  // data to `out` (cap bytes). Stops at a partial record, when the next record
+  // might not fit `out`, after close_notify or at an error.
+  // Once it has ended (close_notify or error) it reads nothing more. The caller
+  // sends the replies owed (seal_owed) before the fatal alert, if both.
   opened open(const std::byte* in, std::size_t n, std::byte* out, std::size_t cap);
 
-  struct suite_info;
-
  private:
-  struct direction {
-    EVP_CIPHER_CTX* ctx = nullptr;
-    std::array<unsigned char, 48> secret{};  // SHA-384 at most
-    std::array<unsigned char, 12> iv{};  // TLS 1.2 AES-GCM: the 4-byte salt, then zeros
-    std::uint64_t seq = 0;  // records done with this key
-  };
   static constexpr std::size_t key_update_record = header_size + 5 + 1 + tag_size;
-  explicit record_layer(const suite_info& suite) noexcept : suite_(suite) {}
-  bool set_keys(direction& d, std::span<const unsigned char> secret, bool encrypt) noexcept;
-  bool set_key(direction& d, const unsigned char* key, bool encrypt) noexcept;
-  bool next_secret(direction& d) noexcept;
-  bool on_handshake_message(const unsigned char* body, std::size_t n) noexcept;
-  std::string header_error(const unsigned char* h, unsigned char& alert) const;
-  // The shortest body a record may have: TLS 1.3 a content type and the tag, TLS 1.2
-  // the explicit nonce and the tag (empty data records are allowed).
-  std::size_t min_body() const noexcept;
-  std::size_t additional_data(const unsigned char* h, std::size_t content, std::uint64_t seq,
-                              unsigned char* aad) const noexcept;
-  bool decrypt(const unsigned char* h, std::size_t len, unsigned char* body) noexcept;
-  // Sets the nonce of the next record of `d`, and for the read direction the
-  // record's tag.
-  bool begin_record(direction& d, const unsigned char* nonce, const unsigned char* tag) noexcept;
-  bool take_content(unsigned char header_type, unsigned char* body, std::size_t sealed, opened& r);
+  explicit record_layer(const record_suite& suite) noexcept : keys_(suite) {}
+  bool tls12() const noexcept { return keys_.suite().tls12; }
+  bool header_ok(const unsigned char* h, opened& r);
+  bool record_ok(unsigned char type, std::size_t content, std::size_t inner, opened& r);
+  bool take_record(unsigned char type, const unsigned char* body, std::size_t content, opened& r);
+  bool take_alert(const unsigned char* body, std::size_t content, opened& r);
+  bool take_handshake(const unsigned char* body, std::size_t content, opened& r);
+  bool take_tls13_message(std::size_t rest, opened& r);
+  bool fail(opened& r, unsigned char alert, std::string error, const char* departure = nullptr);
 
-  const suite_info& suite_;
-  direction read_;
-  direction write_;
-  bool update_due_ = false;  // the peer asked for our KeyUpdate
-  unsigned char warnings_ = 0;  // TLS 1.2 warning alerts in a row, ignored up to a few
+  record_protection keys_;
+  // A handshake message that has come in part: its 4-byte header, then (TLS 1.3
+  // KeyUpdate) its 1-byte body. TLS 1.2 keeps a ClientHello's header once full, as
+  // OpenSSL does: every handshake record after it is then refused the same way.
+  std::array<unsigned char, 5> fragment_{};
+  unsigned char fragment_size_ = 0;
+  std::uint32_t body_left_ = 0;     // bytes of the message's body still to come
+  std::uint32_t body_size_ = 0;     // and those that have come
+  std::uint32_t owed_warning_ = 0;  // warning alerts owed to the peer (owes_reply)
+  unsigned char warnings_ = 0;      // warning alerts read, as OpenSSL counts them
+  unsigned char empty_ = 0;         // empty records in a row
+  bool update_due_ = false;         // the peer asked for our KeyUpdate
+  bool ended_ = false;              // close_notify or an error: nothing more is read
 };
 
 }  // namespace vmsgate::tls

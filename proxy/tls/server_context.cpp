@@ -82,4 +82,15 @@ std::shared_ptr<const server_context> make_server_context(const server_identity&
   return result;
 }
 
+void forget_tls12_session(SSL_CTX* ctx, std::span<const unsigned char> id) noexcept {
+  // The cache finds a session by protocol version and id: a stand-in with both finds
+  // the cached one.
+  const ssl_session_ptr key(SSL_SESSION_new());
+  if (ctx == nullptr || id.empty() || !key || SSL_SESSION_set_protocol_version(key.get(), TLS1_2_VERSION) != 1 ||
+      SSL_SESSION_set1_id(key.get(), id.data(), static_cast<unsigned int>(id.size())) != 1) {
+    return;
+  }
+  SSL_CTX_remove_session(ctx, key.get());
+}
+
 }  // namespace vmsgate::tls

@@ -4,6 +4,7 @@
 // (openssl#20286), so nothing mutable is shared between workers.
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,5 +41,10 @@ struct server_context {
 // client certificates per client_auth. Throws std::runtime_error.
 std::shared_ptr<const server_context> make_server_context(const server_identity& id,
                                                           std::shared_ptr<const ticket_keyring> tickets);
+
+// Removes the TLS 1.2 session with this id from `ctx`'s cache, as OpenSSL does
+// after a fatal alert sent or received (RFC 5246 section 7.2.2): the record layer
+// says when, once the SSL is long gone. A ticket, being the client's, stays.
+void forget_tls12_session(SSL_CTX* ctx, std::span<const unsigned char> id) noexcept;
 
 }  // namespace vmsgate::tls
