@@ -10,7 +10,7 @@ namespace vmsgate::tls {
 // The one table of answers that are the RFC's rather than OpenSSL 3.0's. The
 // differential harness (tests/support/record_diff.cpp) allows exactly these
 // differences, and only for a record that opened() names by its id.
-const std::array<rfc_departure, 2> rfc_departures{{
+const std::array<rfc_departure, 3> rfc_departures{{
     {"inner_plaintext_overflow", "RFC 8446 5.4",
      "accepts a TLS 1.3 record whose content is at most 2^14 bytes however much padding follows it",
      "record_overflow when content, type and padding exceed 2^14 + 1 bytes"},
@@ -18,6 +18,10 @@ const std::array<rfc_departure, 2> rfc_departures{{
      "internal_error for a TLS 1.2 record too short for its explicit nonce and tag (the cipher refuses its "
      "additional data)",
      "bad_record_mac: the record cannot be authentic"},
+    {"message_after_answered_key_update", "RFC 8446 4",
+     "once it has answered a KeyUpdate that asked for its own, waits for the whole of a later handshake "
+     "message before it refuses one of a type it does not take",
+     "unexpected_message as soon as the message's header shows its type"},
 }};
 
 namespace {
@@ -273,7 +277,8 @@ bool record_layer::take_handshake(const unsigned char* body, std::size_t content
       const std::size_t length = (std::size_t{fragment_[1]} << 16) | (std::size_t{fragment_[2]} << 8) | fragment_[3];
       const unsigned char type = fragment_[0];
       if (type != (tls12() ? client_hello : key_update)) {
-        return fail(r, unexpected_message, "a handshake message of type " + std::to_string(type) + " after the handshake");
+        return fail(r, unexpected_message, "a handshake message of type " + std::to_string(type) + " after the handshake",
+                    answered_update_ ? departure_id(2) : nullptr);
       }
       if (length > (tls12() ? longest_client_hello : 1)) {
         return fail(r, illegal_parameter, "a handshake message of " + std::to_string(length) + " bytes");
@@ -305,7 +310,7 @@ bool record_layer::take_tls13_message(std::size_t rest, opened& r) {
   if (body_size_ != 1) return fail(r, decode_error, "a KeyUpdate without its request");
   const unsigned char request = fragment_[4];
   if (request > 1) return fail(r, illegal_parameter, "a KeyUpdate request of " + std::to_string(request));
-  if (request == 1) update_due_ = true;
+  if (request == 1) update_due_ = answered_update_ = true;
   if (!keys_.update_read()) return fail(r, 0, "cannot change the read key");
   return true;
 }

@@ -50,7 +50,7 @@ struct rfc_departure {
   const char* openssl;    // what OpenSSL 3.0 does
   const char* vmsgate;    // what the layer does
 };
-extern const std::array<rfc_departure, 2> rfc_departures;
+extern const std::array<rfc_departure, 3> rfc_departures;
 
 class record_layer {
  public:
@@ -175,6 +175,7 @@ class record_layer {
   unsigned char warnings_ = 0;      // warning alerts read, as OpenSSL counts them
   unsigned char empty_ = 0;         // empty records in a row
   bool update_due_ = false;         // the peer asked for our KeyUpdate
+  bool answered_update_ = false;    // it has asked once (rfc_departures[2])
   bool ended_ = false;              // close_notify or an error: nothing more is read
 };
 

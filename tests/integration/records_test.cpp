@@ -295,9 +295,10 @@ TEST_F(Records, AMaximumFragmentLengthKeepsOpenSslRecords) {
   EXPECT_EQ(json_field(closed, "bytes_to_backend"), std::to_string(text.size())) << closed;
 }
 
-// A TLS 1.2 client that asks to renegotiate after the handshake is told no, with a
-// no_renegotiation alert, and the session ends as the client's error.
-TEST_F(Records, ATls12RenegotiationIsRefusedWithAnAlert) {
+// A TLS 1.2 client that asks to renegotiate after the handshake is told no with a
+// no_renegotiation warning, as OpenSSL tells it, and the connection would go on;
+// OpenSSL's client gives up by itself with a fatal handshake_failure.
+TEST_F(Records, ATls12RenegotiationIsRefusedWithAWarning) {
   manual_client c(gw_.port("rec"), TLS1_2_VERSION);
   ASSERT_TRUE(c.shake_hands()) << gw_.log();
   const std::string text = "before";
@@ -308,14 +309,66 @@ TEST_F(Records, ATls12RenegotiationIsRefusedWithAnAlert) {
   EXPECT_LE(SSL_do_handshake(c.ssl.get()), 0);  // its ClientHello is written, the answer awaited
   ASSERT_TRUE(c.send_pending());
   EXPECT_EQ(c.read(1), "");
-  // A no_renegotiation warning: OpenSSL's client then gives up by itself.
   EXPECT_EQ(ERR_GET_REASON(ERR_peek_last_error()), SSL_R_NO_RENEGOTIATION);
   ERR_clear_error();
+  ASSERT_TRUE(c.send_pending());  // the client's handshake_failure
   const std::string closed = closed_event();
   EXPECT_EQ(json_field(closed, "records"), "vmsgate") << closed;
   EXPECT_EQ(json_field(closed, "end"), "client_error") << closed;
-  EXPECT_EQ(json_field(closed, "detail"), "the client asked to renegotiate, which is off") << closed;
+  EXPECT_EQ(json_field(closed, "detail"), "the peer sent an alert: handshake failure") << closed;
   EXPECT_EQ(json_field(closed, "bytes_to_backend"), std::to_string(text.size())) << closed;
+}
+
+// RFC 5246 7.2.2: after a fatal alert either way, a TLS 1.2 session is not resumed
+// (a client without tickets resumes by session id, from the cache of the worker
+// that served it: one worker here). After an orderly close it is.
+TEST(RecordsSessionCache, ATls12SessionIsForgottenAfterAFatalAlert) {
+  echo_server echo;
+  gateway_config config = echo_route(echo);
+  config.workers = 1;
+  gateway gw(config.yaml());
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+  std::size_t from = gw.proc().stderr_line_count();
+  auto closed_end = [&] {
+    const auto closed = gw.wait_for_event("connection_closed", 5s, from);
+    from = gw.proc().stderr_line_count();
+    return closed ? json_field(*closed, "end") : "no connection_closed event:\n" + gw.log();
+  };
+  auto first = [&](bool forge) {
+    manual_client c(gw.port("rec"), TLS1_2_VERSION);
+    SSL_set_options(c.ssl.get(), SSL_OP_NO_TICKET);
+    EXPECT_TRUE(c.shake_hands()) << gw.log();
+    // A copy: the client's own session is marked unresumable by the alert it reads.
+    tls::ssl_session_ptr saved(SSL_SESSION_dup(SSL_get0_session(c.ssl.get())));
+    if (forge) {
+      const std::string forged = std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, '\x5a');
+      EXPECT_EQ(::send(c.fd, forged.data(), forged.size(), MSG_NOSIGNAL), static_cast<ssize_t>(forged.size()));
+      EXPECT_EQ(c.read(1), "");  // the gateway's bad_record_mac
+    } else {
+      EXPECT_GE(SSL_shutdown(c.ssl.get()), 0);
+      EXPECT_TRUE(c.send_pending());
+    }
+    EXPECT_EQ(closed_end(), forge ? "client_error" : "client_closed");
+    return saved;
+  };
+  auto resumes = [&](SSL_SESSION* saved) {
+    manual_client c(gw.port("rec"), TLS1_2_VERSION);
+    SSL_set_options(c.ssl.get(), SSL_OP_NO_TICKET);
+    EXPECT_EQ(SSL_set_session(c.ssl.get(), saved), 1);
+    EXPECT_TRUE(c.shake_hands()) << gw.log();
+    const bool reused = SSL_session_reused(c.ssl.get()) == 1;
+    EXPECT_GE(SSL_shutdown(c.ssl.get()), 0);  // after the Finished a resumed client still owes
+    EXPECT_TRUE(c.send_pending());
+    EXPECT_EQ(closed_end(), "client_closed");
+    return reused;
+  };
+  const tls::ssl_session_ptr kept = first(false);
+  ASSERT_TRUE(kept);
+  EXPECT_TRUE(resumes(kept.get()));
+  EXPECT_TRUE(resumes(kept.get()));
+  const tls::ssl_session_ptr forgotten = first(true);
+  ASSERT_TRUE(forgotten);
+  EXPECT_FALSE(resumes(forgotten.get()));
 }
 
 }  // namespace

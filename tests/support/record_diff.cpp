@@ -87,6 +87,8 @@ std::vector<std::string_view> pieces(std::string_view wire, std::span<const std:
 }
 
 const char probe[] = "the server's next data";
+// OpenSSL's reply while its writes wait for the rest of a handshake message.
+const std::string held_reply = "<held until the handshake message is whole>";
 
 }  // namespace
 
@@ -249,7 +251,11 @@ record_outcome record_pair::openssl(std::string_view wire, std::span<const std::
       const int err = SSL_get_error(server_.get(), n);
       if (err != SSL_ERROR_WANT_READ || (SSL_get_shutdown(server_.get()) & SSL_RECEIVED_SHUTDOWN) != 0) {
         o.ended = true;
-        o.closed = err == SSL_ERROR_ZERO_RETURN;
+        // close_notify sets RECEIVED_SHUTDOWN with no error queued. (SSL_get_error says
+        // ZERO_RETURN only if the last warning read was close_notify: a TLS 1.3
+        // close_notify of level fatal after a user_canceled reads as SYSCALL, though
+        // OpenSSL has closed in order all the same: nothing sent, session kept.)
+        o.closed = (SSL_get_shutdown(server_.get()) & SSL_RECEIVED_SHUTDOWN) != 0 && err != SSL_ERROR_SSL;
         o.detail = tls::drain_errors();
       }
       break;
@@ -259,13 +265,19 @@ record_outcome record_pair::openssl(std::string_view wire, std::span<const std::
   ERR_clear_error();
   o.resumable = !tls12_ || SSL_CTX_sess_number(server_ctx_.get()) > 0;
   std::string out = server_output();
+  bool held = false;
   if (!o.ended) {
-    check(SSL_write(server_.get(), probe, sizeof probe) == sizeof probe, "the reference's reply");
+    const int n = SSL_write(server_.get(), probe, sizeof probe);
+    // A TLS 1.2 ClientHello that has come in part holds OpenSSL's writes until the
+    // rest comes (it is in its handshake again); the layer's are not held.
+    held = n <= 0 && SSL_get_error(server_.get(), n) == SSL_ERROR_WANT_READ && SSL_in_init(server_.get()) != 0;
+    ERR_clear_error();
+    check(held || n == sizeof probe, "the reference's reply");
     out += server_output();
   }
   const record_outcome read = read_output(out, o.ended);
   o.alerts = read.alerts;
-  o.reply = read.reply;
+  o.reply = held ? held_reply : read.reply;
   return o;
 }
 
@@ -393,7 +405,7 @@ std::string record_pair::compare(std::string_view wire, std::span<const std::siz
   if (theirs.alerts != expected.alerts) diff += " alerts differ;";
   if (theirs.ended != expected.ended || theirs.closed != expected.closed) diff += " the end differs;";
   if (theirs.resumable != expected.resumable) diff += " resumption differs;";
-  if (theirs.reply != expected.reply) diff += " the reply differs;";
+  if (theirs.reply != expected.reply && theirs.reply != held_reply) diff += " the reply differs;";
   if (diff.empty()) return {};
   return "vmsgate:" + diff + "\n  openssl: " + theirs.describe() + "\n  vmsgate: " + mine.describe() +
          (mine.departure != nullptr ? std::string("\n  departure: ") + mine.departure : std::string());

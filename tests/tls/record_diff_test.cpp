@@ -270,6 +270,22 @@ std::vector<named_case> cases() {
   for (const unsigned char type : {0, 1, 2, 4, 5, 8, 11, 13, 15, 20, 254}) {
     only13("tls13_handshake_type_" + std::to_string(type), [type](record_pair& p) { return records(p, {{handshake, hs(type, junk(10))}}); });
   }
+  only13("key_update_requested_then_client_hello", [](record_pair& p) {
+    wire w;
+    w += p.key_update(1);
+    w += p.seal(data, "after");
+    w += p.seal(handshake, std::string("\x01\x00\x08\x04", 4));
+    return w;
+  });
+  only13("key_update_then_client_hello", [](record_pair& p) {
+    wire w;
+    w += p.key_update(0);
+    w += p.seal(handshake, std::string("\x01\x00\x08\x04", 4));
+    return w;
+  });
+  only13("client_hello_header_only", [](record_pair& p) {
+    return records(p, {{handshake, std::string("\x01\x00\x08\x04", 4)}});
+  });
   only13("empty_handshake_record", [](record_pair& p) { return records(p, {{handshake, ""}}); });
 
   // TLS 1.2 renegotiation and other handshake messages.
