@@ -509,7 +509,7 @@ TEST(KeyLog, LeftOnItIsTurnedOffByTheNextHandshakeAndNoSecretIsMissed) {
   EXPECT_EQ(SSL_CTX_get_keylog_callback(server_ctx.get()), nullptr);
 }
 
-// The cheap nonce (record_layer.cpp) passes its self-test on this OpenSSL for every
+// The cheap nonce (record_suites.cpp) passes its self-test on this OpenSSL for every
 // AES-GCM suite; ChaCha20-Poly1305 keeps the cipher init.
 TEST(RecordLayer, AesGcmSuitesSetTheNonceByParameter) {
   for (const std::uint16_t suite : {0x1301, 0x1302}) EXPECT_TRUE(tls::record_layer::nonce_by_parameter(suite, false));
