@@ -103,16 +103,14 @@ struct algorithms {
       {0xc02c, true, "AES-256-GCM", "SHA384", 32, 48, no_limit, 4, 8},
       {0xcca9, true, "ChaCha20-Poly1305", "SHA256", 32, 32, no_limit, 12, 0},
   }};
-  EVP_KDF* hkdf = nullptr;
-  EVP_KDF* tls1_prf = nullptr;
   algorithms() {
     for (auto& s : suites) {
       s.fetched = EVP_CIPHER_fetch(nullptr, s.cipher, nullptr);
+      s.hash = EVP_MD_fetch(nullptr, s.digest, nullptr);
+      if (s.hash == nullptr) s.fetched = nullptr;  // a suite without its hash is not there
       s.nonce_by_parameter = s.fetched != nullptr && std::strncmp(s.cipher, "AES-", 4) == 0 &&
                              nonce_by_parameter_works(s.fetched, s.key_size);
     }
-    hkdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-    tls1_prf = EVP_KDF_fetch(nullptr, "TLS1-PRF", nullptr);
   }
   const record_suite* find(std::uint16_t id, bool tls12) const noexcept {
     for (const auto& s : suites) {
@@ -130,8 +128,6 @@ const algorithms& fetched() {
 }  // namespace
 
 const record_suite* find_record_suite(std::uint16_t id, bool tls12) noexcept { return fetched().find(id, tls12); }
-EVP_KDF* fetched_hkdf() noexcept { return fetched().hkdf; }
-EVP_KDF* fetched_tls1_prf() noexcept { return fetched().tls1_prf; }
 
 }  // namespace vmsgate::tls
 

@@ -3,7 +3,6 @@
 // their cipher, key and nonce sizes and hash, fetched once for the process.
 
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
 #include <openssl/params.h>
 
 #include <cstddef>
@@ -29,6 +28,7 @@ struct record_suite {
   std::size_t fixed_iv;
   std::size_t explicit_nonce;
   EVP_CIPHER* fetched = nullptr;
+  EVP_MD* hash = nullptr;  // `digest`, fetched with the cipher
   // The nonce (and, read, the tag) goes in as a cipher parameter rather than by a new
   // cipher init: AES-GCM on OpenSSL 3.0, after a self-test when the cipher is fetched
   // (record_suites.cpp says why).
@@ -38,9 +38,6 @@ struct record_suite {
 // Null unless `id` is one of the three TLS 1.3 suites (tls12 false) or the six
 // ECDHE AEAD TLS 1.2 suites (tls12 true), and its cipher could be fetched.
 const record_suite* find_record_suite(std::uint16_t id, bool tls12) noexcept;
-// TLS 1.3's HKDF and TLS 1.2's PRF, fetched once; null if the provider lacks them.
-EVP_KDF* fetched_hkdf() noexcept;
-EVP_KDF* fetched_tls1_prf() noexcept;
 
 // A record's whole 12-byte nonce as one AES-GCM parameter, and its tag (to set on a
 // decrypting context, or to read from an encrypting one after the final call).
