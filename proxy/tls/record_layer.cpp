@@ -20,8 +20,9 @@ const std::array<rfc_departure, 3> rfc_departures{{
      "bad_record_mac: the record cannot be authentic"},
     {"message_after_answered_key_update", "RFC 8446 4",
      "once it has answered a KeyUpdate that asked for its own, waits for the whole of a later handshake "
-     "message before it refuses one of a type it does not take",
-     "unexpected_message as soon as the message's header shows its type"},
+     "message (its header may say 16 MiB) before it refuses one of a type it does not take or a KeyUpdate "
+     "of the wrong length",
+     "refuses it as soon as the message's header shows its type and length, with the same alert"},
 }};
 
 namespace {
@@ -281,7 +282,8 @@ bool record_layer::take_handshake(const unsigned char* body, std::size_t content
                     answered_update_ ? departure_id(2) : nullptr);
       }
       if (length > (tls12() ? longest_client_hello : 1)) {
-        return fail(r, illegal_parameter, "a handshake message of " + std::to_string(length) + " bytes");
+        return fail(r, illegal_parameter, "a handshake message of " + std::to_string(length) + " bytes",
+                    answered_update_ ? departure_id(2) : nullptr);
       }
       body_left_ = static_cast<std::uint32_t>(length);
       body_size_ = 0;

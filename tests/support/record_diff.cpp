@@ -104,7 +104,12 @@ std::string record_outcome::describe() const {
   o << "plain " << plain.size() << " bytes, alerts [";
   for (const auto& [level, description] : alerts) o << " " << level << "/" << description;
   o << " ], " << (ended ? (closed ? "closed" : "ended") : "open") << ", "
-    << (resumable ? "resumable" : "not resumable") << ", reply \"" << reply << "\"";
+    << (resumable ? "resumable" : "not resumable") << ", reply \"";
+  for (const char c : reply) {
+    if (c == '\0') o << "\\0";
+    else o << c;
+  }
+  o << "\"";
   if (!detail.empty()) o << " (" << detail << ")";
   return o.str();
 }

@@ -277,6 +277,12 @@ std::vector<named_case> cases() {
     w += p.seal(handshake, std::string("\x01\x00\x08\x04", 4));
     return w;
   });
+  only13("key_update_requested_then_long_key_update", [](record_pair& p) {
+    wire w;
+    w += p.key_update(1);
+    w += p.seal(handshake, std::string("\x18\x2c\x72\x65", 4), 224);
+    return w;
+  });
   only13("key_update_then_client_hello", [](record_pair& p) {
     wire w;
     w += p.key_update(0);
