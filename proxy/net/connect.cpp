@@ -2,6 +2,8 @@
 // attempt with its own deadline; on originate routes the TLS handshake with the
 // upstream is part of the attempt, so a failover with its own name is tried next.
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -74,14 +76,30 @@ int connect_step(int fd, const tcp::endpoint& to) noexcept {
   return errno;
 }
 
+// Where a connect(2) that said EINPROGRESS stands, read from the socket's TCP state
+// rather than by a second connect(2): on a connection the backend has already reset,
+// connect(2) reports the reset and disconnects the socket, throwing away what the
+// backend sent before it. 0 when connected, EINPROGRESS while it goes on, else why it
+// failed (ECONNRESET: it connected, and what the backend sent is still there).
+int connect_progress(int fd) noexcept {
+  tcp_info info{};
+  socklen_t size = sizeof info;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size) != 0) return errno;
+  if (info.tcpi_state == TCP_SYN_SENT) return EINPROGRESS;
+  if (info.tcpi_state != TCP_CLOSE) return 0;  // established, or the backend's FIN came too
+  int err = 0;
+  size = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &size) != 0) return errno;
+  return err != 0 ? err : ECONNABORTED;
+}
+
 bool pending(int step) noexcept { return step == EINPROGRESS || step == EALREADY; }
 
 }  // namespace
 
 // On loopback and on a quiet LAN the three-way handshake has completed by the time
-// the first connect(2) returns EINPROGRESS, so a second one reports the result at
-// once: no wait, no watchdog re-arm, no poll(2) and getsockopt(2) as Asio's
-// async_connect makes. Only a connect still going on waits, under the attempt's
+// the first connect(2) returns EINPROGRESS, so the socket's TCP state tells the result
+// at once: no wait, no watchdog re-arm, no poll(2) as Asio's async_connect makes. Only a connect still going on waits, under the attempt's
 // deadline, for the socket to become writable.
 net::awaitable<bool> session::try_backend(std::size_t index) {
   const backend_target& target = route_->settings->backends[index];
@@ -105,7 +123,7 @@ net::awaitable<bool> session::try_backend(std::size_t index) {
   }
   const int fd = backend_.native_handle();
   int step = connect_step(fd, target.endpoint);
-  if (step == EINPROGRESS) step = connect_step(fd, target.endpoint);
+  if (step == EINPROGRESS) step = connect_progress(fd);
   bool expired = false;
   if (pending(step)) {
     start_attempt(route_->settings->connect_timeout);
@@ -114,11 +132,17 @@ net::awaitable<bool> session::try_backend(std::size_t index) {
       if (aborted_ || attempt_expired_) break;
       // Writable, or an error: ask again (a wakeup with the connect still going on
       // only waits once more).
-      step = wait_ec ? wait_ec.value() : connect_step(fd, target.endpoint);
+      step = wait_ec ? wait_ec.value() : connect_progress(fd);
     }
     expired = end_attempt();
   }
   if (aborted_) co_return false;
+  // A backend that accepted, answered and reset before the connect was seen to
+  // complete: connected, with its answer still to read. The reset that SO_ERROR
+  // reported is gone from the socket, so the end of that answer is taken for it
+  // (end_plain_to_tls).
+  reset_behind_answer_ = step == ECONNRESET && !originate();
+  if (reset_behind_answer_) step = 0;
   std::optional<backend_failure> why;
   if (expired) {
     why = backend_failure::timeout;

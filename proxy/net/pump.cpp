@@ -272,7 +272,7 @@ net::awaitable<void> session::plain_to_tls() {
       const bool drained = got.drained || next.drained;
       bool ok = false;
       if (records_) {
-        ok = co_await send_records(buf.data(), n, next.eof);
+        ok = co_await send_records(buf.data(), n, next.eof && !reset_behind_answer_);
       } else {
         ok = co_await send_tls(buf.data(), n);
       }
@@ -281,7 +281,7 @@ net::awaitable<void> session::plain_to_tls() {
       touch();
       if (next.eof) {
         buf.reset();
-        co_await end_plain_to_tls(to_backend, /*close_notify_sent=*/true);
+        co_await end_plain_to_tls(to_backend, /*close_notify_sent=*/!reset_behind_answer_);
         co_return;
       }
       if (next.err != 0 && !plain_read_retryable(next.err, to_backend)) co_return;
@@ -305,6 +305,12 @@ net::awaitable<void> session::plain_to_tls() {
 // The plain side has ended: the end goes on as close_notify (unless it went with the
 // last records), then a FIN.
 net::awaitable<void> session::end_plain_to_tls(bool to_backend, bool close_notify_sent) {
+  if (reset_behind_answer_) {
+    // The backend reset its connection as it opened (try_backend): its answer has
+    // gone on, and the end is the reset's, never a clean close_notify.
+    error_detail_ = std::strerror(ECONNRESET);
+    co_return fail("backend_error");
+  }
   finish(to_backend ? "client_closed" : "backend_closed");
   if (!close_notify_sent) co_await send_close_notify();
   error_code ignored;

@@ -183,6 +183,9 @@ class session {
   // the next edge wait on it completes at once (see edge_wait.hpp).
   bool client_hangup_ = false;
   bool backend_hangup_ = false;
+  // The backend reset its connection before the connect was seen to complete; the
+  // bytes it sent first are still read (connect.cpp).
+  bool reset_behind_answer_ = false;
   // An attempt on one backend (its TCP connect, or on originate routes its TLS
   // handshake) has a deadline of its own: when it passes, the watchdog ends the
   // attempt (cancels the backend socket's waits), not the session, and the next
