@@ -42,12 +42,6 @@ const identity& the_identity() {
   return id;
 }
 
-std::string drain(BIO* b) {
-  std::string out;
-  char chunk[16384];
-  for (int n; (n = BIO_read(b, chunk, sizeof chunk)) > 0;) out.append(chunk, static_cast<std::size_t>(n));
-  return out;
-}
 
 void put(BIO* b, std::string_view bytes) {
   if (bytes.empty()) return;
@@ -58,11 +52,6 @@ std::size_t record_length(std::string_view s, std::size_t at) {
   return (std::size_t{static_cast<unsigned char>(s[at + 3])} << 8) | static_cast<unsigned char>(s[at + 4]);
 }
 
-std::uint64_t count_records(std::string_view stream) {
-  std::uint64_t n = 0;
-  for (std::size_t at = 0; at + 5 <= stream.size(); ++n) at += 5 + record_length(stream, at);
-  return n;
-}
 
 // Records after the last ChangeCipherSpec (the TLS 1.2 Finished, as a rule).
 std::uint64_t records_after_ccs(std::string_view stream) {
@@ -91,6 +80,19 @@ const char probe[] = "the server's next data";
 const std::string held_reply = "<held until the handshake message is whole>";
 
 }  // namespace
+
+std::string drain_bio(BIO* b) {
+  std::string out;
+  char chunk[16384];
+  for (int n; (n = BIO_read(b, chunk, sizeof chunk)) > 0;) out.append(chunk, static_cast<std::size_t>(n));
+  return out;
+}
+
+std::uint64_t count_records(std::string_view stream) {
+  std::uint64_t n = 0;
+  for (std::size_t at = 0; at + 5 <= stream.size(); ++n) at += 5 + record_length(stream, at);
+  return n;
+}
 
 const std::vector<const char*>& differential_suites() {
   static const std::vector<const char*> suites{
@@ -170,11 +172,11 @@ void record_pair::shake_hands() {
   std::string server_stream, client_stream;
   for (int round = 0; round < 10; ++round) {
     const int c = SSL_do_handshake(client_.get());
-    const std::string flight = drain(c_out);
+    const std::string flight = drain_bio(c_out);
     client_stream += flight;
     put(s_in_, flight);
     const int s = SSL_do_handshake(server_.get());
-    const std::string back = drain(s_out_);
+    const std::string back = drain_bio(s_out_);
     server_records_ += count_records(back);
     server_stream += back;
     put(c_in, back);
@@ -240,7 +242,7 @@ std::string record_pair::header(unsigned char type, unsigned version, std::size_
           static_cast<char>((length >> 8) & 0xff), static_cast<char>(length & 0xff)};
 }
 
-std::string record_pair::server_output() { return drain(s_out_); }
+std::string record_pair::server_output() { return drain_bio(s_out_); }
 
 record_outcome record_pair::openssl(std::string_view wire, std::span<const std::size_t> cuts) {
   record_outcome o;

@@ -24,6 +24,11 @@
 
 namespace vmsgate::test {
 
+// What a memory BIO holds, taken out; the records in a byte stream, counted by their
+// headers.
+std::string drain_bio(BIO* b);
+std::uint64_t count_records(std::string_view stream);
+
 // OpenSSL's names of the six suites the layer does: three TLS 1.3, three TLS 1.2.
 const std::vector<const char*>& differential_suites();
 

@@ -17,20 +17,11 @@
 #include "proxy/pki/builder.hpp"
 #include "proxy/tls/openssl.hpp"
 #include "tests/support/memory_pair.hpp"
+#include "tests/support/record_diff.hpp"
 #include "tests/tls/fixtures.hpp"
 
 namespace vmsgate::test {
 namespace {
-
-// Counts the records in a byte stream, as record_gather does for a socket.
-std::uint64_t count_records(const std::string& stream) {
-  std::uint64_t n = 0;
-  for (std::size_t at = 0; at + 5 <= stream.size(); ++n) {
-    at += 5 + ((static_cast<std::size_t>(static_cast<unsigned char>(stream[at + 3])) << 8) |
-               static_cast<unsigned char>(stream[at + 4]));
-  }
-  return n;
-}
 
 // The records after the last ChangeCipherSpec, as record_count follows them; -1
 // when there is none.
@@ -44,12 +35,6 @@ std::int64_t records_after_ccs(const std::string& stream) {
   return after;
 }
 
-std::string drain(BIO* b) {
-  std::string out;
-  char chunk[4096];
-  for (int n; (n = BIO_read(b, chunk, sizeof chunk)) > 0;) out.append(chunk, static_cast<std::size_t>(n));
-  return out;
-}
 
 void put(BIO* b, const std::string& bytes) {
   if (bytes.empty()) return;
@@ -118,7 +103,7 @@ class pair_with_layer : public ::testing::TestWithParam<const char*>, public tls
   }
 
   void move_server_output() {
-    const std::string out = drain(s_out_);
+    const std::string out = drain_bio(s_out_);
     server_stream_ += out;
     put(c_in_, out);
   }
@@ -126,7 +111,7 @@ class pair_with_layer : public ::testing::TestWithParam<const char*>, public tls
   void shake_hands() {
     for (int round = 0; round < 10; ++round) {
       const int c = SSL_do_handshake(client_.get());
-      const std::string flight = drain(c_out_);
+      const std::string flight = drain_bio(c_out_);
       client_stream_ += flight;
       put(s_in_, flight);
       const int s = SSL_do_handshake(server_.get());
@@ -170,7 +155,7 @@ class pair_with_layer : public ::testing::TestWithParam<const char*>, public tls
   // What the client sends, as the bytes on the wire.
   std::string client_sends(const std::string& text) {
     EXPECT_EQ(SSL_write(client_.get(), text.data(), static_cast<int>(text.size())), static_cast<int>(text.size()));
-    return drain(c_out_);
+    return drain_bio(c_out_);
   }
 
   tls::record_layer::opened open(const std::string& wire, std::string& plain, std::size_t cap = 70000) {
@@ -340,7 +325,7 @@ TEST_P(pair_with_layer, ATamperedRecordIsRefusedAndNothingOfItIsHandedOn) {
 TEST_P(pair_with_layer, CloseNotifyEndsEachDirection) {
   ASSERT_GE(SSL_shutdown(client_.get()), 0);
   std::string plain;
-  const auto r = open(drain(c_out_) + "ignored after the alert", plain);
+  const auto r = open(drain_bio(c_out_) + "ignored after the alert", plain);
   EXPECT_TRUE(r.closed);
   EXPECT_TRUE(r.error.empty());
 
@@ -379,7 +364,7 @@ TEST_P(pair_with_layer, AnAlertOtherThanCloseNotifyEndsWithItsName) {
   put(c_in_, std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, '\x5a'));
   char byte;
   EXPECT_LE(SSL_read(client_.get(), &byte, 1), 0);
-  const std::string wire = drain(c_out_);
+  const std::string wire = drain_bio(c_out_);
   ASSERT_FALSE(wire.empty());
   std::string plain;
   const auto r = open(wire, plain);
