@@ -57,16 +57,18 @@ route_blueprint make_blueprint(const config::config& cfg, const config::route_co
   bp.backends = std::make_shared<net_io::backend_state>(bp.settings->backends.size());
   const auto* role = cfg.find_role(rc.role);
   const bool allow_ecdsa = role != nullptr && role->allow_ecdsa;
+  const auto lifetime = std::max(std::chrono::duration_cast<std::chrono::seconds>(cfg.session_lifetime),
+                                 std::chrono::seconds(1));
   try {
     std::optional<tls::identity_pem> own;
     if (!rc.cert.empty()) own = tls::identity_pem{tls::read_file(rc.cert), tls::read_file(rc.key)};
     const auto peers = tls::read_peer_roles(peer_policies(cfg, rc));
     if (rc.mode == config::mode::originate) {
       bp.client = tls::client_identity{rc.name, own, allow_ecdsa, peers};
-      bp.sessions = std::make_shared<tls::session_cache>(rc.backends.size());
+      bp.sessions = std::make_shared<tls::session_cache>(rc.backends.size(), lifetime);
     } else {
-      bp.server = tls::server_identity{rc.name, own.value_or(tls::identity_pem{}), rc.server_names, allow_ecdsa,
-                                       to_tls(rc.client_auth), peers};
+      bp.server = tls::server_identity{rc.name,     own.value_or(tls::identity_pem{}), rc.server_names, allow_ecdsa,
+                                       to_tls(rc.client_auth), peers, lifetime};
     }
   } catch (const std::exception& e) {
     throw startup_error(1, "route " + rc.name + ": " + e.what());

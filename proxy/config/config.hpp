@@ -94,6 +94,9 @@ struct config {
   // How often the built-in ticket key is replaced (unused with ticket_keys): a ticket
   // resumes for at most two periods.
   std::chrono::milliseconds ticket_rotation = std::chrono::hours(12);
+  // How long after its full handshake a TLS session may be resumed, however often
+  // resumptions renew its ticket (and never past the peer certificate's notAfter).
+  std::chrono::milliseconds session_lifetime = std::chrono::hours(12);
   limits_config limits;
   std::vector<role_config> roles;
   std::vector<route_config> routes;

@@ -23,10 +23,11 @@ void parse_reload(context& ctx, const YAML::Node& node, config& cfg) {
 }
 
 void parse_tls(context& ctx, const YAML::Node& node, config& cfg) {
-  const fields f(ctx, node, "tls", {"ticket_keys", "ticket_rotation"});
+  const fields f(ctx, node, "tls", {"ticket_keys", "ticket_rotation", "session_lifetime"});
   f.optional("ticket_keys", cfg.ticket_keys, as_path{});
   // Zero would rotate continuously and no ticket would ever resume.
   f.optional("ticket_rotation", cfg.ticket_rotation, as_duration{false});
+  f.optional("session_lifetime", cfg.session_lifetime, as_duration{false});
 }
 
 void parse_limits(context& ctx, const YAML::Node& node, limits_config& limits) {

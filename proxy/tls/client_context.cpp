@@ -3,6 +3,7 @@
 #include <openssl/x509v3.h>
 
 #include "proxy/tls/name_match.hpp"
+#include "proxy/tls/session_lifetime.hpp"
 
 namespace vmsgate::tls {
 namespace {
@@ -15,7 +16,9 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
   const auto* target = static_cast<const session_target*>(SSL_get_app_data(ssl));
   if (target == nullptr || target->cache == nullptr) return 0;
   ssl_session_ptr copy(SSL_SESSION_dup(session));
-  if (copy) target->cache->put(target->backend, std::move(copy));
+  // A resumption's ticket keeps the time of the full handshake it goes back to.
+  const std::time_t born = SSL_session_reused(ssl) == 1 && target->born != 0 ? target->born : std::time(nullptr);
+  if (copy) target->cache->put(target->backend, std::move(copy), born);
   return 0;  // OpenSSL keeps its reference
 }
 
@@ -38,19 +41,21 @@ std::shared_ptr<const client_context> make_client_context(const client_identity&
   return result;
 }
 
-ssl_session_ptr session_cache::take(std::size_t backend) {
+session_cache::entry session_cache::take(std::size_t backend, std::time_t now) {
   std::lock_guard lock(mutex_);
   auto& q = sessions_[backend];
-  if (q.empty()) return nullptr;
-  ssl_session_ptr s = std::move(q.back());
-  q.pop_back();
-  return s;
+  while (!q.empty()) {
+    entry e = std::move(q.back());
+    q.pop_back();
+    if (resumable_at(e.session.get(), e.born, lifetime_, now)) return e;
+  }
+  return {};
 }
 
-void session_cache::put(std::size_t backend, ssl_session_ptr session) {
+void session_cache::put(std::size_t backend, ssl_session_ptr session, std::time_t born) {
   std::lock_guard lock(mutex_);
   auto& q = sessions_[backend];
-  q.push_back(std::move(session));
+  q.push_back({std::move(session), born});
   if (q.size() > per_backend_) q.pop_front();
 }
 
@@ -66,8 +71,9 @@ bool prepare_client(SSL* ssl, const std::string& server_name, session_target* ta
   SSL_set_app_data(ssl, target);
   if (target != nullptr && target->cache != nullptr) {
     // SSL_set_session takes its own reference; ours goes when `resume` does.
-    const ssl_session_ptr resume = target->cache->take(target->backend);
-    if (resume && SSL_set_session(ssl, resume.get()) != 1) return false;
+    const session_cache::entry resume = target->cache->take(target->backend);
+    target->born = resume.born;
+    if (resume.session && SSL_set_session(ssl, resume.session.get()) != 1) return false;
   }
   return true;
 }

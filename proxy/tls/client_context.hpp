@@ -3,6 +3,8 @@
 // verified (chain to a peer role's CA, host name, the role's peer rules); there is
 // no way to turn that off. One context per worker, as on the server side.
 
+#include <chrono>
+#include <ctime>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -32,24 +34,35 @@ struct client_context {
 // a TLS 1.3 ticket is good for one resumption, and the worker that gets the next
 // connection is the kernel's choice. Touched once per connection and once per
 // ticket, never per buffer, so a mutex is cheap here.
+// A session is kept only while it may be resumed (session_lifetime.hpp): `lifetime`
+// from the full handshake it came from, and while the upstream's certificate it
+// carries is valid; take() drops the others.
 class session_cache {
  public:
-  explicit session_cache(std::size_t backends, std::size_t per_backend = 4)
-      : per_backend_(per_backend), sessions_(backends) {}
+  explicit session_cache(std::size_t backends, std::chrono::seconds lifetime = std::chrono::hours(12),
+                         std::size_t per_backend = 4)
+      : per_backend_(per_backend), lifetime_(lifetime), sessions_(backends) {}
 
-  ssl_session_ptr take(std::size_t backend);  // newest first; empty when none
-  void put(std::size_t backend, ssl_session_ptr session);
+  struct entry {
+    ssl_session_ptr session;
+    std::time_t born = 0;  // its full handshake
+  };
+  // Newest first; empty when none may be resumed at `now`.
+  entry take(std::size_t backend, std::time_t now = std::time(nullptr));
+  void put(std::size_t backend, ssl_session_ptr session, std::time_t born);
 
  private:
   std::mutex mutex_;
   std::size_t per_backend_;
-  std::vector<std::deque<ssl_session_ptr>> sessions_;
+  std::chrono::seconds lifetime_;
+  std::vector<std::deque<entry>> sessions_;
 };
 
 // Where the tickets an upstream sends on one connection go; must outlive its SSL.
 struct session_target {
   session_cache* cache = nullptr;
   std::size_t backend = 0;
+  std::time_t born = 0;  // the full handshake of the session offered, if any
 };
 
 // Throws std::runtime_error.

@@ -1,11 +1,14 @@
 #include "proxy/tls/server_context.hpp"
 
+#include <algorithm>
 #include <array>
+#include <ctime>
 #include <stdexcept>
 #include <string>
 
 #include "proxy/tls/name_match.hpp"
 #include "proxy/tls/record_layer.hpp"
+#include "proxy/tls/session_lifetime.hpp"
 
 namespace vmsgate::tls {
 namespace {
@@ -15,6 +18,11 @@ namespace {
 // route shares the ticket keys: so the context names the route and everything its
 // client authentication depends on. A ticket from another route, or from before a
 // reload that changed whom the route trusts, then gets a full handshake.
+int context_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
 std::array<unsigned char, 32> session_context(const server_identity& id) {
   std::string material = "vmsgate\n" + id.route + "\n" + std::to_string(static_cast<int>(id.client_auth));
   for (const auto& peer : id.peers) {
@@ -40,6 +48,44 @@ int on_server_name(SSL* ssl, int* alert, void* arg) {
   return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
+// Resumption never outlives trust (session_lifetime.hpp). Each ticket carries the time
+// of the full handshake its session came from, and its lifetime (the hint the client
+// gets, and the limit OpenSSL checks) ends at that time plus tls.session_lifetime, or
+// at the client certificate's notAfter if sooner.
+int on_ticket_made(SSL* ssl, void* arg) {
+  const auto* ctx = static_cast<const server_context*>(arg);
+  SSL_SESSION* session = SSL_get_session(ssl);
+  if (session == nullptr) return 1;
+  const std::time_t born = ticket_born(session).value_or(SSL_SESSION_get_time(session));
+  if (!set_ticket_born(session, born)) return 0;
+  const std::time_t left = resumable_until(session, born, ctx->session_lifetime) - SSL_SESSION_get_time(session);
+  SSL_SESSION_set_timeout(session, static_cast<long>(std::max<std::time_t>(left, 1)));
+  return 1;
+}
+
+// A ticket that decrypted is used only while its session may still be resumed now;
+// otherwise the client gets a full handshake (its certificate checked as it is now)
+// and a fresh ticket, never a refusal.
+SSL_TICKET_RETURN on_ticket_read(SSL*, SSL_SESSION* session, const unsigned char*, std::size_t,
+                                 SSL_TICKET_STATUS status, void* arg) {
+  const auto* ctx = static_cast<const server_context*>(arg);
+  if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW) return SSL_TICKET_RETURN_IGNORE_RENEW;
+  const std::time_t born = ticket_born(session).value_or(SSL_SESSION_get_time(session));
+  if (!resumable_at(session, born, ctx->session_lifetime, std::time(nullptr))) return SSL_TICKET_RETURN_IGNORE_RENEW;
+  return SSL_TICKET_RETURN_USE_RENEW;
+}
+
+// A TLS 1.2 session cached by id (a client that takes no tickets) ends the same way.
+int on_session_cached(SSL* ssl, SSL_SESSION* session) {
+  const auto* ctx = static_cast<const server_context*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), context_index()));
+  if (ctx != nullptr && SSL_version(ssl) != TLS1_3_VERSION) {
+    const std::time_t left =
+        resumable_until(session, SSL_SESSION_get_time(session), ctx->session_lifetime) - SSL_SESSION_get_time(session);
+    SSL_SESSION_set_timeout(session, static_cast<long>(std::max<std::time_t>(left, 1)));
+  }
+  return 0;  // OpenSSL keeps its reference
+}
+
 int verify_mode(client_auth auth) {
   switch (auth) {
     case client_auth::none: return SSL_VERIFY_NONE;
@@ -55,6 +101,7 @@ std::shared_ptr<const server_context> make_server_context(const server_identity&
                                                           std::shared_ptr<const ticket_keyring> tickets) {
   auto result = std::make_shared<server_context>();
   result->server_names = id.server_names;
+  result->session_lifetime = id.session_lifetime;
   result->ctx.reset(SSL_CTX_new(TLS_server_method()));
   SSL_CTX* ctx = result->ctx.get();
   if (ctx == nullptr) fail(id.route, "cannot create a TLS context");
@@ -63,6 +110,11 @@ std::shared_ptr<const server_context> make_server_context(const server_identity&
   const auto sid_ctx = session_context(id);
   SSL_CTX_set_session_id_context(ctx, sid_ctx.data(), static_cast<unsigned int>(sid_ctx.size()));
   SSL_CTX_set_num_tickets(ctx, 1);
+  if (context_index() < 0 || SSL_CTX_set_ex_data(ctx, context_index(), result.get()) != 1 ||
+      SSL_CTX_set_session_ticket_cb(ctx, on_ticket_made, on_ticket_read, result.get()) != 1) {
+    fail(id.route, "cannot install the session lifetime callbacks");
+  }
+  SSL_CTX_sess_set_new_cb(ctx, on_session_cached);
   try {
     result->tickets = install_ticket_keys(ctx, std::move(tickets));
   } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 // same identity: OpenSSL 3.0 serialises handshakes that share objects across threads
 // (openssl#20286), so nothing mutable is shared between workers.
 
+#include <chrono>
 #include <memory>
 #include <span>
 #include <string>
@@ -26,6 +27,8 @@ struct server_identity {
   bool allow_ecdsa = false;
   enum client_auth client_auth = client_auth::none;
   std::vector<peer_role_source> peers;  // roles a client certificate may belong to
+  // How long after its full handshake a session may be resumed (tls.session_lifetime).
+  std::chrono::seconds session_lifetime = std::chrono::hours(12);
 };
 
 // The SSL_CTX and the data its callbacks read; the address is stable for the
@@ -34,6 +37,7 @@ struct server_context {
   std::unique_ptr<peer_trust> trust;
   std::unique_ptr<ticket_crypto> tickets;
   std::vector<std::string> server_names;
+  std::chrono::seconds session_lifetime = std::chrono::hours(12);
   ssl_ctx_ptr ctx;
 };
 
