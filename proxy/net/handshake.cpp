@@ -178,6 +178,7 @@ void session::handshake_failed(int ssl_error) {
     facts.verify_result = SSL_get_verify_result(ssl_.get());
     facts.connection_closed = ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN;
     error_detail_ = ssl_failure(ssl_error);
+    if (const std::string* why = tls::peer_refusal(ssl_.get())) error_detail_ += ": " + *why;
   }
   if (X509* peer = tls::presented_certificate(ssl_.get())) peer_subject_ = tls::subject_of(peer);
   failure_ = tls::classify(facts);

@@ -3,6 +3,7 @@
 #include <openssl/pem.h>
 
 #include <chrono>
+#include <new>
 #include <stdexcept>
 
 #include "proxy/tls/server_context.hpp"
@@ -23,6 +24,24 @@ void free_presented(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { X509_
 int presented_index() {
   static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, free_presented);
   return index;
+}
+
+// Why the role check refused the peer, kept on the SSL for the close log.
+void free_refusal(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<std::string*>(ptr); }
+
+int refusal_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, free_refusal);
+  return index;
+}
+
+void note_refusal(SSL* ssl, const std::vector<finding>& found) {
+  if (ssl == nullptr || SSL_get_ex_data(ssl, refusal_index()) != nullptr) return;
+  for (const finding& f : found) {
+    if (f.level != severity::error) continue;
+    auto* why = new (std::nothrow) std::string(f.message + " [" + f.rule + "]");
+    if (why != nullptr && SSL_set_ex_data(ssl, refusal_index(), why) != 1) delete why;
+    return;
+  }
 }
 
 std::vector<x509_ptr> parse_pem_certs(const std::string& pem) {
@@ -58,13 +77,19 @@ int verify_peer(int ok, X509_STORE_CTX* store) {
   const auto now = std::chrono::system_clock::now();
   for (const auto& role : trust->roles) {
     if (!anchored_in(chain, role.cas)) continue;
-    if (!has_error(check_peer(role.policy, leaf, trust->peer_usage, now))) return 1;
+    const std::vector<finding> found = check_peer(role.policy, leaf, trust->peer_usage, now);
+    if (!has_error(found)) return 1;
+    note_refusal(ssl, found);
   }
   X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
   return 0;
 }
 
 }  // namespace
+
+const std::string* peer_refusal(const SSL* ssl) {
+  return static_cast<const std::string*>(SSL_get_ex_data(ssl, refusal_index()));
+}
 
 X509* presented_certificate(const SSL* ssl) {
   if (X509* verified = SSL_get0_peer_certificate(ssl)) return verified;

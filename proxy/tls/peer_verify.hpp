@@ -39,6 +39,9 @@ std::unique_ptr<peer_trust> install_peer_verification(SSL_CTX* ctx, const std::v
 // The peer's certificate: the verified one, or, when verification refused it, the
 // one the peer presented (for logging a refusal with its subject); nullptr if none.
 X509* presented_certificate(const SSL* ssl);
+// Why the role's own check (names, usage, key rules) refused the peer, with the
+// rule's id; null if it did not.
+const std::string* peer_refusal(const SSL* ssl);
 
 // Reads the CA file of each role; throws std::runtime_error naming the file.
 std::vector<peer_role_source> read_peer_roles(const std::vector<role_policy>& roles);

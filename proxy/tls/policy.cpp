@@ -227,6 +227,7 @@ std::vector<finding> check_peer(const role_policy& role, X509* peer, usage peer_
   const std::string who = "peer certificate " + info.subject + " (serial " + info.serial + ")";
   check_validity(info, who, role.expiry_warning, now, out, nullptr);
   check_eku(info, who, peer_usage, out);
+  check_key_type(info, role, who, out);  // the role's key rules hold for its peers too
   // A peer without an EKU is accepted, as OpenSSL's own purpose check does.
   std::erase_if(out, [](const finding& f) { return f.rule == "eku_absent"; });
   if (!role.peer_names.empty() &&

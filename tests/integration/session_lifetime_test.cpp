@@ -8,11 +8,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
 #include <thread>
 
-#include "proxy/pki/builder.hpp"
 #include "tests/support/backends.hpp"
+#include "tests/support/client_pki.hpp"
 #include "tests/support/gateway.hpp"
 #include "tests/support/process.hpp"
 
@@ -21,37 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using sys_clock = std::chrono::system_clock;
-
-// A CA of the management role and one client certificate of it, valid until
-// `not_after`, in `dir`.
-struct client_pki {
-  std::string ca, cert, key;
-};
-
-client_pki make_client_pki(const std::filesystem::path& dir, sys_clock::time_point not_after) {
-  const tls::pkey_ptr ca_key = pki::generate_rsa(2048);
-  pki::cert_spec ca;
-  ca.common_name = "session lifetime test CA";
-  ca.ca = true;
-  ca.not_before = sys_clock::now() - 24h;
-  ca.not_after = sys_clock::now() + 24h;
-  const tls::x509_ptr ca_cert = pki::make_certificate(ca, ca_key.get(), nullptr, ca_key.get());
-  const tls::pkey_ptr key = pki::generate_rsa(2048);
-  pki::cert_spec leaf;
-  leaf.common_name = "mgmt01.example.local";
-  leaf.org_unit = "management";
-  leaf.dns_names = {"mgmt01.example.local"};
-  leaf.not_before = sys_clock::now() - 1h;
-  leaf.not_after = not_after;
-  leaf.server_auth = false;
-  leaf.client_auth = true;
-  const tls::x509_ptr cert = pki::make_certificate(leaf, key.get(), ca_cert.get(), ca_key.get());
-  client_pki out{(dir / "mgmt-ca.pem").string(), (dir / "mgmt01.pem").string(), (dir / "mgmt01.key").string()};
-  std::ofstream(out.ca) << pki::to_pem(ca_cert.get());
-  std::ofstream(out.cert) << pki::to_pem(cert.get());
-  std::ofstream(out.key) << pki::to_pem(key.get());
-  return out;
-}
 
 std::string config(const std::string& backend, const client_pki& client, const std::string& lifetime) {
   const test_pki& pki = shared_pki();

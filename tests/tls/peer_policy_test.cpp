@@ -83,6 +83,22 @@ TEST_F(PeerPolicy, ExpiredAndNotYetValid) {
             std::vector<std::string>{"not_yet_valid"});
 }
 
+// A peer is held to its role's key rules as the role's own certificates are: RSA of
+// at least min_rsa_bits, ECDSA only with allow_ecdsa (issue 32, finding 5).
+TEST_F(PeerPolicy, KeyRulesOfTheRole) {
+  const auto rsa2048 = make_peer(client_spec());
+  role_.min_rsa_bits = 3072;
+  EXPECT_EQ(rules(check_peer(role_, rsa2048.get(), usage::client, now_)), std::vector<std::string>{"key_too_small"});
+  role_.min_rsa_bits = 2048;
+  EXPECT_TRUE(check_peer(role_, rsa2048.get(), usage::client, now_).empty());
+  const pkey_ptr ec = pki::generate_ec();
+  const auto p256 =
+      pki::make_certificate(client_spec(), ec.get(), pki_once().ca.cert.get(), pki_once().ca.key.get());
+  EXPECT_EQ(rules(check_peer(role_, p256.get(), usage::client, now_)), std::vector<std::string>{"key_not_rsa"});
+  role_.allow_ecdsa = true;
+  EXPECT_TRUE(check_peer(role_, p256.get(), usage::client, now_).empty());
+}
+
 TEST(Inspect, ReadsTheFactsOfACertificate) {
   auto spec = test::server_spec();
   spec.ip_addresses = {"10.0.0.5", "::1"};
