@@ -16,7 +16,7 @@ namespace {
 // What a resumed session may stand for. OpenSSL resumes only within one session ID
 // context and does not re-check the client certificate on resumption, and every
 // route shares the ticket keys: so the context names the route and everything its
-// client authentication depends on. A ticket from another route, or from before a
+// client authentication depends on (CAs, names, key rules). A ticket from another route, or from before a
 // reload that changed whom the route trusts, then gets a full handshake.
 int context_index() {
   static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -26,7 +26,8 @@ int context_index() {
 std::array<unsigned char, 32> session_context(const server_identity& id) {
   std::string material = "vmsgate\n" + id.route + "\n" + std::to_string(static_cast<int>(id.client_auth));
   for (const auto& peer : id.peers) {
-    material += "\nrole " + peer.policy.name + "\n" + peer.ca_pem;
+    material += "\nrole " + peer.policy.name + "\n" + peer.ca_pem + "\nkeys " +
+                std::to_string(peer.policy.min_rsa_bits) + (peer.policy.allow_ecdsa ? " ecdsa" : " rsa");
     for (const auto& name : peer.policy.peer_names) material += "\npeer " + name;
   }
   std::array<unsigned char, 32> digest{};
