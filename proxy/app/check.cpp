@@ -104,6 +104,35 @@ void check_key_owner(const config::config& cfg, const config::route_config& rout
                      "enter its directories)"});
 }
 
+// The ticket-key file is a secret like a private key: whoever reads it decrypts
+// recorded TLS 1.2 traffic and mints tickets. Same rules as a route's key file:
+// a warning when others may read it, an error when the service account cannot.
+void check_ticket_keys(const config::config& cfg, std::vector<finding>& out) {
+  if (!cfg.ticket_keys) return;
+  const std::string& path = *cfg.ticket_keys;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return;  // the loader reports a missing file
+  if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    out.push_back({finding::severity::warning, "tls", "ticket_keys_permissions",
+                   "ticket key file " + path + " is readable by " +
+                       ((st.st_mode & S_IROTH) != 0 ? "others" : "its group") + " (mode " + mode +
+                       "); whoever reads it decrypts recorded TLS 1.2 traffic and can mint tickets: chmod 600 it"});
+  }
+  if (!cfg.user) return;
+  const passwd* pw = ::getpwnam(cfg.user->c_str());
+  if (pw == nullptr) return;
+  gid_t gid = pw->pw_gid;
+  if (cfg.group) {
+    if (const group* gr = ::getgrnam(cfg.group->c_str())) gid = gr->gr_gid;
+  }
+  if (readable_as(path, *cfg.user, pw->pw_uid, gid)) return;
+  out.push_back({finding::severity::error, "tls", "ticket_keys_unreadable_by_user",
+                 "ticket key file " + path + " cannot be read by user " + *cfg.user +
+                     ", which vmsgate runs as after start; reloads would fail (chown or chgrp it)"});
+}
+
 }  // namespace
 
 tls::role_policy to_policy(const config::role_config& role) {
@@ -136,6 +165,7 @@ std::vector<finding> check_config(const config::config& cfg, std::chrono::system
     check_route(route, to_policy(*role), cas.at(role->name), now, out);
     check_key_owner(cfg, route, out);
   }
+  check_ticket_keys(cfg, out);
   return out;
 }
 

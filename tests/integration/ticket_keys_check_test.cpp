@@ -1,0 +1,59 @@
+// The ticket-key file is guarded like a private key (issue 32, finding 3): `check`
+// (and so `run` and every reload) warns when others may read it and, with `user:`
+// set, refuses it when the service account cannot.
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "tests/support/gateway.hpp"
+#include "tests/support/process.hpp"
+
+namespace vmsgate::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string config(const std::string& keys, const std::string& extra) {
+  const test_pki& pki = shared_pki();
+  return extra + "admin:\n  listen: \"127.0.0.1:0\"\n"
+         "tls:\n  ticket_keys: " + keys + "\n"
+         "roles:\n  recording:\n    ca: " + pki.ca.string() + "\n"
+         "routes:\n"
+         "  - name: rec\n"
+         "    role: recording\n"
+         "    listen: \"127.0.0.1:0\"\n"
+         "    server_names: [rec01.example.local]\n"
+         "    cert: " + pki.rec01_cert.string() + "\n"
+         "    key: " + pki.rec01_key.string() + "\n"
+         "    backends: [\"127.0.0.1:9\"]\n";
+}
+
+TEST(TicketKeysCheck, AFileOthersMayReadIsWarnedOfAndOneTheServiceAccountCannotReadIsRefused) {
+  temp_dir dir("vmsgate-tkcheck");
+  const std::string keys = (dir.path() / "tickets.key").string();
+  const auto made = run_command("openssl rand 80 | base64 -w0 > " + shell_quote(keys), 30s);
+  ASSERT_EQ(made.code(), 0) << made.err;
+  const std::string cfg = (dir.path() / "vmsgate.yaml").string();
+  auto check = [&](const std::string& extra) {
+    std::ofstream(cfg) << config(keys, extra);
+    return run_command(std::string(VMSGATE_BINARY) + " check --config " + shell_quote(cfg) + " 2>&1", 60s);
+  };
+  ASSERT_EQ(::chmod(keys.c_str(), 0644), 0);
+  auto r = check("");
+  EXPECT_NE(r.out.find("[ticket_keys_permissions]"), std::string::npos) << r.out;
+  EXPECT_EQ(r.code(), 0) << r.out;  // a warning
+  ASSERT_EQ(::chmod(keys.c_str(), 0600), 0);
+  r = check("");
+  EXPECT_EQ(r.out.find("[ticket_keys_permissions]"), std::string::npos) << r.out;
+  // Owned by root and 0600: the service account could not read it on a reload.
+  if (::geteuid() == 0) {
+    r = check("user: nobody\n");
+    EXPECT_NE(r.out.find("[ticket_keys_unreadable_by_user]"), std::string::npos) << r.out;
+    EXPECT_NE(r.code(), 0) << r.out;
+  }
+}
+
+}  // namespace
+}  // namespace vmsgate::test
