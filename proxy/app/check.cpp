@@ -85,28 +85,27 @@ bool readable_as(const std::string& path, const std::string& user, uid_t uid, gi
   return (st.st_mode & S_IROTH) != 0;
 }
 
-// The service account reads keys again on every reload, after privileges dropped:
-// a key only root can read would turn the next renewal into an outage.
-void check_key_owner(const config::config& cfg, const config::route_config& route, std::vector<finding>& out) {
-  if (!cfg.user || route.key.empty()) return;
+// The service account reads the CAs, keys and ticket keys again on every reload, after privileges dropped: a file only root can read would turn the
+// next renewal into an outage. `what` names the file in the message.
+void check_readable_by_user(const config::config& cfg, const std::string& path, const std::string& scope,
+                            const std::string& rule, const std::string& what, std::vector<finding>& out) {
+  if (!cfg.user || path.empty()) return;
   const passwd* pw = ::getpwnam(cfg.user->c_str());
   struct stat st {};
-  if (pw == nullptr || ::stat(route.key.c_str(), &st) != 0) return;  // other rules report these
-  const uid_t uid = pw->pw_uid;
+  if (pw == nullptr || ::stat(path.c_str(), &st) != 0) return;  // other rules report these
   gid_t gid = pw->pw_gid;
   if (cfg.group) {
     if (const group* gr = ::getgrnam(cfg.group->c_str())) gid = gr->gr_gid;
   }
-  if (readable_as(route.key, *cfg.user, uid, gid)) return;
-  out.push_back({finding::severity::error, route.name, "key_unreadable_by_user",
-                 "key " + route.key + " of route " + route.name + " cannot be read by user " + *cfg.user +
+  if (readable_as(path, *cfg.user, pw->pw_uid, gid)) return;
+  out.push_back({finding::severity::error, scope, rule,
+                 what + " cannot be read by user " + *cfg.user +
                      ", which vmsgate runs as after start; reloads would fail (chown or chgrp it, and let the user "
                      "enter its directories)"});
 }
 
 // The ticket-key file is a secret like a private key: whoever reads it decrypts
-// recorded TLS 1.2 traffic and mints tickets. Same rules as a route's key file:
-// a warning when others may read it, an error when the service account cannot.
+// recorded TLS 1.2 traffic and mints tickets. A warning when others may read it.
 void check_ticket_keys(const config::config& cfg, std::vector<finding>& out) {
   if (!cfg.ticket_keys) return;
   const std::string& path = *cfg.ticket_keys;
@@ -120,17 +119,7 @@ void check_ticket_keys(const config::config& cfg, std::vector<finding>& out) {
                        ((st.st_mode & S_IROTH) != 0 ? "others" : "its group") + " (mode " + mode +
                        "); whoever reads it decrypts recorded TLS 1.2 traffic and can mint tickets: chmod 600 it"});
   }
-  if (!cfg.user) return;
-  const passwd* pw = ::getpwnam(cfg.user->c_str());
-  if (pw == nullptr) return;
-  gid_t gid = pw->pw_gid;
-  if (cfg.group) {
-    if (const group* gr = ::getgrnam(cfg.group->c_str())) gid = gr->gr_gid;
-  }
-  if (readable_as(path, *cfg.user, pw->pw_uid, gid)) return;
-  out.push_back({finding::severity::error, "tls", "ticket_keys_unreadable_by_user",
-                 "ticket key file " + path + " cannot be read by user " + *cfg.user +
-                     ", which vmsgate runs as after start; reloads would fail (chown or chgrp it)"});
+  check_readable_by_user(cfg, path, "tls", "ticket_keys_unreadable_by_user", "ticket key file " + path, out);
 }
 
 }  // namespace
@@ -163,7 +152,12 @@ std::vector<finding> check_config(const config::config& cfg, std::chrono::system
       continue;
     }
     check_route(route, to_policy(*role), cas.at(role->name), now, out);
-    check_key_owner(cfg, route, out);
+    check_readable_by_user(cfg, route.key, route.name, "key_unreadable_by_user",
+                           "key " + route.key + " of route " + route.name, out);
+  }
+  for (const auto& role : cfg.roles) {
+    check_readable_by_user(cfg, role.ca, "role " + role.name, "ca_unreadable_by_user",
+                           "CA file " + role.ca + " of role " + role.name, out);
   }
   check_ticket_keys(cfg, out);
   return out;
