@@ -16,24 +16,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string config(const std::string& backend, const client_pki& client, const std::string& rules) {
-  const test_pki& pki = shared_pki();
-  return "admin:\n  listen: \"127.0.0.1:0\"\nworkers: 1\n"
-         "roles:\n"
-         "  recording:\n    ca: " + pki.ca.string() + "\n"
-         "  management:\n    ca: " + client.ca + "\n" + rules +
-         "routes:\n"
-         "  - name: strict\n"
-         "    role: recording\n"
-         "    listen: \"127.0.0.1:0\"\n"
-         "    server_names: [rec01.example.local]\n"
-         "    cert: " + pki.rec01_cert.string() + "\n"
-         "    key: " + pki.rec01_key.string() + "\n"
-         "    client_auth: required\n"
-         "    peer_roles: [management]\n"
-         "    backends: [\"" + backend + "\"]\n";
-}
-
 // One connection with the client's certificate; the gateway's close line for it.
 std::string connect_once(gateway& gw, const client_pki& client) {
   const auto from = gw.proc().stderr_line_count();
@@ -50,14 +32,14 @@ TEST(PeerKeyRules, AnRsaKeyShorterThanTheRolesMinimumIsRefused) {
   const client_pki client = make_client_pki(dir.path(), std::chrono::system_clock::now() + 24h);
   echo_server echo;
   {
-    gateway gw(config(echo.address(), client, "    min_rsa_bits: 3072\n"));
+    gateway gw(mutual_tls_config(echo.address(), client, "", "    min_rsa_bits: 3072\n"));
     ASSERT_TRUE(gw.wait_ready()) << gw.log();
     const std::string closed = connect_once(gw, client);
     EXPECT_EQ(json_field(closed, "handshake_failure"), "peer_not_allowed") << closed;
     EXPECT_NE(json_field(closed, "detail").value_or("").find("[key_too_small]"), std::string::npos) << closed;
     EXPECT_EQ(json_field(closed, "bytes_to_backend"), "0") << closed;
   }
-  gateway gw(config(echo.address(), client, ""));
+  gateway gw(mutual_tls_config(echo.address(), client, "", ""));
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   const std::string closed = connect_once(gw, client);
   EXPECT_FALSE(json_field(closed, "handshake_failure")) << closed;
@@ -70,13 +52,13 @@ TEST(PeerKeyRules, AnEcdsaKeyIsRefusedUnlessTheRoleAllowsIt) {
   const client_pki client = make_client_pki(dir.path(), std::chrono::system_clock::now() + 24h, ec.get());
   echo_server echo;
   {
-    gateway gw(config(echo.address(), client, ""));
+    gateway gw(mutual_tls_config(echo.address(), client, "", ""));
     ASSERT_TRUE(gw.wait_ready()) << gw.log();
     const std::string closed = connect_once(gw, client);
     EXPECT_EQ(json_field(closed, "handshake_failure"), "peer_not_allowed") << closed;
     EXPECT_NE(json_field(closed, "detail").value_or("").find("[key_not_rsa]"), std::string::npos) << closed;
   }
-  gateway gw(config(echo.address(), client, "    allow_ecdsa: true\n"));
+  gateway gw(mutual_tls_config(echo.address(), client, "", "    allow_ecdsa: true\n"));
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   const std::string closed = connect_once(gw, client);
   EXPECT_FALSE(json_field(closed, "handshake_failure")) << closed;

@@ -21,25 +21,6 @@ namespace {
 using namespace std::chrono_literals;
 using sys_clock = std::chrono::system_clock;
 
-std::string config(const std::string& backend, const client_pki& client, const std::string& lifetime) {
-  const test_pki& pki = shared_pki();
-  return "admin:\n  listen: \"127.0.0.1:0\"\nworkers: 1\n"
-         "tls:\n  session_lifetime: " + lifetime + "\n"
-         "roles:\n"
-         "  recording:\n    ca: " + pki.ca.string() + "\n"
-         "  management:\n    ca: " + client.ca + "\n"
-         "routes:\n"
-         "  - name: strict\n"
-         "    role: recording\n"
-         "    listen: \"127.0.0.1:0\"\n"
-         "    server_names: [rec01.example.local]\n"
-         "    cert: " + pki.rec01_cert.string() + "\n"
-         "    key: " + pki.rec01_key.string() + "\n"
-         "    client_auth: required\n"
-         "    peer_roles: [management]\n"
-         "    backends: [\"" + backend + "\"]\n";
-}
-
 class SessionLifetime : public ::testing::TestWithParam<const char*> {
  protected:
   // One s_client connection: resumes from `in` if given, keeps its session in `out`,
@@ -66,7 +47,7 @@ TEST_P(SessionLifetime, AnExpiredClientCertificateIsNotResumedButShownAgainAndRe
   const auto not_after = sys_clock::now() + 7s;  // room for two connections on a loaded machine
   const client_pki client = make_client_pki(dir_.path(), not_after);
   echo_server echo;
-  gateway gw(config(echo.address(), client, "12h"));
+  gateway gw(mutual_tls_config(echo.address(), client, "tls:\n  session_lifetime: 12h\n"));
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   const std::uint16_t port = gw.port("strict");
   ASSERT_EQ(connect(port, client, "", file("s1")), "New");
@@ -84,7 +65,7 @@ TEST_P(SessionLifetime, AnExpiredClientCertificateIsNotResumedButShownAgainAndRe
 TEST_P(SessionLifetime, RenewedTicketsDoNotExtendTheSessionPastItsLifetime) {
   const client_pki client = make_client_pki(dir_.path(), sys_clock::now() + 24h);
   echo_server echo;
-  gateway gw(config(echo.address(), client, "8s"));  // room for three connections
+  gateway gw(mutual_tls_config(echo.address(), client, "tls:\n  session_lifetime: 8s\n"));  // room for three connections
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   const std::uint16_t port = gw.port("strict");
   const auto born = sys_clock::now();

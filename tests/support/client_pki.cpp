@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "proxy/pki/builder.hpp"
+#include "tests/support/gateway.hpp"
 
 namespace vmsgate::test {
 
@@ -36,6 +37,25 @@ client_pki make_client_pki(const std::filesystem::path& dir, std::chrono::system
   std::ofstream(out.cert) << pki::to_pem(cert.get());
   std::ofstream(out.key) << pki::to_pem(key);
   return out;
+}
+
+std::string mutual_tls_config(const std::string& backend, const client_pki& client, const std::string& top,
+                              const std::string& management) {
+  const test_pki& pki = shared_pki();
+  return "admin:\n  listen: \"127.0.0.1:0\"\nworkers: 1\n" + top +
+         "roles:\n"
+         "  recording:\n    ca: " + pki.ca.string() + "\n"
+         "  management:\n    ca: " + client.ca + "\n" + management +
+         "routes:\n"
+         "  - name: strict\n"
+         "    role: recording\n"
+         "    listen: \"127.0.0.1:0\"\n"
+         "    server_names: [rec01.example.local]\n"
+         "    cert: " + pki.rec01_cert.string() + "\n"
+         "    key: " + pki.rec01_key.string() + "\n"
+         "    client_auth: required\n"
+         "    peer_roles: [management]\n"
+         "    backends: [\"" + backend + "\"]\n";
 }
 
 }  // namespace vmsgate::test

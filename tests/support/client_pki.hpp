@@ -19,4 +19,11 @@ struct client_pki {
 client_pki make_client_pki(const std::filesystem::path& dir, std::chrono::system_clock::time_point not_after,
                            EVP_PKEY* key = nullptr);
 
+// A gateway config with one terminate route "strict" (role recording, the shared
+// rec01 certificate) that requires a client certificate of role management, whose CA
+// is `client`'s; `top` goes before `roles:` (e.g. a tls: block) and `management`
+// under the management role (e.g. its key rules). One worker.
+std::string mutual_tls_config(const std::string& backend, const client_pki& client, const std::string& top = "",
+                              const std::string& management = "");
+
 }  // namespace vmsgate::test
