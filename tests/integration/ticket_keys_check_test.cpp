@@ -17,19 +17,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// The tests' usual one-route config, with the ticket-key file and `extra` on top.
 std::string config(const std::string& keys, const std::string& extra) {
-  const test_pki& pki = shared_pki();
-  return extra + "admin:\n  listen: \"127.0.0.1:0\"\n"
-         "tls:\n  ticket_keys: " + keys + "\n"
-         "roles:\n  recording:\n    ca: " + pki.ca.string() + "\n"
-         "routes:\n"
-         "  - name: rec\n"
-         "    role: recording\n"
-         "    listen: \"127.0.0.1:0\"\n"
-         "    server_names: [rec01.example.local]\n"
-         "    cert: " + pki.rec01_cert.string() + "\n"
-         "    key: " + pki.rec01_key.string() + "\n"
-         "    backends: [\"127.0.0.1:9\"]\n";
+  gateway_config c;
+  c.backends = {"127.0.0.1:9"};
+  return extra + "tls:\n  ticket_keys: " + keys + "\n" + c.yaml();
 }
 
 TEST(TicketKeysCheck, AFileOthersMayReadIsWarnedOfAndOneTheServiceAccountCannotReadIsRefused) {
