@@ -110,6 +110,7 @@ void gateway::commit(std::vector<staged_route> staged, config::config cfg) {
   cfg_ = std::move(cfg);
   global_.max_connections.store(cfg_.limits.max_connections, std::memory_order_relaxed);
   global_.handshakes_per_source.set_limit(cfg_.limits.max_handshakes_per_source);
+  global_.handshakes_per_source.set_prefixes(cfg_.limits.source_prefix_v4, cfg_.limits.source_prefix_v6);
 }
 
 tls::ticket_key_list gateway::load_ticket_keys(const config::config& cfg) const {

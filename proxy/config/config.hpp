@@ -43,6 +43,8 @@ struct admin_config {
 struct limits_config {
   std::uint64_t max_connections = 50000;
   std::uint64_t max_handshakes_per_source = 0;  // 0 = unlimited
+  unsigned source_prefix_v4 = 32;  // a "source" for that cap: an IPv4 address...
+  unsigned source_prefix_v6 = 64;  // ...or an IPv6 /64, what one customer is usually given
   std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
   std::chrono::milliseconds idle_timeout{std::chrono::hours(1)};

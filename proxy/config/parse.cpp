@@ -32,10 +32,14 @@ void parse_tls(context& ctx, const YAML::Node& node, config& cfg) {
 
 void parse_limits(context& ctx, const YAML::Node& node, limits_config& limits) {
   const fields f(ctx, node, "limits",
-                 {"max_connections", "max_handshakes_per_source", "handshake_timeout", "connect_timeout",
-                  "idle_timeout", "drain_timeout"});
+                 {"max_connections", "max_handshakes_per_source", "source_prefix_v4", "source_prefix_v6",
+                  "handshake_timeout", "connect_timeout", "idle_timeout", "drain_timeout"});
   f.optional("max_connections", limits.max_connections, as_uint{1, max_count});
   f.optional("max_handshakes_per_source", limits.max_handshakes_per_source, as_uint{0, max_count});
+  // How much of a client's address is one "source" for that cap: a /0 makes it one
+  // cap for everyone, a full-length prefix one per address.
+  f.optional("source_prefix_v4", limits.source_prefix_v4, as_uint{0, 32});
+  f.optional("source_prefix_v6", limits.source_prefix_v6, as_uint{0, 128});
   // A zero timeout would fail every handshake, connect or stream at once; a zero
   // drain is meaningful (close at once on SIGTERM).
   f.optional("handshake_timeout", limits.handshake_timeout, as_duration{false});

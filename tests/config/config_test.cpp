@@ -2,6 +2,7 @@
 // with its line and key, all errors at once, and relative paths anchored.
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <unistd.h>
 
@@ -93,6 +94,8 @@ tls:
 limits:
   max_connections: 1000
   max_handshakes_per_source: 16
+  source_prefix_v4: 24
+  source_prefix_v6: 56
   handshake_timeout: 2500ms
   connect_timeout: 3s
   idle_timeout: 2h
@@ -138,6 +141,8 @@ TEST(load, full_config_parses_every_key) {
   EXPECT_EQ(c.ticket_rotation, 6h);
   EXPECT_EQ(c.limits.max_connections, 1000u);
   EXPECT_EQ(c.limits.max_handshakes_per_source, 16u);
+  EXPECT_EQ(c.limits.source_prefix_v4, 24u);
+  EXPECT_EQ(c.limits.source_prefix_v6, 56u);
   EXPECT_EQ(c.limits.handshake_timeout, 2500ms);
   EXPECT_EQ(c.limits.connect_timeout, 3s);
   EXPECT_EQ(c.limits.idle_timeout, 2h);
@@ -151,7 +156,7 @@ TEST(load, full_config_parses_every_key) {
   EXPECT_TRUE(mgmt->allow_ecdsa);
   EXPECT_EQ(mgmt->expiry_warning, std::chrono::hours(24 * 14));
   EXPECT_EQ(mgmt->peer_names, (std::vector<std::string>{"*.mgmt.example.local", "mgmt01.example.local"}));
-  EXPECT_EQ(mgmt->where.line, 19);
+  EXPECT_EQ(mgmt->where.line, 21);
   EXPECT_EQ(c.find_role("recording")->ca, "/etc/vmsgate/pki/ca.pem");
   EXPECT_EQ(c.find_role("nobody"), nullptr);
 
@@ -169,11 +174,11 @@ TEST(load, full_config_parses_every_key) {
   ASSERT_EQ(web.backends.size(), 2u);
   EXPECT_EQ(web.backends[0].address.str(), "127.0.0.1:8080");
   EXPECT_EQ(web.backends[0].server_name, "127.0.0.1");
-  EXPECT_EQ(web.backends[0].where.line, 38);
+  EXPECT_EQ(web.backends[0].where.line, 40);
   EXPECT_EQ(web.backends[1].address.str(), "[2001:db8::1]:8081");
   EXPECT_EQ(web.backends[1].server_name, "backup.example.local");
   EXPECT_EQ(web.max_connections, 200u);
-  EXPECT_EQ(web.where.line, 28);
+  EXPECT_EQ(web.where.line, 30);
   EXPECT_EQ(web.where.column, 5);
 }
 
@@ -559,6 +564,26 @@ TEST(examples, load_cleanly) {
       EXPECT_EQ(r.cfg->routes.at(0).listen.str(), "0.0.0.0:7563");
       EXPECT_EQ(r.cfg->roles.at(0).ca, std::string(VMSGATE_SOURCE_DIR) + "/config/pki/ca.pem");
     }
+  }
+}
+
+// Every config the project ships caps concurrent handshakes per source, so a site
+// that starts from one is not open to one host taking every handshake slot.
+TEST(examples, every_shipped_config_caps_handshakes_per_source) {
+  const std::string src = VMSGATE_SOURCE_DIR;
+  std::vector<std::pair<std::string, load_result>> loaded;
+  for (const char* name : {"/config/terminate.yaml", "/config/uplink.yaml", "/config/site.yaml",
+                           "/docker/site/management.yaml", "/docker/site/recording.yaml",
+                           "/docker/site/failover.yaml", "/docker/site/mobile.yaml"})
+    loaded.emplace_back(name, load_file(src + name));
+  // The Kubernetes example carries its config inside a ConfigMap.
+  const YAML::Node map = YAML::LoadFile(src + "/deploy/k8s/configmap.yaml");
+  loaded.emplace_back("configmap.yaml", load_string(map["data"]["vmsgate.yaml"].as<std::string>(),
+                                                    "/etc/vmsgate/vmsgate.yaml"));
+  for (const auto& [name, r] : loaded) {
+    ASSERT_TRUE(r.cfg.has_value()) << name << ": " << all_errors(r);
+    EXPECT_GT(r.cfg->limits.max_handshakes_per_source, 0u) << name;
+    EXPECT_LE(r.cfg->limits.max_handshakes_per_source, 1000u) << name;
   }
 }
 

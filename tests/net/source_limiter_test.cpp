@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -95,6 +96,53 @@ TEST(SourceLimiter, LoweringTheLimitKeepsCountsRight) {
   l.set_limit(0);
   counted.reset();
   EXPECT_EQ(l.tracked_sources(), 0u);
+}
+
+// One IPv6 customer holds a whole /64: changing the last 64 bits must not buy more
+// handshakes. (Before sources were keyed by prefix, all eight were granted.)
+TEST(SourceLimiter, OneIpv6Slash64IsOneSource) {
+  source_limiter l(2);
+  std::vector<source_limiter::permit> held;
+  int granted = 0;
+  for (int i = 1; i <= 8; ++i) {
+    held.push_back(l.acquire(net::ip::make_address("2001:db8:1:2::" + std::to_string(i))));
+    granted += held.back() ? 1 : 0;
+  }
+  EXPECT_EQ(granted, 2) << "eight addresses of one /64 each got their own share";
+  EXPECT_EQ(l.tracked_sources(), 1u);
+  EXPECT_EQ(l.in_progress(net::ip::make_address("2001:db8:1:2:ffff:ffff:ffff:ffff")), 2u);
+  EXPECT_TRUE(l.acquire(net::ip::make_address("2001:db8:1:3::1"))) << "the next /64 is another source";
+  held.clear();
+  EXPECT_EQ(l.tracked_sources(), 0u);
+}
+
+TEST(SourceLimiter, PrefixesAreConfigurable) {
+  source_limiter l(1, 24, 128);
+  auto a = l.acquire(net::ip::make_address("198.51.100.7"));
+  ASSERT_TRUE(a);
+  EXPECT_FALSE(l.acquire(net::ip::make_address("198.51.100.200"))) << "same /24";
+  EXPECT_TRUE(l.acquire(net::ip::make_address("198.51.101.7"))) << "another /24";
+  EXPECT_FALSE(l.acquire(net::ip::make_address("::ffff:198.51.100.9"))) << "v4-mapped counts as its IPv4 /24";
+  auto b = l.acquire(net::ip::make_address("2001:db8::1"));
+  EXPECT_TRUE(b);
+  EXPECT_TRUE(l.acquire(net::ip::make_address("2001:db8::2"))) << "/128: one address is one source";
+
+  // A reload changes the prefixes; a permit taken before gives back what it took,
+  // under the key it was counted under.
+  l.set_prefixes(16, 48);
+  auto c = l.acquire(net::ip::make_address("198.51.0.1"));
+  EXPECT_TRUE(c);
+  EXPECT_FALSE(l.acquire(net::ip::make_address("198.51.200.1"))) << "same /16";
+  a.reset();
+  b.reset();
+  c.reset();
+  EXPECT_EQ(l.tracked_sources(), 0u);
+  l.set_prefixes(99, 999);  // clamped, not undefined shifts
+  EXPECT_EQ(l.source_of(net::ip::make_address("2001:db8::1")), net::ip::make_address("2001:db8::1"));
+  EXPECT_EQ(l.source_of(net::ip::make_address("10.1.2.3")), net::ip::make_address("10.1.2.3"));
+  l.set_prefixes(0, 0);
+  EXPECT_EQ(l.source_of(net::ip::make_address("10.1.2.3")), net::ip::make_address("0.0.0.0"));
+  EXPECT_EQ(l.source_of(net::ip::make_address("2001:db8::1")), net::ip::make_address("::"));
 }
 
 // Workers acquire and release concurrently; the count never exceeds the cap and
