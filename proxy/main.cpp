@@ -48,8 +48,10 @@ const char* config_arg(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vmsgate::app::hold_stop_signals();
+  const std::string_view cmd = argc < 2 ? "" : argv[1];
+  if (cmd != "run") vmsgate::app::release_stop_signals();
   if (argc < 2) return usage(stderr);
-  const std::string_view cmd = argv[1];
   if (cmd == "--version" || cmd == "version") return version();
   if (cmd == "--help" || cmd == "-h" || cmd == "help") return usage(stdout);
   if (cmd == "run" || cmd == "check") {

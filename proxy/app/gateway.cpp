@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "proxy/app/commands.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/tls/ktls.hpp"
 
@@ -58,6 +59,9 @@ int gateway::run() {
   signals_.add(SIGINT);
   signals_.add(SIGHUP);
   net::co_spawn(control_, handle_signals(), net::detached);
+  // Any of them sent while starting has waited, blocked (see hold_stop_signals); now
+  // it reaches signals_ and is handled once control_ runs, after the ready line.
+  release_stop_signals();
   net::co_spawn(control_, watch_files(), net::detached);
   net::co_spawn(control_, rotate_ticket_keys(), net::detached);
   net::co_spawn(control_, return_memory(), net::detached);

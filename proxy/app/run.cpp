@@ -1,5 +1,7 @@
 // `vmsgate run`: load, check, build, serve, drain.
 
+#include <pthread.h>
+
 #include <csignal>
 
 #include "proxy/app/check.hpp"
@@ -9,6 +11,29 @@
 #include "proxy/common/log.hpp"
 
 namespace vmsgate::app {
+
+namespace {
+
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
+}  // namespace
+
+void hold_stop_signals() {
+  const sigset_t set = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void release_stop_signals() {
+  const sigset_t set = stop_signals();
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
 
 int run_main(const char* config_path) {
   // A peer that vanishes mid-write must be an error code, not a signal that kills
