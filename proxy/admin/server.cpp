@@ -5,8 +5,9 @@
 
 #include <cstdint>
 #include <exception>
+#include <map>
+#include <memory>
 #include <string>
-#include <unordered_map>
 #include <utility>
 
 #include "proxy/common/log.hpp"
@@ -29,8 +30,17 @@ struct server_state {
   bool started = false;
   bool stopped = false;
   std::uint64_t next_id = 0;
-  // Open connections, so that stop() can close them; each coroutine removes its own.
-  std::unordered_map<std::uint64_t, beast::tcp_stream*> connections;
+
+  struct connection {
+    beast::tcp_stream* stream;
+    net::ip::address source;
+    // Waiting for (the rest of) a request: may be closed to make room for another.
+    bool idle = true;
+  };
+  // Open connections by id, which is also their age (oldest first), so that stop()
+  // can close them and make_room() find the oldest idle one. Each coroutine removes
+  // its own entry; an evicted one is removed when it is closed.
+  std::map<std::uint64_t, connection> connections;
 };
 
 }  // namespace detail
@@ -42,17 +52,63 @@ using state_ptr = std::shared_ptr<detail::server_state>;
 // Keeps a connection listed in the state for exactly as long as its coroutine lives.
 class registration {
  public:
-  registration(detail::server_state& st, beast::tcp_stream& stream) : st_(st), id_(st.next_id++) {
-    st_.connections.emplace(id_, &stream);
+  registration(detail::server_state& st, beast::tcp_stream& stream, const net::ip::address& source)
+      : st_(st), id_(st.next_id++) {
+    st_.connections.emplace(id_, detail::server_state::connection{&stream, source});
   }
   ~registration() { st_.connections.erase(id_); }
   registration(const registration&) = delete;
   registration& operator=(const registration&) = delete;
 
+  // Marks the connection as waiting for a request (evictable) or being answered.
+  void set_idle(bool idle) {
+    const auto it = st_.connections.find(id_);
+    if (it != st_.connections.end()) it->second.idle = idle;
+  }
+
  private:
   detail::server_state& st_;
   std::uint64_t id_;
 };
+
+net::ip::address source_of(const tcp::socket& socket) {
+  error_code ec;
+  const auto peer = socket.remote_endpoint(ec);
+  if (ec) return {};
+  const auto a = peer.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6());
+  return a;
+}
+
+// Closes the oldest idle connection for which `eligible` holds; false if none is.
+template <typename Eligible>
+bool evict_oldest_idle(detail::server_state& st, Eligible eligible, const char* why) {
+  for (auto it = st.connections.begin(); it != st.connections.end(); ++it) {
+    if (!it->second.idle || !eligible(it->second)) continue;
+    log::line(log::level::debug, "admin_connection_evicted")
+        .field("source", it->second.source.to_string())
+        .field("reason", why);
+    it->second.stream->close();  // its coroutine ends with operation_aborted
+    st.connections.erase(it);
+    return true;
+  }
+  return false;
+}
+
+// Makes room for a connection from `source` within both budgets. False only when
+// every connection in the way is busy being answered (each for at most
+// write_timeout): the new one is then refused.
+bool make_room(detail::server_state& st, const net::ip::address& source) {
+  std::size_t mine = 0;
+  for (const auto& [id, c] : st.connections) mine += c.source == source ? 1 : 0;
+  if (mine >= st.opts.max_connections_per_source &&
+      !evict_oldest_idle(st, [&](const auto& c) { return c.source == source; }, "max_connections_per_source"))
+    return false;
+  if (st.connections.size() >= st.opts.max_connections &&
+      !evict_oldest_idle(st, [](const auto&) { return true; }, "max_connections"))
+    return false;
+  return true;
+}
 
 // The end of a connection's life that is routine: the peer left, the deadline
 // passed, or stop() closed the socket. Only other errors are worth a log line.
@@ -100,16 +156,19 @@ net::awaitable<void> reply_error(beast::tcp_stream& stream, const error_code& ec
 }
 
 // One request and its answer. Returns false when the connection should close.
-net::awaitable<bool> serve_one(detail::server_state& st, beast::tcp_stream& stream, beast::flat_buffer& buffer) {
+net::awaitable<bool> serve_one(detail::server_state& st, beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                               registration& listed) {
   http::request_parser<http::empty_body> parser;
   parser.header_limit(static_cast<std::uint32_t>(st.opts.header_limit));
   parser.body_limit(0);
-  stream.expires_after(st.opts.request_timeout);
+  listed.set_idle(true);
+  stream.expires_after(st.opts.idle_timeout);
   auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_nothrow);
+  listed.set_idle(false);
   if (ec) {
     if (!routine(ec)) {
       log::line(log::level::debug, "admin_request_invalid").field("error", ec.message());
-      co_await reply_error(stream, ec, st.opts.request_timeout);
+      co_await reply_error(stream, ec, st.opts.write_timeout);
     }
     co_return false;
   }
@@ -118,7 +177,7 @@ net::awaitable<bool> serve_one(detail::server_state& st, beast::tcp_stream& stre
   const response r = route(req.method_string(), req.target(), st.routes);
   const bool keep_alive = req.keep_alive() && !st.stopped;
   auto res = make_reply(r, req.version(), head, keep_alive);
-  stream.expires_after(st.opts.request_timeout);
+  stream.expires_after(st.opts.write_timeout);
   auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
   if (wec) {
     if (!routine(wec)) {
@@ -129,28 +188,29 @@ net::awaitable<bool> serve_one(detail::server_state& st, beast::tcp_stream& stre
   co_return keep_alive;
 }
 
-net::awaitable<void> serve_requests(detail::server_state& st, beast::tcp_stream& stream) {
+net::awaitable<void> serve_requests(detail::server_state& st, beast::tcp_stream& stream, registration& listed) {
   // Sized for one full header; the parser's header_limit rejects larger ones first.
   beast::flat_buffer buffer(st.opts.header_limit + 1024);
-  while (co_await serve_one(st, stream, buffer)) {
+  while (co_await serve_one(st, stream, buffer, listed)) {
   }
   error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-// One coroutine per connection: it owns the stream, and nothing escapes it.
-net::awaitable<void> serve_connection(state_ptr st, tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
-  if (st->stopped) {
-    co_return;
+// One coroutine per connection: it owns the stream, and nothing escapes it. The
+// accept loop lists the connection before spawning this, so that the budget counts
+// it before the next accept.
+net::awaitable<void> serve_connection(state_ptr st, std::unique_ptr<beast::tcp_stream> stream,
+                                      std::unique_ptr<registration> listed) {
+  if (!st->stopped) {
+    try {
+      co_await serve_requests(*st, *stream, *listed);
+    } catch (const std::exception& e) {
+      log::line(log::level::warning, "admin_connection_failed").field("what", e.what());
+    }
   }
-  registration listed(*st, stream);
-  try {
-    co_await serve_requests(*st, stream);
-  } catch (const std::exception& e) {
-    log::line(log::level::warning, "admin_connection_failed").field("what", e.what());
-  }
-  stream.close();
+  stream->close();
+  listed.reset();  // while `st`, which it refers to, is certainly alive
 }
 
 // Completion of a spawned coroutine: they catch what they can, so an exception
@@ -188,11 +248,15 @@ net::awaitable<void> accept_loop(state_ptr st) {
       co_await back_off(st->acceptor.get_executor());
       continue;
     }
-    if (st->connections.size() >= st->opts.max_connections) {
-      log::line(log::level::debug, "admin_connection_refused").field("reason", "max_connections");
+    const auto source = source_of(socket);
+    if (!make_room(*st, source)) {
+      log::line(log::level::debug, "admin_connection_refused").field("source", source.to_string());
       continue;  // the socket closes as it goes out of scope
     }
-    net::co_spawn(st->acceptor.get_executor(), serve_connection(st, std::move(socket)), log_failure{});
+    auto stream = std::make_unique<beast::tcp_stream>(std::move(socket));
+    auto listed = std::make_unique<registration>(*st, *stream, source);
+    net::co_spawn(st->acceptor.get_executor(), serve_connection(st, std::move(stream), std::move(listed)),
+                  log_failure{});
   }
 }
 
@@ -202,8 +266,8 @@ void close_all(const state_ptr& st) {
   st->stopped = true;
   error_code ignored;
   st->acceptor.close(ignored);
-  for (auto& [id, stream] : st->connections) {
-    stream->close();
+  for (auto& [id, c] : st->connections) {
+    c.stream->close();
   }
 }
 

@@ -16,15 +16,26 @@ namespace detail {
 struct server_state;
 }
 
+// The admin endpoint must answer the liveness probe whatever else is connected: a
+// probe refused a few times in a row gets the pod restarted, and every video stream
+// on it cut. So connections are budgeted, and a new one is never refused while an
+// older one sits waiting for a request: the oldest such idle connection is closed to
+// make room, first among the new connection's own address, then among all.
 struct server_options {
-  // Deadline for receiving one whole request header, and for writing one answer.
-  // It also bounds how long an idle keep-alive connection stays open.
-  std::chrono::milliseconds request_timeout{std::chrono::seconds(10)};
+  // How long a connection may wait for a whole request header, counted from its
+  // accept or its previous answer: a short idle deadline, so that held-open
+  // connections give their slot back soon even without the eviction below.
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(5)};
+  // Deadline for writing one answer.
+  std::chrono::milliseconds write_timeout{std::chrono::seconds(10)};
   // Requests are a request line and a few headers; more is a mistake or abuse.
   std::size_t header_limit = 8 * 1024;
   // Scrapers and probes need a handful; the cap keeps a misbehaving client from
   // taking file descriptors the data path needs.
   std::size_t max_connections = 64;
+  // Per client address (IPv4-mapped IPv6 counts as IPv4): one address holding many
+  // connections closes its own oldest idle ones, not other clients'.
+  std::size_t max_connections_per_source = 8;
 };
 
 // Runs on one io_context, which must be run by a single thread: connections and

@@ -85,8 +85,9 @@ bool readable_as(const std::string& path, const std::string& user, uid_t uid, gi
   return (st.st_mode & S_IROTH) != 0;
 }
 
-// The service account reads the CAs, keys and ticket keys again on every reload, after privileges dropped: a file only root can read would turn the
-// next renewal into an outage. `what` names the file in the message.
+// The service account reads the config, CAs, keys and ticket keys again on every
+// reload, after privileges dropped: a file only root can read would turn the next
+// renewal into an outage. `what` names the file in the message.
 void check_readable_by_user(const config::config& cfg, const std::string& path, const std::string& scope,
                             const std::string& rule, const std::string& what, std::vector<finding>& out) {
   if (!cfg.user || path.empty()) return;
@@ -160,6 +161,7 @@ std::vector<finding> check_config(const config::config& cfg, std::chrono::system
                            "CA file " + role.ca + " of role " + role.name, out);
   }
   check_ticket_keys(cfg, out);
+  check_readable_by_user(cfg, cfg.path, "config", "config_unreadable_by_user", "config file " + cfg.path, out);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // The admin server on a real loopback socket, driven by a raw-socket client and curl.
 
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "proxy/admin/server.hpp"
 
@@ -50,9 +52,16 @@ class running_server {
 // answers or never closes fails the test instead of hanging it.
 class raw_client {
  public:
-  explicit raw_client(unsigned short port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+  // `from`: a loopback address to connect from, so that one test can play many clients.
+  explicit raw_client(unsigned short port, const std::string& from = "") : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
     timeval tv{5, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (!from.empty()) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, from.c_str(), &local.sin_addr);
+      if (::bind(fd_, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) return;
+    }
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_port = htons(port);
@@ -223,7 +232,7 @@ TEST(AdminServer, GarbageIs400AndClosed) {
 
 TEST(AdminServer, SilentClientIsClosedAfterTheDeadline) {
   server_options opts;
-  opts.request_timeout = 200ms;
+  opts.idle_timeout = 200ms;
   running_server s({}, opts);
   raw_client c(s.port());
   ASSERT_TRUE(c.connected());
@@ -235,7 +244,7 @@ TEST(AdminServer, SilentClientIsClosedAfterTheDeadline) {
 
 TEST(AdminServer, IdleKeepAliveIsClosedAfterTheDeadline) {
   server_options opts;
-  opts.request_timeout = 200ms;
+  opts.idle_timeout = 200ms;
   running_server s({}, opts);
   raw_client c(s.port());
   c.send(get("GET", "/healthz", false));
@@ -254,17 +263,81 @@ TEST(AdminServer, StopClosesOpenConnections) {
   EXPECT_FALSE(late.connected());
 }
 
-TEST(AdminServer, ConnectionsBeyondTheCapAreClosed) {
+// Issue 32, finding 2: 64 idle connections used to fill every slot, and each
+// /healthz probe after them was refused (the kubelet then restarts the pod). Now the
+// oldest idle connection makes room: 200 held open, the probe is still answered.
+TEST(AdminServer, TwoHundredIdleConnectionsDoNotStarveHealthz) {
+  running_server s;
+  std::vector<std::unique_ptr<raw_client>> idle;
+  for (int i = 0; i < 200; ++i) {
+    idle.push_back(std::make_unique<raw_client>(s.port()));
+    ASSERT_TRUE(idle.back()->connected()) << i;
+  }
+  for (int probe = 0; probe < 3; ++probe) {
+    raw_client c(s.port());
+    c.send(get("GET", "/healthz"));
+    EXPECT_TRUE(c.read_until("ok\n")) << "probe " << probe << " after 200 idle connections: " << c.received();
+  }
+}
+
+// The same from many addresses (127.0.0.0/8 is all loopback): the global cap, not
+// the per-source one, is what fills, and the oldest idle connection still yields.
+TEST(AdminServer, IdleConnectionsFromManySourcesDoNotStarveHealthz) {
+  server_options opts;
+  opts.max_connections = 16;
+  running_server s({}, opts);
+  std::vector<std::unique_ptr<raw_client>> idle;
+  for (int i = 0; i < 40; ++i) {
+    idle.push_back(std::make_unique<raw_client>(s.port(), "127.0.1." + std::to_string(i + 1)));
+    ASSERT_TRUE(idle.back()->connected()) << i;
+  }
+  raw_client c(s.port(), "127.0.2.1");
+  c.send(get("GET", "/healthz"));
+  EXPECT_TRUE(c.read_until("ok\n")) << c.received();
+  // The first ones were closed to make room, the last 15 are still open.
+  EXPECT_TRUE(idle.front()->read_until_close());
+  EXPECT_TRUE(idle.front()->received().empty());
+}
+
+// One address holding more than its share loses its own oldest idle connection,
+// not another client's.
+TEST(AdminServer, OneSourceLosesItsOwnOldestIdleConnectionFirst) {
+  server_options opts;
+  opts.max_connections = 8;
+  opts.max_connections_per_source = 2;
+  running_server s({}, opts);
+  raw_client other(s.port(), "127.0.3.1");
+  ASSERT_TRUE(other.connected());
+  raw_client a1(s.port(), "127.0.3.2");
+  raw_client a2(s.port(), "127.0.3.2");
+  raw_client a3(s.port(), "127.0.3.2");
+  a3.send(get("GET", "/healthz"));
+  EXPECT_TRUE(a3.read_until("ok\n")) << a3.received();
+  EXPECT_TRUE(a1.read_until_close()) << "the source's oldest idle connection was not closed";
+  // `other` is still open: it answers a request.
+  other.send(get("GET", "/healthz"));
+  EXPECT_TRUE(other.read_until("ok\n")) << other.received();
+}
+
+// A connection being answered is never closed to make room; the new one is refused
+// instead when nothing idle is left. "Being answered": a 32 MiB body to a client
+// that does not read yet, so the write waits on a full socket.
+TEST(AdminServer, BusyConnectionsAreNotEvicted) {
+  const std::string big(32 * 1024 * 1024, 'm');
+  handlers h;
+  h.metrics = [&] { return response{200, "text/plain", big, ""}; };
   server_options opts;
   opts.max_connections = 1;
-  running_server s({}, opts);
-  raw_client first(s.port());
-  first.send(get("GET", "/healthz", false));
-  ASSERT_TRUE(first.read_until("ok\n"));
+  running_server s(h, opts);
+  raw_client busy(s.port());
+  busy.send(get("GET", "/metrics"));
+  std::this_thread::sleep_for(300ms);  // the answer fills the socket buffers and waits
   raw_client second(s.port());
   second.send(get("GET", "/healthz"));
   EXPECT_TRUE(second.read_until_close());
-  EXPECT_TRUE(second.received().empty()) << second.received();
+  EXPECT_TRUE(second.received().empty()) << "the busy connection was evicted: " << second.received().substr(0, 40);
+  EXPECT_TRUE(busy.read_until_close());
+  EXPECT_GE(busy.received().size(), big.size()) << "the busy answer was cut";
 }
 
 TEST(AdminServer, BindingAnAddressInUseThrows) {

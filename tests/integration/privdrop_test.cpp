@@ -61,8 +61,6 @@ TEST(PrivilegeDrop, ServesBelow1024AsNobodyAndReloadsAsNobody) {
   c.routes[0].listen = "127.0.0.1:" + std::to_string(low_port);
   gateway gw(c.yaml());
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
-  // Reloads read the config as nobody too.
-  fs::permissions(gw.dir(), fs::perms(0755));
   ASSERT_EQ(gw.port("rec"), low_port) << gw.log();
 
   const auto dropped = gw.events("privileges_dropped");
@@ -104,6 +102,7 @@ TEST(PrivilegeDrop, ServesBelow1024AsNobodyAndReloadsAsNobody) {
 }
 
 command_result check(const temp_dir& dir, const std::string& yaml) {
+  fs::permissions(dir.path(), fs::perms(0755));  // nobody reads the config on reloads
   const fs::path cfg = dir.write_file("check.yaml", yaml);
   return vmsgate("check --config " + shell_quote(cfg.string()));
 }
@@ -173,6 +172,29 @@ TEST(PrivilegeDrop, CheckAppliesTheOwnerClassToTheOwner) {
   const auto r = check(dir, c.yaml());
   EXPECT_EQ(r.code(), 1) << r.out;
   EXPECT_NE(r.out.find("[key_unreadable_by_user]"), std::string::npos) << r.out;
+}
+
+// Issue 32, finding 4: a config only root can read passed `check` and started, and
+// every reload after the drop then failed. Now both refuse it, naming the file.
+TEST(PrivilegeDrop, ConfigTheUserCannotReadIsRefusedBeforeStart) {
+  REQUIRE_ROOT_AND_NOBODY();
+  site s;
+  share_with_nogroup(s);
+  auto c = config_for(s, "127.0.0.1:1");
+  c.user = "nobody";
+  c.group = "nogroup";
+  temp_dir dir("vmsgate-check");
+  const auto readable = check(dir, c.yaml());
+  EXPECT_EQ(readable.code(), 0) << readable.out;
+  fs::permissions(dir.path(), fs::perms(0700));  // root's private directory
+  const fs::path cfg = dir.path() / "check.yaml";
+  const auto r = vmsgate("check --config " + shell_quote(cfg.string()));
+  EXPECT_EQ(r.code(), 1) << r.out;
+  EXPECT_NE(r.out.find("[config_unreadable_by_user]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(cfg.string()), std::string::npos) << r.out;
+  const auto run = run_command(shell_quote(VMSGATE_BINARY) + " run --config " + shell_quote(cfg.string()) + " 2>&1", 30s);
+  EXPECT_EQ(run.code(), 1) << run.out;
+  EXPECT_NE(run.out.find("config_unreadable_by_user"), std::string::npos) << run.out;
 }
 
 }  // namespace

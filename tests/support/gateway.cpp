@@ -188,6 +188,9 @@ bool wait_for_stable_binary(const std::string& binary, std::chrono::milliseconds
 }
 
 gateway::gateway(std::string_view yaml, std::string binary) : dir_("vmsgate-gw") {
+  // The config holds no secret, and a gateway with `user:` reads it again on every
+  // reload as that user (run refuses to start when the user could not).
+  fs::permissions(dir_.path(), fs::perms(0755));
   config_path_ = dir_.write_file("vmsgate.yaml", yaml);
   wait_for_stable_binary(binary);
   proc_ = std::make_unique<process>(std::vector<std::string>{std::move(binary), "run", "--config", config_path_.string()});
