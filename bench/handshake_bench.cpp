@@ -69,7 +69,7 @@ std::shared_ptr<const tls::server_context> vmsgate_context() {
   const auto& p = bench::pki();
   tls::server_identity id;
   id.route = "bench";
-  id.own = {pki::to_pem(p.leaf.get()), pki::to_pem(p.leaf_key.get())};  // the leaf only, as bare sends
+  id.own = {pki::to_pem(p.leaf.get()), tls::to_secret(pki::to_pem(p.leaf_key.get()))};  // the leaf only, as bare sends
   id.server_names = {"bench.local"};
   auto keys = std::make_shared<tls::ticket_keyring>(tls::ticket_key_list{tls::random_ticket_key()});
   return tls::make_server_context(id, std::move(keys));

@@ -36,7 +36,7 @@ std::shared_ptr<const tls::server_context> make_context(bool mutual) {
   tls::server_identity id;
   id.route = "fuzz";
   id.own.cert_chain_pem = pki::to_pem(cert.get());
-  id.own.key_pem = pki::to_pem(key.get());
+  id.own.key_pem = tls::to_secret(pki::to_pem(key.get()));
   id.server_names = spec.dns_names;
   if (mutual) {
     id.client_auth = tls::client_auth::optional;

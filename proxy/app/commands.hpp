@@ -12,6 +12,12 @@ namespace vmsgate::app {
 void hold_stop_signals();
 void release_stop_signals();
 
+// `run` makes the process non-dumpable before it reads a key (no core dump, no
+// ptrace or /proc/PID/mem by the same user); VMSGATE_CORE_DUMPS=1 keeps it dumpable
+// for debugging a crash, and says so in the log.
+bool core_dumps_wanted();
+void keep_secrets_out_of_core_dumps();
+
 int run_main(const char* config_path);
 int check_main(const char* config_path);
 int pki_main(int argc, char** argv);   // arguments after "pki"

@@ -4,15 +4,35 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "proxy/app/gateway.hpp"
 #include "proxy/common/log.hpp"
 
 namespace vmsgate::app {
+
+bool core_dumps_wanted() {
+  const char* v = std::getenv("VMSGATE_CORE_DUMPS");
+  return v != nullptr && std::string_view(v) == "1";
+}
+
+// The process holds private keys and ticket keys: a core dump (or a debugger of the
+// same user, or /proc/PID/mem) would hand them out. Non-dumpable unless
+// VMSGATE_CORE_DUMPS=1 asks otherwise, for debugging a crash.
+void keep_secrets_out_of_core_dumps() {
+  if (core_dumps_wanted()) {
+    log::line(log::level::warning, "core_dumps_enabled")
+        .field("detail", "VMSGATE_CORE_DUMPS=1: a core dump would contain private and ticket keys");
+    return;
+  }
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
 
 void gateway::drop_privileges() {
   if (!cfg_.user) return;
@@ -33,6 +53,9 @@ void gateway::drop_privileges() {
   if (::initgroups(cfg_.user->c_str(), gid) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0)
     throw startup_error(1, std::string("cannot drop privileges: ") + std::strerror(errno));
   if (::setuid(0) == 0) throw startup_error(1, "privileges could be regained after dropping them");
+  // Changing the user made the process non-dumpable (fs.suid_dumpable); the
+  // debugging switch has to say so again.
+  if (core_dumps_wanted()) ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   log::line(log::level::info, "privileges_dropped")
       .field("user", *cfg_.user)
       .field("uid", static_cast<std::uint64_t>(uid))

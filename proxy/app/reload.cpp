@@ -119,7 +119,7 @@ tls::ticket_key_list gateway::load_ticket_keys(const config::config& cfg) const 
     return {tls::random_ticket_key()};
   }
   std::string error;
-  auto keys = tls::parse_ticket_keys(tls::read_file(*cfg.ticket_keys), error);
+  auto keys = tls::parse_ticket_keys(tls::read_secret_file(*cfg.ticket_keys), error);
   if (!error.empty()) throw startup_error(1, "tls.ticket_keys " + *cfg.ticket_keys + ": " + error);
   return keys;
 }

@@ -61,7 +61,7 @@ route_blueprint make_blueprint(const config::config& cfg, const config::route_co
                                  std::chrono::seconds(1));
   try {
     std::optional<tls::identity_pem> own;
-    if (!rc.cert.empty()) own = tls::identity_pem{tls::read_file(rc.cert), tls::read_file(rc.key)};
+    if (!rc.cert.empty()) own = tls::identity_pem{tls::read_file(rc.cert), tls::read_secret_file(rc.key)};
     const auto peers = tls::read_peer_roles(peer_policies(cfg, rc));
     if (rc.mode == config::mode::originate) {
       bp.client = tls::client_identity{rc.name, own, allow_ecdsa, peers};

@@ -39,6 +39,7 @@ int run_main(const char* config_path) {
   // A peer that vanishes mid-write must be an error code, not a signal that kills
   // every other stream.
   std::signal(SIGPIPE, SIG_IGN);
+  keep_secrets_out_of_core_dumps();
   const auto loaded = config::load_file(config_path);
   if (!loaded.cfg) {
     log_config_errors(loaded.errors);

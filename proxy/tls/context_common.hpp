@@ -5,13 +5,14 @@
 #include <string>
 
 #include "proxy/tls/openssl.hpp"
+#include "proxy/tls/secret.hpp"
 
 namespace vmsgate::tls {
 
 // A certificate chain (leaf first) and its key, as PEM text read from disk once.
 struct identity_pem {
   std::string cert_chain_pem;
-  std::string key_pem;
+  secret_string key_pem;  // wiped when freed
 };
 
 // Throws std::runtime_error("route R: what: <OpenSSL's words>").

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <sstream>
 #include <stdexcept>
 
 namespace vmsgate::tls {
@@ -16,7 +15,7 @@ int crypto_index() {
   return index;
 }
 
-bool decode_key(const std::string& line, ticket_key& out) {
+bool decode_key(std::string_view line, ticket_key& out) {
   // 80 bytes encode to exactly 108 base64 characters ending in one '=' (and
   // EVP_DecodeBlock would take a '=' elsewhere as data). The length is checked first: EVP_DecodeBlock writes 3 bytes per 4 characters however long
   // the line is, so a longer line would overrun `raw`.
@@ -25,11 +24,13 @@ bool decode_key(const std::string& line, ticket_key& out) {
   unsigned char raw[81];
   const int n = EVP_DecodeBlock(raw, reinterpret_cast<const unsigned char*>(line.data()), static_cast<int>(line.size()));
   // EVP_DecodeBlock counts the padding as a zero byte: 81.
-  if (n != 81) return false;
-  std::memcpy(out.name.data(), raw, 16);
-  std::memcpy(out.hmac.data(), raw + 16, 32);
-  std::memcpy(out.aes.data(), raw + 48, 32);
-  return true;
+  if (n == 81) {
+    std::memcpy(out.name.data(), raw, 16);
+    std::memcpy(out.hmac.data(), raw + 16, 32);
+    std::memcpy(out.aes.data(), raw + 48, 32);
+  }
+  wipe(raw, sizeof raw);
+  return n == 81;
 }
 
 bool set_hmac(EVP_MAC_CTX* hctx, const ticket_key& key) {
@@ -75,14 +76,18 @@ ticket_key random_ticket_key() {
   return k;
 }
 
-ticket_key_list parse_ticket_keys(const std::string& text, std::string& error) {
+ticket_key_list parse_ticket_keys(std::string_view text, std::string& error) {
   ticket_key_list keys;
-  std::istringstream in(text);
-  std::string line;
+  secret_string line;  // the key in base64, wiped when freed
   int number = 0;
-  while (std::getline(in, line)) {
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    const std::string_view raw = text.substr(0, end);
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
     ++number;
-    std::erase_if(line, [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
+    line.clear();
+    for (const char c : raw)
+      if (c != ' ' && c != '\t' && c != '\r') line.push_back(c);
     if (line.empty() || line[0] == '#') continue;
     ticket_key key;
     if (!decode_key(line, key)) {

@@ -9,17 +9,25 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proxy/tls/openssl.hpp"
+#include "proxy/tls/secret.hpp"
 
 namespace vmsgate::tls {
 
 // OpenSSL's 80-byte layout: key name, HMAC-SHA256 key, AES-256 key.
+// Wiped when destroyed, copies and the vector's moves included.
 struct ticket_key {
   std::array<unsigned char, 16> name{};
   std::array<unsigned char, 32> hmac{};
   std::array<unsigned char, 32> aes{};
+
+  ticket_key() = default;
+  ticket_key(const ticket_key&) = default;
+  ticket_key& operator=(const ticket_key&) = default;
+  ~ticket_key() { wipe(this, sizeof *this); }
 };
 using ticket_key_list = std::vector<ticket_key>;
 
@@ -29,7 +37,7 @@ ticket_key random_ticket_key();
 // (`openssl rand 80 | base64 -w0; echo`); blank lines and lines starting with '#'
 // are ignored. The first key encrypts. Returns nothing and sets
 // `error` when the file is malformed.
-ticket_key_list parse_ticket_keys(const std::string& text, std::string& error);
+ticket_key_list parse_ticket_keys(std::string_view text, std::string& error);
 
 class ticket_keyring {
  public:

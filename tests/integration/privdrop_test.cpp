@@ -5,6 +5,8 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -195,6 +197,44 @@ TEST(PrivilegeDrop, ConfigTheUserCannotReadIsRefusedBeforeStart) {
   const auto run = run_command(shell_quote(VMSGATE_BINARY) + " run --config " + shell_quote(cfg.string()) + " 2>&1", 30s);
   EXPECT_EQ(run.code(), 1) << run.out;
   EXPECT_NE(run.out.find("config_unreadable_by_user"), std::string::npos) << run.out;
+}
+
+// Issue 32, finding 8: nothing kept key material out of core dumps. A process
+// that is not dumpable has its /proc/PID files owned by root whatever user it runs
+// as (and refuses ptrace and /proc/PID/mem to that user); so a gateway started
+// directly as nobody (no user: drop, which would clear the flag on its own) shows
+// root-owned /proc files, unless VMSGATE_CORE_DUMPS=1 asked for dumps.
+uid_t proc_owner(pid_t pid) {
+  struct stat st {};
+  if (::stat(("/proc/" + std::to_string(pid) + "/environ").c_str(), &st) != 0) return static_cast<uid_t>(-1);
+  return st.st_uid;
+}
+
+TEST(PrivilegeDrop, TheGatewayIsNotDumpableUnlessAskedFor) {
+  REQUIRE_ROOT_AND_NOBODY();
+  const uid_t nobody = ::getpwnam("nobody")->pw_uid;
+  site s;
+  share_with_nogroup(s);
+  echo_server echo;
+  const auto c = config_for(s, echo.address());
+  temp_dir dir("vmsgate-dump");
+  fs::permissions(dir.path(), fs::perms(0755));
+  const fs::path cfg = dir.write_file("vmsgate.yaml", c.yaml());
+  for (const bool dumps : {false, true}) {
+    std::vector<std::string> argv = {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"};
+    if (dumps) argv.insert(argv.begin(), {"/usr/bin/env", "VMSGATE_CORE_DUMPS=1"});
+    argv.insert(argv.end(), {VMSGATE_BINARY, "run", "--config", cfg.string()});
+    process p(argv);
+    ASSERT_TRUE(p.wait_for_line([](const std::string& l) { return is_event(l, "ready"); }, 20s)) << p.stderr_text();
+    if (dumps) {
+      EXPECT_EQ(proc_owner(p.pid()), nobody) << "VMSGATE_CORE_DUMPS=1 did not keep the process dumpable";
+      EXPECT_NE(p.stderr_text().find("core_dumps_enabled"), std::string::npos) << p.stderr_text();
+    } else {
+      EXPECT_EQ(proc_owner(p.pid()), 0u) << "the gateway is dumpable: a core dump would hold its keys";
+    }
+    p.send_signal(SIGTERM);
+    EXPECT_TRUE(p.wait_for_exit(20s));
+  }
 }
 
 }  // namespace
