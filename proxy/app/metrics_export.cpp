@@ -123,6 +123,7 @@ void add_process(family_set& fs, const std::vector<certificate_record>& certs, c
              static_cast<double>(reloads.failures.load(std::memory_order_relaxed)));
   fs.gauge(family::config_last_reload_success_timestamp_seconds, {},
            reloads.last_success_seconds.load(std::memory_order_relaxed));
+  fs.counter(family::log_lines_dropped_total, {}, static_cast<double>(log::dropped_lines()));
 }
 
 }  // namespace

@@ -39,6 +39,9 @@ int run_main(const char* config_path) {
   // A peer that vanishes mid-write must be an error code, not a signal that kills
   // every other stream.
   std::signal(SIGPIPE, SIG_IGN);
+  // Every line from here on goes through one writer thread, so that a slow log
+  // reader never stalls a worker; it is drained when run_main returns.
+  log::async_writer log_writer;
   keep_secrets_out_of_core_dumps();
   const auto loaded = config::load_file(config_path);
   if (!loaded.cfg) {

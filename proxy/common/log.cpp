@@ -7,12 +7,16 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <utility>
 
 namespace vmsgate::log {
 namespace {
 
 std::atomic<level> min_level{level::info};
-
 const char* level_name(level lvl) {
   switch (lvl) {
     case level::debug: return "debug";
@@ -58,6 +62,79 @@ void append_timestamp(std::string& out) {
   out += 'Z';
 }
 
+std::atomic<std::uint64_t> dropped{0};
+
+void write_all(const char* p, std::size_t left) {
+  while (left > 0) {
+    const ssize_t n = ::write(STDERR_FILENO, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // Nowhere left to report a broken stderr.
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+// The queue between the threads that log and the one that writes. Allocated once
+// and never freed: if the writer is still stuck in write(2) when the process exits,
+// it must not find its state destroyed under it.
+struct writer_state {
+  std::mutex mutex;
+  std::condition_variable wake;     // lines queued, or stop
+  std::condition_variable drained;  // the queue became empty
+  std::deque<std::string> queue;
+  std::size_t queued_bytes = 0;
+  std::size_t max_bytes = 0;
+  std::uint64_t dropped_unreported = 0;
+  bool writing = false;
+  bool stop = false;
+};
+
+std::atomic<writer_state*> active{nullptr};
+
+// False when the line could not be queued (the queue was full): it is dropped.
+bool enqueue(writer_state& st, std::string&& text) {
+  {
+    std::lock_guard lock(st.mutex);
+    if (st.queued_bytes + text.size() > st.max_bytes) {
+      ++st.dropped_unreported;
+      dropped.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    st.queued_bytes += text.size();
+    st.queue.push_back(std::move(text));
+  }
+  st.wake.notify_one();
+  return true;
+}
+
+void write_loop(writer_state* st) {
+  std::unique_lock lock(st->mutex);
+  for (;;) {
+    st->wake.wait(lock, [st] { return !st->queue.empty() || st->dropped_unreported > 0 || st->stop; });
+    if (st->queue.empty() && st->dropped_unreported == 0) {
+      if (st->stop) return;
+      continue;
+    }
+    std::deque<std::string> batch;
+    batch.swap(st->queue);
+    st->queued_bytes = 0;
+    const std::uint64_t lost = std::exchange(st->dropped_unreported, 0);
+    st->writing = true;
+    lock.unlock();
+    if (lost > 0) {
+      std::string note = "{\"ts\":\"";
+      append_timestamp(note);
+      note += "\",\"level\":\"warning\",\"event\":\"log_lines_dropped\",\"count\":" + std::to_string(lost) +
+              ",\"detail\":\"the log reader was too slow; lines were dropped rather than stall connections\"}\n";
+      write_all(note.data(), note.size());
+    }
+    for (const auto& text : batch) write_all(text.data(), text.size());
+    lock.lock();
+    st->writing = false;
+    if (st->queue.empty() && st->dropped_unreported == 0) st->drained.notify_all();
+  }
+}
+
 }  // namespace
 
 void set_min_level(level lvl) { min_level.store(lvl, std::memory_order_relaxed); }
@@ -98,15 +175,32 @@ line::line(level lvl, std::string_view event) {
 line::~line() {
   if (text_.empty()) return;
   text_ += "}\n";
-  const char* p = text_.data();
-  std::size_t left = text_.size();
-  while (left > 0) {
-    const ssize_t n = ::write(STDERR_FILENO, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // Nowhere left to report a broken stderr.
-    p += n;
-    left -= static_cast<std::size_t>(n);
+  if (writer_state* st = active.load(std::memory_order_acquire)) {
+    enqueue(*st, std::move(text_));
+    return;
   }
+  write_all(text_.data(), text_.size());
+}
+
+std::uint64_t dropped_lines() { return dropped.load(std::memory_order_relaxed); }
+
+async_writer::async_writer(std::size_t max_queued_bytes) {
+  auto* st = new writer_state;  // never freed; see writer_state
+  st->max_bytes = max_queued_bytes;
+  std::thread(write_loop, st).detach();
+  active.store(st, std::memory_order_release);
+}
+
+async_writer::~async_writer() {
+  writer_state* st = active.exchange(nullptr, std::memory_order_acq_rel);
+  if (st == nullptr) return;
+  std::unique_lock lock(st->mutex);
+  st->stop = true;
+  st->wake.notify_one();
+  // Lines already queued are written unless the reader stays stuck past the
+  // timeout; the process then goes on (to exit) without them.
+  st->drained.wait_for(lock, drain_timeout,
+                       [st] { return st->queue.empty() && st->dropped_unreported == 0 && !st->writing; });
 }
 
 void line::key(std::string_view k) {

@@ -1,7 +1,15 @@
 #pragma once
 // Structured logging: one JSON object per line on stderr, written with a single
 // write(2) so that lines from different worker threads never interleave.
+//
+// While an async_writer exists (`vmsgate run` holds one), a line is handed to one
+// writer thread through a bounded queue instead: a worker never waits on a slow
+// log reader (a stalled journald, a full pipe), and when the queue is full a line is
+// dropped and counted (dropped_lines(), vmsgate_log_lines_dropped_total); the writer
+// then logs how many were lost. Without one, lines are written at once.
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -39,5 +47,21 @@ void append_json_escaped(std::string& out, std::string_view s);
 
 // Lines below this level are dropped; set once at start-up.
 void set_min_level(level lvl);
+
+// Lines dropped because the async writer's queue was full, since start.
+std::uint64_t dropped_lines();
+
+class async_writer {
+ public:
+  // `max_queued_bytes`: lines waiting beyond this are dropped.
+  explicit async_writer(std::size_t max_queued_bytes = 1 << 20);
+  // Writes what is queued (waiting up to `drain_timeout` for a slow reader), then
+  // lines go straight to stderr again.
+  ~async_writer();
+  async_writer(const async_writer&) = delete;
+  async_writer& operator=(const async_writer&) = delete;
+
+  static constexpr std::chrono::milliseconds drain_timeout{2000};
+};
 
 }  // namespace vmsgate::log

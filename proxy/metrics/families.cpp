@@ -47,6 +47,9 @@ std::vector<family_spec> make_table() {
       {family::config_last_reload_success_timestamp_seconds, "config_last_reload_success_timestamp_seconds",
        "When the configuration was last loaded successfully (start-up counts), in seconds since the Unix epoch.",
        MetricType::Gauge, {}},
+      {family::log_lines_dropped_total, "log_lines_dropped_total",
+       "Log lines dropped because the log reader was too slow (the gateway never waits for it).",
+       MetricType::Counter, {}},
   };
 }
 

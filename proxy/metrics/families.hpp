@@ -36,8 +36,9 @@ enum class family : std::size_t {
   certificate_expiry_timestamp_seconds,
   config_reloads_total,
   config_last_reload_success_timestamp_seconds,
+  log_lines_dropped_total,
 };
-inline constexpr std::size_t family_count = 15;
+inline constexpr std::size_t family_count = 16;
 
 inline constexpr std::string_view prefix = "vmsgate_";
 

@@ -36,6 +36,7 @@ const std::map<std::string_view, contract_row>& contract() {
       {"certificate_expiry_timestamp_seconds", {MetricType::Gauge, {"route", "role", "usage", "subject", "serial"}}},
       {"config_reloads_total", {MetricType::Counter, {"result"}}},
       {"config_last_reload_success_timestamp_seconds", {MetricType::Gauge, {}}},
+      {"log_lines_dropped_total", {MetricType::Counter, {}}},  // issue 32
   };
   return rows;
 }

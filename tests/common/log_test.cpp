@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -11,7 +12,10 @@
 #include <ctime>
 #include <functional>
 #include <limits>
+#include <algorithm>
+#include <optional>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -112,3 +116,45 @@ TEST(LogLine, LinesBelowTheLevelAreNotWritten) {
 }
 
 }  // namespace
+
+// Issue 32, finding 8: each line was a blocking write(2) on the worker that logged
+// it, so a log reader that stopped reading stalled that worker's streams. With the
+// async writer (as `vmsgate run` has it), a thread that logs never waits for the
+// reader: past the queue's bound, lines are dropped and counted, and the writer
+// reports how many once the reader is back.
+TEST(AsyncWriter, AStalledReaderNeverBlocksTheLoggingThreadAndDropsAreCounted) {
+  std::fflush(stderr);
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const int saved = ::dup(STDERR_FILENO);
+  ::dup2(fds[1], STDERR_FILENO);
+  const std::uint64_t dropped_before = vmsgate::log::dropped_lines();
+  std::optional<vmsgate::log::async_writer> writer(std::in_place, 16 * 1024);
+  // Nobody reads the pipe: its 64 KiB and the 16 KiB queue fill, then lines drop.
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5000; ++i) line(level::info, "flood").field("n", i).field("pad", std::string(100, 'x'));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::seconds(5)) << "logging waited for the reader";
+  EXPECT_GT(vmsgate::log::dropped_lines(), dropped_before) << "750 KB fit in 80 KB, yet no line was dropped";
+
+  // The reader comes back: what was queued, then the drop report, arrive.
+  std::string out;
+  std::thread reader([&] {
+    char buf[65536];
+    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  });
+  line(level::info, "after");
+  writer.reset();  // drains
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  ::close(fds[1]);  // the pipe's last writer: the reader sees its end
+  reader.join();
+  ::close(fds[0]);
+  EXPECT_NE(out.find("\"event\":\"log_lines_dropped\""), std::string::npos) << out.substr(0, 300);
+  EXPECT_NE(out.find("\"event\":\"after\""), std::string::npos);
+  // Every line that was written is whole: the drops are whole lines.
+  std::size_t lines = 0;
+  for (std::size_t pos = 0; (pos = out.find('\n', pos)) != std::string::npos; ++pos) ++lines;
+  EXPECT_EQ(out.back(), '\n');
+  EXPECT_EQ(lines, static_cast<std::size_t>(std::count(out.begin(), out.end(), '{')));
+}
