@@ -153,6 +153,37 @@ TEST(Resumption, SecondOriginateConnectionResumesOnBothRoutes) {
   }
 }
 
+// Issue 32, finding 1, on the originate side: a session cached from an upstream is
+// offered only while the certificate it carries is valid. Past the upstream's
+// notAfter the route makes a full handshake, which sees the expired certificate and
+// refuses it, never a resumption that would not look at it.
+TEST(Resumption, OriginateDoesNotResumePastTheUpstreamsCertificate) {
+  const auto& p = shared_mtls_pki();
+  temp_dir dir("vmsgate-upexp");
+  const cert_pair expiring{dir.path() / "mgmt.pem", dir.path() / "mgmt.key"};
+  const auto not_after = std::chrono::system_clock::now() + std::chrono::seconds(8);
+  make_leaf_cert(p.ca, p.ca_key, "mgmt01.example.local", -3600, 8, expiring, "serverAuth");
+  mgmt_side m(expiring);
+  ASSERT_TRUE(m.gw.wait_ready()) << m.gw.log();
+  gateway up(mtls_originate_yaml(p, &p.rec01, {{m.address(), "mgmt01.example.local"}}, one_worker()));
+  ASSERT_TRUE(up.wait_ready()) << up.log();
+  for (const char* expected : {"false", "true"}) {
+    const auto from = up.proc().stderr_line_count();
+    const auto r = plain_echo_transfer("127.0.0.1", up.port("uplink"), 4096, 3, 10s);
+    ASSERT_TRUE(r.ok) << r.error << "\n" << up.log();
+    const auto u = up.wait_for_event("connection_closed", 10s, from);
+    ASSERT_TRUE(u) << up.log();
+    ASSERT_EQ(json_field(*u, "resumed"), expected) << *u;
+  }
+  std::this_thread::sleep_until(not_after + std::chrono::milliseconds(1500));
+  const auto from = up.proc().stderr_line_count();
+  const auto r = plain_echo_transfer("127.0.0.1", up.port("uplink"), 4096, 3, 10s);
+  EXPECT_FALSE(r.ok) << "a session with an expired upstream was resumed\n" << up.log();
+  const auto failed = up.wait_for_event("backend_failed", 10s, from);
+  ASSERT_TRUE(failed) << up.log();
+  EXPECT_EQ(json_field(*failed, "handshake_failure"), "expired") << *failed;
+}
+
 // openssl s_client saves the session, then offers it again; "Reused" means the
 // gateway's ticket (or, with TLS 1.2, its session) was accepted.
 void expect_s_client_reuse(const std::string& version_flag) {

@@ -127,6 +127,11 @@ const mtls_pki& shared_mtls_pki() {
 
 void make_client_cert(const std::filesystem::path& ca_pem, const std::filesystem::path& ca_key,
                       const std::string& cn, long not_before, long not_after, const cert_pair& out) {
+  make_leaf_cert(ca_pem, ca_key, cn, not_before, not_after, out, "clientAuth");
+}
+
+void make_leaf_cert(const std::filesystem::path& ca_pem, const std::filesystem::path& ca_key, const std::string& cn,
+                    long not_before, long not_after, const cert_pair& out, const char* ext_key_usage) {
   x509_ptr ca(read_pem<X509>(ca_pem, PEM_read_X509));
   pkey_ptr ca_pkey(read_pem<EVP_PKEY>(ca_key, PEM_read_PrivateKey));
   pkey_ptr key(EVP_RSA_gen(2048));
@@ -142,7 +147,7 @@ void make_client_cert(const std::filesystem::path& ca_pem, const std::filesystem
   X509_set_pubkey(cert.get(), key.get());
   add_ext(cert.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE");
   add_ext(cert.get(), ca.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment");
-  add_ext(cert.get(), ca.get(), NID_ext_key_usage, "clientAuth");
+  add_ext(cert.get(), ca.get(), NID_ext_key_usage, ext_key_usage);
   add_ext(cert.get(), ca.get(), NID_subject_alt_name, ("DNS:" + cn).c_str());
   add_ext(cert.get(), ca.get(), NID_subject_key_identifier, "hash");
   add_ext(cert.get(), ca.get(), NID_authority_key_identifier, "keyid");

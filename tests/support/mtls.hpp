@@ -46,6 +46,9 @@ const mtls_pki& shared_mtls_pki();
 // Throws std::runtime_error on failure.
 void make_client_cert(const std::filesystem::path& ca_pem, const std::filesystem::path& ca_key,
                       const std::string& cn, long not_before, long not_after, const cert_pair& out);
+// The same with another extended key usage, e.g. "serverAuth".
+void make_leaf_cert(const std::filesystem::path& ca_pem, const std::filesystem::path& ca_key, const std::string& cn,
+                    long not_before, long not_after, const cert_pair& out, const char* ext_key_usage);
 
 // The outcome of a plain (unencrypted) echo transfer.
 struct plain_result {
