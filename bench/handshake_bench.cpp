@@ -36,6 +36,7 @@
 #include "proxy/pki/builder.hpp"
 #include "proxy/tls/record_layer.hpp"
 #include "proxy/tls/server_context.hpp"
+#include "proxy/tls/session_lifetime.hpp"
 #include "tests/support/memory_pair.hpp"
 
 namespace {
@@ -189,6 +190,31 @@ void BM_ServerHandshakeVmsgate(benchmark::State& state) {
   static const auto ctx = vmsgate_context();
   run(state, ctx->ctx.get(), true);
 }
+
+// The check every resumption now makes (issue 32): is the session within its
+// lifetime, and is the peer certificate it carries still valid? On a real session
+// from a full handshake, carrying the server's leaf as its peer (an originate
+// route's take() checks exactly this; a terminate route checks the client's
+// certificate the same way when it reads a ticket).
+void BM_ResumptionRecheck(benchmark::State& state) {
+  static const auto ctx = vmsgate_context();
+  client_side client(TLS1_3_VERSION);
+  const outcome first = handshake(ctx->ctx.get(), client.ctx.get(), true, nullptr, true);
+  if (!first.done || first.session == nullptr || SSL_SESSION_get0_peer(first.session) == nullptr) {
+    state.SkipWithError("no session with a peer certificate");
+    return;
+  }
+  const std::time_t born = std::time(nullptr);
+  std::int64_t ok = 0;
+  for (auto _ : state) {
+    const bool r = tls::resumable_at(first.session, born, std::chrono::hours(12), std::time(nullptr));
+    benchmark::DoNotOptimize(r);
+    ok += r ? 1 : 0;
+  }
+  SSL_SESSION_free(first.session);
+  if (ok != state.iterations()) state.SkipWithError("the session was not resumable");
+}
+BENCHMARK(BM_ResumptionRecheck)->Unit(benchmark::kNanosecond);
 
 void handshakes(benchmark::internal::Benchmark* b) {
   b->Args({TLS1_3_VERSION, 0})->Args({TLS1_2_VERSION, 0})->Args({TLS1_3_VERSION, 1});
