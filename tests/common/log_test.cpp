@@ -143,6 +143,8 @@ TEST(AsyncWriter, AStalledReaderNeverBlocksTheLoggingThreadAndDropsAreCounted) {
     char buf[65536];
     for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
   });
+  // Once the reader has caught up (the queue held 16 KiB), a new line is written.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   line(level::info, "after");
   writer.reset();  // drains
   ::dup2(saved, STDERR_FILENO);
