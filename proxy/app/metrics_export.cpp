@@ -2,7 +2,15 @@
 
 #include <openssl/crypto.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
 #include <set>
+#include <sstream>
 #include <tuple>
 
 #include "proxy/app/gateway.hpp"
@@ -124,6 +132,25 @@ void add_process(family_set& fs, const std::vector<certificate_record>& certs, c
   fs.gauge(family::config_last_reload_success_timestamp_seconds, {},
            reloads.last_success_seconds.load(std::memory_order_relaxed));
   fs.counter(family::log_lines_dropped_total, {}, static_cast<double>(log::dropped_lines()));
+  fs.gauge(family::config_last_reload_successful, {},
+           reloads.last_successful.load(std::memory_order_relaxed) ? 1.0 : 0.0);
+  std::set<std::string> roles;
+  for (const auto& c : certs)
+    if (roles.insert(c.role).second)
+      fs.gauge(family::role_expiry_warning_seconds, {c.role}, static_cast<double>(c.expiry_warning.count()));
+  const process_figures p = read_process_figures();
+  fs.counter(family::process_cpu_seconds_total, {}, p.cpu_seconds);
+  fs.gauge(family::process_resident_memory_bytes, {}, p.resident_bytes);
+  fs.gauge(family::process_open_fds, {}, p.open_fds);
+  fs.gauge(family::process_max_fds, {}, p.max_fds);
+  fs.gauge(family::process_start_time_seconds, {}, p.start_time_seconds);
+}
+
+void add_health(family_set& fs, const std::vector<route_status>& health) {
+  for (const auto& r : health) {
+    fs.gauge(family::route_ready, {r.route}, r.ready ? 1.0 : 0.0);
+    for (const auto& [label, up] : r.backends) fs.gauge(family::backend_up, {r.route, label}, up ? 1.0 : 0.0);
+  }
 }
 
 }  // namespace
@@ -131,6 +158,7 @@ void add_process(family_set& fs, const std::vector<certificate_record>& certs, c
 void reload_stats::record_success(system_clock::time_point when) {
   successes.fetch_add(1, std::memory_order_relaxed);
   last_success_seconds.store(epoch_seconds(when), std::memory_order_relaxed);
+  last_successful.store(true, std::memory_order_relaxed);
 }
 
 std::vector<certificate_record> collect_certificates(const config::config& cfg) {
@@ -168,8 +196,44 @@ std::size_t log_expiring(const std::vector<certificate_record>& certs, system_cl
   return logged.size();
 }
 
+process_figures read_process_figures() {
+  process_figures p;
+  const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+  // /proc/self/stat: the command may hold spaces and parentheses; fields count
+  // from the last ')'. utime and stime are fields 14 and 15, starttime 22, rss 24.
+  std::ifstream stat_file("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  const auto close = stat.rfind(')');
+  if (close != std::string::npos && ticks > 0) {
+    std::istringstream fields(stat.substr(close + 2));
+    std::vector<std::string> f{std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>()};
+    // f[0] is field 3 (state).
+    if (f.size() > 21) {
+      p.cpu_seconds = (std::stod(f[11]) + std::stod(f[12])) / ticks;
+      p.resident_bytes = std::stod(f[21]) * page;
+      std::ifstream proc_stat("/proc/stat");
+      for (std::string key; proc_stat >> key;) {
+        if (key == "btime") {
+          double boot = 0;
+          proc_stat >> boot;
+          p.start_time_seconds = boot + std::stod(f[19]) / ticks;
+          break;
+        }
+        proc_stat.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+      }
+    }
+  }
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end; it.increment(ec))
+    p.open_fds += 1;
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0) p.max_fds = static_cast<double>(nofile.rlim_cur);
+  return p;
+}
+
 std::string render_metrics(const std::vector<route_record>& routes, const std::vector<certificate_record>& certs,
-                           const reload_stats& reloads) {
+                           const reload_stats& reloads, const std::vector<route_status>& health) {
   family_set fs;
   for (const auto& r : routes) {
     add_connections(fs, r);
@@ -177,6 +241,7 @@ std::string render_metrics(const std::vector<route_record>& routes, const std::v
     add_backends(fs, r);
   }
   add_process(fs, certs, reloads);
+  add_health(fs, health);
   return fs.text();
 }
 

@@ -21,10 +21,32 @@ struct reload_stats {
   std::atomic<std::uint64_t> failures{0};
   // Seconds since the Unix epoch of the last successful load; start-up counts.
   std::atomic<double> last_success_seconds{0.0};
+  // Whether the last load (start-up or reload) succeeded.
+  std::atomic<bool> last_successful{true};
 
   void record_success(std::chrono::system_clock::time_point when = std::chrono::system_clock::now());
-  void record_failure() { failures.fetch_add(1, std::memory_order_relaxed); }
+  void record_failure() {
+    failures.fetch_add(1, std::memory_order_relaxed);
+    last_successful.store(false, std::memory_order_relaxed);
+  }
 };
+
+// What the readiness prober knows of one route, for route_ready and backend_up.
+struct route_status {
+  std::string route;
+  bool ready = false;
+  std::vector<std::pair<std::string, bool>> backends;  // label, answered the last probe
+};
+
+// The standard process_* figures, read from /proc/self.
+struct process_figures {
+  double cpu_seconds = 0;
+  double resident_bytes = 0;
+  double open_fds = 0;
+  double max_fds = 0;
+  double start_time_seconds = 0;
+};
+process_figures read_process_figures();
 
 // One certificate the gateway depends on, as the expiry gauge labels it.
 struct certificate_record {
@@ -50,6 +72,6 @@ std::size_t log_expiring(const std::vector<certificate_record>& certs, std::chro
 
 // The whole /metrics body in the Prometheus text format.
 std::string render_metrics(const std::vector<route_record>& routes, const std::vector<certificate_record>& certs,
-                           const reload_stats& reloads);
+                           const reload_stats& reloads, const std::vector<route_status>& health = {});
 
 }  // namespace vmsgate::app

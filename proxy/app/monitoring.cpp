@@ -43,7 +43,7 @@ admin::handlers monitoring::handlers() {
   h.metrics = [this] {
     admin::response r;
     r.content_type = std::string(metrics::text_content_type);
-    r.body = render_metrics(routes_, reminder_->certs, reloads_);
+    r.body = render_metrics(routes_, reminder_->certs, reloads_, readiness_.status());
     return r;
   };
   h.ready = [this] { return to_response(readiness_.verdict()); };

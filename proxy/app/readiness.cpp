@@ -15,13 +15,20 @@ struct readiness::state {
   void sync() {
     health.resize(routes.size());
     connects_seen.resize(routes.size(), 0);
-    for (std::size_t i = 0; i < routes.size(); ++i)
-      if (health[i].name != routes[i].name) health[i] = route_health{routes[i].name, std::nullopt, {}};
+    backend_up.resize(routes.size());
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+      if (health[i].name != routes[i].name) {
+        health[i] = route_health{routes[i].name, std::nullopt, {}};
+        backend_up[i].clear();
+      }
+      backend_up[i].resize(routes[i].backends.size(), false);
+    }
   }
 
   const std::vector<route_record>& routes;
   prober_options opts;
   std::vector<route_health> health;
+  std::vector<std::vector<bool>> backend_up;  // per route, per backend: answered its last probe
   std::vector<std::uint64_t> connects_seen;  // backend connects on the data path, per route
   bool accepting = false;
   bool stopped = false;
@@ -58,21 +65,29 @@ net::awaitable<std::string> probe_one(state_ptr s, tcp::endpoint ep) {
   co_return ec ? ec.message() : std::string();
 }
 
-// Tries the route's backends in priority order up to the first that answers.
+// Tries each of the route's backends, so that backend_up knows every one of them.
 net::awaitable<void> probe_route(state_ptr s, std::size_t i) {
   const auto backends = s->routes[i].backends;  // a reload may replace the record meanwhile
+  const std::string name = s->routes[i].name;
   std::string errors;
-  for (const auto& b : backends) {
-    const std::string error = co_await probe_one(s, b.endpoint);
-    if (s->stopped || i >= s->health.size()) co_return;
+  bool any = false;
+  for (std::size_t b = 0; b < backends.size(); ++b) {
+    const std::string error = co_await probe_one(s, backends[b].endpoint);
+    // A reload may have replaced the routes meanwhile: record only into the same route.
+    if (s->stopped || i >= s->health.size() || s->health[i].name != name) co_return;
+    if (b < s->backend_up[i].size()) s->backend_up[i][b] = error.empty();
     if (error.empty()) {
-      s->health[i].last_answer = steady::now();
-      s->health[i].last_error.clear();
-      co_return;
+      any = true;
+      continue;
     }
-    errors += (errors.empty() ? "" : "; ") + b.label + ": " + error;
+    errors += (errors.empty() ? "" : "; ") + backends[b].label + ": " + error;
   }
-  s->health[i].last_error = errors.empty() ? "no backend configured" : errors;
+  if (any) {
+    s->health[i].last_answer = steady::now();
+    s->health[i].last_error.clear();
+  } else {
+    s->health[i].last_error = errors.empty() ? "no backend configured" : errors;
+  }
 }
 
 // Marks route `i` answered when the data path connected since the last look;
@@ -88,8 +103,8 @@ net::awaitable<void> probe_loop(state_ptr s) {
   while (!s->stopped) {
     s->sync();
     for (std::size_t i = 0; i < s->health.size() && !s->stopped; ++i) {
-      const bool answered = note_data_path(*s, i);
-      if (!answered) co_await probe_route(s, i);
+      note_data_path(*s, i);
+      co_await probe_route(s, i);
     }
     if (s->stopped) co_return;
     s->tick.expires_after(s->opts.interval);
@@ -143,6 +158,24 @@ void readiness::stop() {
 }
 
 steady::duration readiness::freshness() const { return 2 * (state_->opts.interval + state_->opts.connect_timeout); }
+
+std::vector<route_status> readiness::status() const {
+  state_->sync();
+  for (std::size_t i = 0; i < state_->health.size(); ++i) note_data_path(*state_, i);
+  const auto now = steady::now();
+  std::vector<route_status> out;
+  for (std::size_t i = 0; i < state_->health.size(); ++i) {
+    const auto& h = state_->health[i];
+    route_status r;
+    r.route = h.name;
+    r.ready = decide_readiness(state_->accepting, {h}, now, freshness()).ready;
+    const auto& up = state_->backend_up[i];
+    for (std::size_t b = 0; b < up.size() && b < state_->routes[i].backends.size(); ++b)
+      r.backends.emplace_back(state_->routes[i].backends[b].label, up[b]);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
 
 readiness_verdict readiness::verdict() const {
   state_->sync();

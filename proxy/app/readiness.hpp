@@ -1,9 +1,9 @@
 #pragma once
 // /readyz: ready when every listener is bound and accepting and every route has a
 // backend that answered recently. A prober on the admin io_context connects to each
-// route's backends in turn every few seconds (stopping at the first that answers);
-// a successful backend connect on the data path counts as an answer too, so a busy
-// route is not probed at all.
+// route's backends in turn every few seconds, every backend (backend_up shows each);
+// a successful backend connect on the data path counts as an answer for the route
+// too.
 
 #include <chrono>
 #include <cstdint>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proxy/admin/route.hpp"
+#include "proxy/app/metrics_export.hpp"
 #include "proxy/common/asio.hpp"
 
 namespace vmsgate::app {
@@ -60,6 +61,8 @@ class readiness {
   void stop();
 
   readiness_verdict verdict() const;
+  // Per route: ready as /readyz judges it, and each backend's last probe.
+  std::vector<route_status> status() const;
   // How long a backend's answer stays good: long enough for two probe rounds that
   // each wait the whole connect timeout.
   steady::duration freshness() const;

@@ -50,6 +50,27 @@ std::vector<family_spec> make_table() {
       {family::log_lines_dropped_total, "log_lines_dropped_total",
        "Log lines dropped because the log reader was too slow (the gateway never waits for it).",
        MetricType::Counter, {}},
+      {family::backend_up, "backend_up",
+       "1 when the backend accepted the last connection the readiness prober made to it, else 0.",
+       MetricType::Gauge, {"route", "backend"}},
+      {family::route_ready, "route_ready",
+       "1 when the route's listener accepts and one of its backends answered recently (what /readyz checks).",
+       MetricType::Gauge, {"route"}},
+      {family::role_expiry_warning_seconds, "role_expiry_warning_seconds",
+       "The role's expiry_warning: certificates of the role that expire sooner are warned of.", MetricType::Gauge,
+       {"role"}},
+      {family::config_last_reload_successful, "config_last_reload_successful",
+       "1 when the last configuration load (start-up or reload) succeeded, 0 when the last reload failed.",
+       MetricType::Gauge, {}},
+      {family::process_cpu_seconds_total, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+       MetricType::Counter, {}, true},
+      {family::process_resident_memory_bytes, "process_resident_memory_bytes", "Resident memory size in bytes.",
+       MetricType::Gauge, {}, true},
+      {family::process_open_fds, "process_open_fds", "Number of open file descriptors.", MetricType::Gauge, {}, true},
+      {family::process_max_fds, "process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge, {},
+       true},
+      {family::process_start_time_seconds, "process_start_time_seconds",
+       "Start time of the process since unix epoch in seconds.", MetricType::Gauge, {}, true},
   };
 }
 
@@ -58,6 +79,10 @@ std::vector<family_spec> make_table() {
 const std::vector<family_spec>& family_table() {
   static const std::vector<family_spec> table = make_table();
   return table;
+}
+
+std::string exported_name(const family_spec& s) {
+  return s.standard ? std::string(s.name) : std::string(prefix) + std::string(s.name);
 }
 
 const family_spec& spec(family f) { return family_table().at(static_cast<std::size_t>(f)); }
@@ -74,7 +99,7 @@ family_set::family_set() {
   families_.reserve(family_count);
   for (const auto& s : family_table()) {
     prometheus::MetricFamily mf;
-    mf.name = std::string(prefix) + std::string(s.name);
+    mf.name = exported_name(s);
     mf.help = std::string(s.help);
     mf.type = s.type;
     families_.push_back(std::move(mf));

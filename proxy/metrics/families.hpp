@@ -37,8 +37,17 @@ enum class family : std::size_t {
   config_reloads_total,
   config_last_reload_success_timestamp_seconds,
   log_lines_dropped_total,
+  backend_up,
+  route_ready,
+  role_expiry_warning_seconds,
+  config_last_reload_successful,
+  process_cpu_seconds_total,
+  process_resident_memory_bytes,
+  process_open_fds,
+  process_max_fds,
+  process_start_time_seconds,
 };
-inline constexpr std::size_t family_count = 16;
+inline constexpr std::size_t family_count = 25;
 
 inline constexpr std::string_view prefix = "vmsgate_";
 
@@ -48,7 +57,12 @@ struct family_spec {
   std::string_view help;
   prometheus::MetricType type;
   std::vector<std::string_view> labels;
+  // The standard process_* families every Prometheus client exports: no prefix.
+  bool standard = false;
 };
+
+// The name as scraped: "vmsgate_" + name, or name alone for a standard family.
+std::string exported_name(const family_spec& s);
 
 // Every family, in enum order.
 const std::vector<family_spec>& family_table();

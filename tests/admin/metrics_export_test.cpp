@@ -68,6 +68,41 @@ TEST(MetricsExport, BuildInfoAndReloads) {
   EXPECT_EQ(sample(text, R"(vmsgate_config_reloads_total{result="success"})"), 1.0);
   EXPECT_EQ(sample(text, R"(vmsgate_config_reloads_total{result="failure"})"), 1.0);
   EXPECT_EQ(sample(text, "vmsgate_config_last_reload_success_timestamp_seconds"), 1767225600.0);
+  // The failure came last: the reload alert's gauge says so; a success clears it.
+  EXPECT_EQ(sample(text, "vmsgate_config_last_reload_successful"), 0.0) << text;
+  reloads.record_success();
+  EXPECT_EQ(sample(render_metrics({}, {}, reloads), "vmsgate_config_last_reload_successful"), 1.0);
+}
+
+// Issue 27: the standard process families (no vmsgate_ prefix), the prober's view
+// of routes and backends, and each role's warning window for the expiry alert.
+TEST(MetricsExport, ProcessRoutesBackendsAndRoleWarnings) {
+  std::vector<route_status> health{{"rec", true, {{"127.0.0.1:17563", true}, {"127.0.0.1:17564", false}}},
+                                   {"mob", false, {{"127.0.0.1:18081", false}}}};
+  certificate_record cert;
+  cert.route = "rec";
+  cert.role = "recording";
+  cert.usage = "server";
+  cert.subject = "CN=rec01";
+  cert.serial = "01";
+  cert.expiry_warning = std::chrono::hours(24 * 30);
+  const std::string text = render_metrics({}, {cert}, reload_stats{}, health);
+  EXPECT_EQ(sample(text, R"(vmsgate_route_ready{route="rec"})"), 1.0) << text;
+  EXPECT_EQ(sample(text, R"(vmsgate_route_ready{route="mob"})"), 0.0);
+  EXPECT_EQ(sample(text, R"(vmsgate_backend_up{route="rec",backend="127.0.0.1:17563"})"), 1.0);
+  EXPECT_EQ(sample(text, R"(vmsgate_backend_up{route="rec",backend="127.0.0.1:17564"})"), 0.0);
+  EXPECT_EQ(sample(text, R"(vmsgate_backend_up{route="mob",backend="127.0.0.1:18081"})"), 0.0);
+  EXPECT_EQ(sample(text, R"(vmsgate_role_expiry_warning_seconds{role="recording"})"), 30.0 * 86400);
+
+  EXPECT_GE(sample(text, "process_cpu_seconds_total").value_or(-1), 0.0) << text;  // a fresh process: maybe 0
+  EXPECT_GT(sample(text, "process_resident_memory_bytes").value_or(0), 1e6);
+  EXPECT_GE(sample(text, "process_open_fds").value_or(0), 3.0);
+  EXPECT_GE(sample(text, "process_max_fds").value_or(0), sample(text, "process_open_fds").value_or(1));
+  const double start = sample(text, "process_start_time_seconds").value_or(0);
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_GT(start, now - 3600) << "this test process started within the hour";
+  EXPECT_LE(start, now + 1);
+  EXPECT_EQ(text.find("vmsgate_process_"), std::string::npos) << "the standard families carry no prefix";
 }
 
 config::config pki_config() {

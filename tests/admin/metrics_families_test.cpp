@@ -37,6 +37,15 @@ const std::map<std::string_view, contract_row>& contract() {
       {"config_reloads_total", {MetricType::Counter, {"result"}}},
       {"config_last_reload_success_timestamp_seconds", {MetricType::Gauge, {}}},
       {"log_lines_dropped_total", {MetricType::Counter, {}}},  // issue 32
+      {"backend_up", {MetricType::Gauge, {"route", "backend"}}},
+      {"route_ready", {MetricType::Gauge, {"route"}}},
+      {"role_expiry_warning_seconds", {MetricType::Gauge, {"role"}}},     // for the expiry alert
+      {"config_last_reload_successful", {MetricType::Gauge, {}}},       // for the reload alert
+      {"process_cpu_seconds_total", {MetricType::Counter, {}}},
+      {"process_resident_memory_bytes", {MetricType::Gauge, {}}},
+      {"process_open_fds", {MetricType::Gauge, {}}},
+      {"process_max_fds", {MetricType::Gauge, {}}},
+      {"process_start_time_seconds", {MetricType::Gauge, {}}},
   };
   return rows;
 }
@@ -62,7 +71,8 @@ TEST(MetricFamilies, TableIsInEnumOrderWithHelp) {
 TEST(MetricFamilies, EveryFamilyHasHelpAndTypeInTheText) {
   const std::string text = family_set().text();
   for (const auto& s : family_table()) {
-    const std::string name = "vmsgate_" + std::string(s.name);
+    const std::string name = exported_name(s);
+    EXPECT_EQ(name.rfind("process_", 0) == 0 ? name : "vmsgate_" + std::string(s.name), name);
     EXPECT_NE(text.find("# HELP " + name + " "), std::string::npos) << name;
     EXPECT_NE(text.find("# TYPE " + name + " "), std::string::npos) << name;
   }

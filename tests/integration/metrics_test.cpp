@@ -141,6 +141,29 @@ TEST(Metrics, PromtoolAcceptsTheLiveOutput) {
   EXPECT_EQ(r.code(), 0) << r.out << r.err << "\n" << text;
 }
 
+// Issue 27: from the running gateway, each backend's state as the prober found it,
+// the route's readiness, and the standard process families.
+TEST(Metrics, BackendUpRouteReadyAndProcessFamilies) {
+  echo_server echo;
+  const std::string dead = "127.0.0.1:" + std::to_string(closed_port());
+  gateway gw(config_for({dead, echo.address()}).yaml());
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+  std::string text;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  do {  // the first probe round runs right after start
+    text = scrape(gw.admin_port());
+    if (sample(text, "vmsgate_backend_up{route=\"rec\",backend=\"" + echo.address() + "\"}") == 1.0) break;
+    std::this_thread::sleep_for(100ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(sample(text, "vmsgate_backend_up{route=\"rec\",backend=\"" + echo.address() + "\"}"), 1.0) << text;
+  EXPECT_EQ(sample(text, "vmsgate_backend_up{route=\"rec\",backend=\"" + dead + "\"}"), 0.0) << text;
+  EXPECT_EQ(sample(text, R"(vmsgate_route_ready{route="rec"})"), 1.0) << text;
+  EXPECT_EQ(sample(text, "vmsgate_config_last_reload_successful"), 1.0) << text;
+  EXPECT_GT(sample(text, "process_resident_memory_bytes").value_or(0), 1e6) << text;
+  EXPECT_GT(sample(text, "process_open_fds").value_or(0), 5.0) << text;
+  EXPECT_GT(sample(text, "process_start_time_seconds").value_or(0), 1.7e9) << text;
+}
+
 // Polls /readyz until it answers `status`; returns the last body.
 std::optional<std::string> wait_readyz(std::uint16_t port, int status, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
