@@ -9,6 +9,10 @@ cd "$(dirname "$0")"
 docker-compose -f docker-compose.yml config -q
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
+# Prometheus's config with the alerting rules beside it, as the compose file mounts them.
+mkdir "$dir/prometheus"
+cp prometheus.yml ../deploy/prometheus/vmsgate-alerts.yml "$dir/prometheus/"
+promtool check config "$dir/prometheus/prometheus.yml" >/dev/null
 # As the compose `pki` job does: the CA in a directory of its own, then the
 # certificates (0444) and every key but the CA's (0400) copied out for the gateways.
 mkdir "$dir/ca" "$dir/pki"

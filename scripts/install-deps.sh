@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake g++ pkg-config
-  libboost1.81-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev
+  libboost1.81-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl curl iproute2 procps ca-certificates
 )
@@ -13,7 +13,7 @@ if [ "${VMSGATE_DEMO_DEPS:-0}" = 1 ]; then
   packages+=(python3)
 fi
 if [ "${VMSGATE_TEST_DEPS:-0}" = 1 ]; then
-  packages+=(haproxy prometheus docker-compose)
+  packages+=(haproxy prometheus docker-compose systemd)
   # scripts/fuzz.sh: libFuzzer and its sanitizer runtimes come with clang.
   packages+=(clang-14 libclang-rt-14-dev)
 fi

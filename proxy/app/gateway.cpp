@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "proxy/app/commands.hpp"
+#include "proxy/app/notify.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/tls/ktls.hpp"
 
@@ -66,6 +67,8 @@ int gateway::run() {
   net::co_spawn(control_, rotate_ticket_keys(), net::detached);
   net::co_spawn(control_, return_memory(), net::detached);
   log::line(log::level::info, "ready").field("routes", static_cast<std::uint64_t>(cfg_.routes.size()));
+  notify::ready("serving " + std::to_string(cfg_.routes.size()) + " routes");
+  if (const auto every = notify::watchdog_interval()) net::co_spawn(control_, keep_watchdog(*every), net::detached);
   control_.run();
   return 0;
 }
@@ -87,6 +90,7 @@ net::awaitable<void> gateway::handle_signals() {
 // Stop accepting, let open connections finish for up to drain_timeout, then close
 // the rest and stop every worker.
 net::awaitable<void> gateway::drain() {
+  notify::stopping();
   log::line(log::level::info, "drain_started").field("open_connections", open_connections());
   draining_ = true;
   watch_timer_.cancel();
@@ -113,6 +117,19 @@ net::awaitable<void> gateway::drain() {
   for (auto& w : workers_) w->stop();
   admin_->stop();
   signals_.cancel();
+  watchdog_timer_.cancel();
+}
+
+// WATCHDOG=1 from the control loop itself: if it stops turning (a reload stuck,
+// a deadlock), systemd sees the silence and restarts the service. It goes on
+// through the drain, and ends when the drain does.
+net::awaitable<void> gateway::keep_watchdog(std::chrono::microseconds every) {
+  for (;;) {
+    notify::watchdog();
+    watchdog_timer_.expires_after(every);
+    const auto [ec] = co_await watchdog_timer_.async_wait(use_nothrow);
+    if (ec) co_return;
+  }
 }
 
 }  // namespace vmsgate::app

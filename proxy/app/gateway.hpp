@@ -61,6 +61,7 @@ class gateway {
   void start_admin();
   net::awaitable<void> handle_signals();
   net::awaitable<void> drain();
+  net::awaitable<void> keep_watchdog(std::chrono::microseconds every);
   std::uint64_t open_connections() const;
 
   config::config cfg_;
@@ -79,6 +80,7 @@ class gateway {
   net::steady_timer watch_timer_{control_};
   net::steady_timer rotate_timer_{control_};
   net::steady_timer trim_timer_{control_};
+  net::steady_timer watchdog_timer_{control_};
   bool draining_ = false;
 };
 

@@ -4,6 +4,7 @@
 // ones). A reload that fails anywhere before commit changes nothing.
 
 #include "proxy/app/gateway.hpp"
+#include "proxy/app/notify.hpp"
 #include "proxy/app/report.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/tls/context_common.hpp"
@@ -125,6 +126,7 @@ tls::ticket_key_list gateway::load_ticket_keys(const config::config& cfg) const 
 }
 
 void gateway::reload(const char* trigger) {
+  notify::reloading();
   log::line(log::level::info, "reload_started").field("trigger", trigger);
   const auto loaded = config::load_file(cfg_.path);
   std::string why;
@@ -149,12 +151,14 @@ void gateway::reload(const char* trigger) {
   if (!why.empty()) {
     monitoring_->reloads().record_failure();
     log::line(log::level::error, "reload_failed").field("trigger", trigger).field("detail", why + "; nothing changed");
+    notify::ready("reload failed (" + why + "); still serving the previous configuration");
     return;
   }
   monitoring_->set_config(cfg_);
   monitoring_->reloads().record_success();
   log::line(log::level::info, "reload_succeeded").field("trigger", trigger).field("routes",
                                                                                    static_cast<std::uint64_t>(routes_.size()));
+  notify::ready("reloaded; serving " + std::to_string(routes_.size()) + " routes");
 }
 
 }  // namespace vmsgate::app

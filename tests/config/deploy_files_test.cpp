@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -88,6 +92,24 @@ TEST(DeployFiles, KubernetesHasNoTokenAndANetworkPolicyOnTheAdminPort) {
   const YAML::Node got = policy["spec"]["podSelector"]["matchLabels"];
   for (const auto& kv : want)
     EXPECT_EQ(got[kv.first.as<std::string>()].as<std::string>(), kv.second.as<std::string>());
+}
+
+// The systemd unit is Type=notify with a watchdog (issue 27), and systemd itself
+// accepts it (with the built binary in place of the installed one).
+TEST(DeployFiles, SystemdUnitIsTypeNotifyAndVerifies) {
+  const std::string unit = text_of(src + "/deploy/vmsgate.service");
+  EXPECT_NE(unit.find("\nType=notify\n"), std::string::npos);
+  EXPECT_NE(unit.find("\nWatchdogSec="), std::string::npos);
+  EXPECT_NE(unit.find("\nLimitCORE=0\n"), std::string::npos);
+  ASSERT_EQ(std::system("command -v systemd-analyze >/dev/null"), 0) << "systemd-analyze (Debian: systemd) is missing";
+  const std::string copy = ::testing::TempDir() + "vmsgate-unit-" + std::to_string(::getpid()) + ".service";
+  std::string text = unit;
+  for (std::size_t at; (at = text.find("/usr/local/bin/vmsgate")) != std::string::npos;)
+    text.replace(at, std::string("/usr/local/bin/vmsgate").size(), VMSGATE_BINARY);
+  std::ofstream(copy) << text;
+  const int rc = std::system(("systemd-analyze verify " + copy + " 2>&1").c_str());
+  std::remove(copy.c_str());
+  EXPECT_EQ(rc, 0);
 }
 
 }  // namespace
