@@ -14,6 +14,9 @@ if [ "${VMSGATE_DEMO_DEPS:-0}" = 1 ]; then
 fi
 if [ "${VMSGATE_TEST_DEPS:-0}" = 1 ]; then
   packages+=(haproxy prometheus docker-compose systemd)
+  # kubectl kustomize renders deploy/k8s offline; any kubectl will do (another
+  # package may already provide /usr/bin/kubectl, and would conflict with Debian's).
+  command -v kubectl >/dev/null || packages+=(kubernetes-client)
   # scripts/fuzz.sh: libFuzzer and its sanitizer runtimes come with clang.
   packages+=(clang-14 libclang-rt-14-dev)
 fi

@@ -8,7 +8,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -110,6 +112,110 @@ TEST(DeployFiles, SystemdUnitIsTypeNotifyAndVerifies) {
   const int rc = std::system(("systemd-analyze verify " + copy + " 2>&1").c_str());
   std::remove(copy.c_str());
   EXPECT_EQ(rc, 0);
+}
+
+// Issue 27: the Kubernetes manifests, checked with no cluster. Every key of every
+// document must be one the kind defines (tests/config/data/k8s-schema.yaml): a
+// misspelt key is what a client-side check would have caught.
+std::vector<std::string> unknown_fields(const YAML::Node& doc, const YAML::Node& schema, const std::string& path) {
+  std::vector<std::string> out;
+  if (schema.IsScalar() && schema.as<std::string>() == "*") return out;
+  if (schema.IsNull()) {
+    if (!doc.IsScalar()) out.push_back(path + " should be a single value");
+    return out;
+  }
+  if (schema.IsSequence()) {
+    if (!doc.IsSequence()) {
+      out.push_back(path + " should be a list");
+      return out;
+    }
+    for (std::size_t i = 0; i < doc.size(); ++i) {
+      auto more = unknown_fields(doc[i], schema[0], path + "[" + std::to_string(i) + "]");
+      out.insert(out.end(), more.begin(), more.end());
+    }
+    return out;
+  }
+  if (!doc.IsMap()) {
+    out.push_back(path + " should be a map");
+    return out;
+  }
+  for (const auto& kv : doc) {
+    const std::string key = kv.first.as<std::string>();
+    const YAML::Node sub = schema[key];
+    if (!sub.IsDefined()) {
+      out.push_back(path + "." + key + " is not a field of this kind");
+      continue;
+    }
+    auto more = unknown_fields(kv.second, sub, path + "." + key);
+    out.insert(out.end(), more.begin(), more.end());
+  }
+  return out;
+}
+
+TEST(DeployFiles, KubernetesManifestsUseOnlyKnownFields) {
+  const YAML::Node schema = YAML::LoadFile(src + "/tests/config/data/k8s-schema.yaml");
+  int documents = 0;
+  std::set<std::string> kinds;
+  for (const auto& entry : std::filesystem::directory_iterator(src + "/deploy/k8s")) {
+    if (entry.path().extension() != ".yaml") continue;
+    for (const YAML::Node& doc : YAML::LoadAllFromFile(entry.path().string())) {
+      if (!doc.IsMap()) continue;
+      const std::string kind = doc["kind"].as<std::string>("");
+      ASSERT_TRUE(schema[kind].IsDefined()) << entry.path() << ": kind " << kind << " has no schema";
+      for (const auto& problem : unknown_fields(doc, schema[kind], kind))
+        ADD_FAILURE() << entry.path().filename() << ": " << problem;
+      if (kind != "Kustomization") {
+        EXPECT_TRUE(doc["metadata"]["name"].IsDefined()) << entry.path();
+      }
+      kinds.insert(kind);
+      ++documents;
+    }
+  }
+  for (const char* k : {"Deployment", "Service", "ConfigMap", "NetworkPolicy", "PodDisruptionBudget", "Certificate",
+                        "ServiceMonitor", "PrometheusRule"})
+    EXPECT_TRUE(kinds.contains(k)) << "no " << k << " in deploy/k8s";
+  EXPECT_GE(documents, 12);
+  // The checker itself catches a misspelt key.
+  const YAML::Node typo = YAML::Load("apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {selectr: {}}\n");
+  EXPECT_EQ(unknown_fields(typo, schema["Service"], "Service").size(), 1u);
+}
+
+TEST(DeployFiles, KubernetesIsWiredForCertManagerLiveReloadAndMonitoring) {
+  const YAML::Node map = YAML::LoadFile(src + "/deploy/k8s/configmap.yaml");
+  const YAML::Node cfg = YAML::Load(map["data"]["vmsgate.yaml"].as<std::string>());
+  EXPECT_TRUE(cfg["reload"]["watch"].as<bool>()) << "a renewed Secret must be picked up without a rollout";
+  EXPECT_EQ(cfg["routes"][0]["cert"].as<std::string>(), "/etc/vmsgate/pki/tls.crt");
+  EXPECT_EQ(cfg["routes"][0]["key"].as<std::string>(), "/etc/vmsgate/pki/tls.key");
+  EXPECT_EQ(cfg["roles"]["recording"]["ca"].as<std::string>(), "/etc/vmsgate/pki/ca.crt");
+  const auto certs = YAML::LoadAllFromFile(src + "/deploy/k8s/certificate.yaml");
+  const YAML::Node deployment = YAML::LoadFile(src + "/deploy/k8s/deployment.yaml");
+  std::string secret;
+  for (const auto& v : deployment["spec"]["template"]["spec"]["volumes"])
+    if (v["name"].as<std::string>() == "pki") secret = v["secret"]["secretName"].as<std::string>();
+  bool written = false;
+  for (const auto& d : certs) {
+    if (d["kind"].as<std::string>() != "Certificate") continue;
+    written = d["spec"]["secretName"].as<std::string>() == secret;
+    EXPECT_EQ(d["spec"]["privateKey"]["algorithm"].as<std::string>(), "RSA");
+  }
+  EXPECT_TRUE(written) << "the Certificate does not write the Secret the pods mount (" << secret << ")";
+  const YAML::Node container = deployment["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_TRUE(container["lifecycle"]["preStop"].IsDefined());
+  EXPECT_TRUE(container["resources"]["requests"].IsDefined());
+  EXPECT_TRUE(container["resources"]["limits"].IsDefined());
+
+  // The PrometheusRule is the alert file, regenerated: never stale.
+  const std::string fresh = ::testing::TempDir() + "prometheusrule-" + std::to_string(::getpid()) + ".yaml";
+  ASSERT_EQ(std::system(("bash " + src + "/deploy/k8s/gen-prometheusrule.sh " + fresh).c_str()), 0);
+  EXPECT_EQ(text_of(fresh), text_of(src + "/deploy/k8s/prometheusrule.yaml"))
+      << "deploy/k8s/prometheusrule.yaml is stale: run bash deploy/k8s/gen-prometheusrule.sh";
+  EXPECT_EQ(YAML::LoadFile(fresh)["spec"]["groups"].size(),
+            YAML::LoadFile(src + "/deploy/prometheus/vmsgate-alerts.yml")["groups"].size());
+  std::remove(fresh.c_str());
+
+  // Offline, kustomize renders every listed manifest (no cluster needed).
+  ASSERT_EQ(std::system("command -v kubectl >/dev/null"), 0) << "kubectl missing (Debian: kubernetes-client)";
+  EXPECT_EQ(std::system(("kubectl kustomize " + src + "/deploy/k8s >/dev/null").c_str()), 0);
 }
 
 }  // namespace
