@@ -10,10 +10,14 @@
 #include <cerrno>
 
 #include <cstdio>
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include "proxy/app/commands.hpp"
 #include "proxy/pki/pki.hpp"
+#include "proxy/tls/crl.hpp"
+#include "proxy/tls/name_match.hpp"
 
 namespace vmsgate::app {
 
@@ -123,6 +127,70 @@ void check_ticket_keys(const config::config& cfg, std::vector<finding>& out) {
   check_readable_by_user(cfg, path, "tls", "ticket_keys_unreadable_by_user", "ticket key file " + path, out);
 }
 
+// A route presenting a certificate its own role's CRL revokes: every peer that
+// checks that CRL refuses it.
+void check_own_revocation(const config::route_config& route, const config::role_config& role,
+                          std::vector<finding>& out) {
+  if (role.crl.empty() || route.cert.empty()) return;
+  std::string why;
+  const auto chain = tls::load_certificates(route.cert, why);
+  if (chain.empty()) return;  // check_route reports it
+  std::vector<tls::x509_crl_ptr> crls;
+  for (const auto& path : role.crl)
+    for (auto& crl : tls::load_crl(path).crls) crls.push_back(std::move(crl));
+  if (const X509_CRL* crl = tls::revoked_by(chain.front().get(), crls)) {
+    out.push_back({finding::severity::error, route.name, "own_certificate_revoked",
+                   "route " + route.name + ": certificate " + route.cert + " (serial " +
+                       tls::inspect(chain.front().get()).serial + ") is revoked by role " + role.name +
+                       "'s CRL from " + tls::crl_issuer(crl) + ": install a new certificate"});
+  }
+}
+
+// Two name patterns some certificate name could match both of.
+bool patterns_overlap(const std::string& a, const std::string& b) {
+  return a == b || tls::dns_name_matches(a, b) || tls::dns_name_matches(b, a);
+}
+
+bool names_overlap(const config::role_config& a, const config::role_config& b) {
+  if (a.peer_names.empty() || b.peer_names.empty()) return true;  // no names: any certificate of the CA
+  for (const auto& p : a.peer_names)
+    for (const auto& q : b.peer_names)
+      if (patterns_overlap(p, q)) return true;
+  return false;
+}
+
+// Roles that meet on one route (its own role and its peer roles) and that nothing
+// tells apart: one CA, overlapping names, and the accepted role does not require its
+// role URI. A certificate of the other is then accepted as a peer of that role (a
+// phone's as a recording server's).
+void check_role_confusion(const config::config& cfg, std::vector<finding>& out) {
+  std::set<std::pair<std::string, std::string>> warned;
+  for (const auto& route : cfg.routes) {
+    std::vector<const config::role_config*> met;
+    for (const auto& name : route.peer_roles)
+      if (const auto* r = cfg.find_role(name)) met.push_back(r);
+    if (met.empty()) continue;
+    const std::size_t peers = met.size();
+    if (const auto* own = cfg.find_role(route.role)) met.push_back(own);
+    for (std::size_t i = 0; i < peers; ++i) {
+      const auto& accepted = *met[i];
+      if (accepted.require_role_uri) continue;  // only its own role URI passes as it
+      for (const auto* other : met) {
+        if (other->name == accepted.name || other->ca != accepted.ca || !names_overlap(accepted, *other)) continue;
+        if (!warned.insert({accepted.name, other->name}).second) continue;
+        out.push_back({finding::severity::warning, "route " + route.name, "roles_indistinguishable",
+                       "route " + route.name + " accepts peers of role " + accepted.name + ", which shares the CA " +
+                           accepted.ca + " with role " + other->name +
+                           " and whose peer_names overlap: a certificate of " + other->name +
+                           " without a role URI passes as " + accepted.name +
+                           ". Set require_role_uri: true on role " + accepted.name +
+                           " (vmsgate pki issue writes urn:vmsgate:role:ROLE into its certificates), or give the "
+                           "roles separate CAs or names that do not overlap"});
+      }
+    }
+  }
+}
+
 }  // namespace
 
 tls::role_policy to_policy(const config::role_config& role) {
@@ -133,6 +201,8 @@ tls::role_policy to_policy(const config::role_config& role) {
   p.allow_ecdsa = role.allow_ecdsa;
   p.expiry_warning = role.expiry_warning;
   p.peer_names = role.peer_names;
+  p.require_role_uri = role.require_role_uri;
+  p.crl_paths = role.crl;
   return p;
 }
 
@@ -153,14 +223,21 @@ std::vector<finding> check_config(const config::config& cfg, std::chrono::system
       continue;
     }
     check_route(route, to_policy(*role), cas.at(role->name), now, out);
+    check_own_revocation(route, *role, out);
     check_readable_by_user(cfg, route.key, route.name, "key_unreadable_by_user",
                            "key " + route.key + " of route " + route.name, out);
   }
   for (const auto& role : cfg.roles) {
     check_readable_by_user(cfg, role.ca, "role " + role.name, "ca_unreadable_by_user",
                            "CA file " + role.ca + " of role " + role.name, out);
+    for (const auto& path : role.crl) {
+      append(out, "role " + role.name, tls::check_crl(to_policy(role), cas.at(role.name), tls::load_crl(path), now));
+      check_readable_by_user(cfg, path, "role " + role.name, "crl_unreadable_by_user",
+                             "CRL " + path + " of role " + role.name, out);
+    }
   }
   check_ticket_keys(cfg, out);
+  check_role_confusion(cfg, out);
   check_readable_by_user(cfg, cfg.path, "config", "config_unreadable_by_user", "config file " + cfg.path, out);
   return out;
 }

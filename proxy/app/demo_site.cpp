@@ -25,9 +25,10 @@ std::string common_yaml(int admin_port) {
          "\nworkers: 1\n"
          "limits:\n  connect_timeout: 2s\n  idle_timeout: 1h\n  drain_timeout: 3s\n"
          "roles:\n"
-         "  management:\n    ca: pki/ca.pem\n    peer_names: [\"mgmt01.example.local\"]\n"
-         "  recording:\n    ca: pki/ca.pem\n    peer_names: [\"*.example.local\"]\n"
-         "  mobile:\n    ca: pki/ca.pem\n"
+         // One CA for the site: the role URIs `pki issue` writes tell the roles apart.
+         "  management:\n    ca: pki/ca.pem\n    require_role_uri: true\n    peer_names: [\"mgmt01.example.local\"]\n"
+         "  recording:\n    ca: pki/ca.pem\n    require_role_uri: true\n    peer_names: [\"*.example.local\"]\n"
+         "  mobile:\n    ca: pki/ca.pem\n    require_role_uri: true\n"
          "routes:\n";
 }
 

@@ -17,6 +17,7 @@
 #include "proxy/common/log.hpp"
 #include "proxy/metrics/families.hpp"
 #include "proxy/tls/certificate.hpp"
+#include "proxy/tls/crl.hpp"
 
 namespace vmsgate::app {
 namespace {
@@ -232,8 +233,18 @@ process_figures read_process_figures() {
   return p;
 }
 
+std::vector<crl_record> collect_crls(const config::config& cfg) {
+  std::vector<crl_record> out;
+  for (const auto& role : cfg.roles)
+    for (const auto& path : role.crl)
+      for (const auto& crl : tls::load_crl(path).crls)
+        out.push_back({role.name, tls::crl_issuer(crl.get()), path, tls::crl_next_update(crl.get())});
+  return out;
+}
+
 std::string render_metrics(const std::vector<route_record>& routes, const std::vector<certificate_record>& certs,
-                           const reload_stats& reloads, const std::vector<route_status>& health) {
+                           const reload_stats& reloads, const std::vector<route_status>& health,
+                           const std::vector<crl_record>& crls) {
   family_set fs;
   for (const auto& r : routes) {
     add_connections(fs, r);
@@ -242,6 +253,10 @@ std::string render_metrics(const std::vector<route_record>& routes, const std::v
   }
   add_process(fs, certs, reloads);
   add_health(fs, health);
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const auto& c : crls)
+    if (seen.emplace(c.role, c.issuer).second)
+      fs.gauge(family::crl_next_update_timestamp_seconds, {c.role, c.issuer}, epoch_seconds(c.next_update));
   return fs.text();
 }
 

@@ -60,6 +60,16 @@ struct certificate_record {
   std::chrono::seconds expiry_warning{0};  // of the role whose policy covers it
 };
 
+// One CRL the gateway uses, as the gauge labels it.
+struct crl_record {
+  std::string role;
+  std::string issuer;
+  std::string file;
+  std::chrono::system_clock::time_point next_update;
+};
+// Every CRL of every role (a file that cannot be read is skipped: check reports it).
+std::vector<crl_record> collect_crls(const config::config& cfg);
+
 // Reads each route's own certificate (the leaf: "server" for terminate routes,
 // "client" for originate routes that have one), the CA certificates of its role
 // and of its peer roles, and those of roles no route uses. Called at start and on
@@ -72,6 +82,7 @@ std::size_t log_expiring(const std::vector<certificate_record>& certs, std::chro
 
 // The whole /metrics body in the Prometheus text format.
 std::string render_metrics(const std::vector<route_record>& routes, const std::vector<certificate_record>& certs,
-                           const reload_stats& reloads, const std::vector<route_status>& health = {});
+                           const reload_stats& reloads, const std::vector<route_status>& health = {},
+                           const std::vector<crl_record>& crls = {});
 
 }  // namespace vmsgate::app

@@ -8,6 +8,7 @@ namespace vmsgate::app {
 struct monitoring::reminder {
   explicit reminder(net::io_context& ioc) : timer(ioc) {}
   std::vector<certificate_record> certs;
+  std::vector<crl_record> crls;
   net::steady_timer timer;
   bool stopped = false;
 };
@@ -32,6 +33,7 @@ monitoring::monitoring(net::io_context& ioc, const config::config& cfg, const st
       reminder_(std::make_shared<reminder>(ioc)),
       readiness_(ioc, routes, prober_options{std::chrono::milliseconds(2000), cfg.limits.connect_timeout}) {
   reminder_->certs = collect_certificates(cfg);
+  reminder_->crls = collect_crls(cfg);
   reloads_.last_success_seconds.store(
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
@@ -43,7 +45,7 @@ admin::handlers monitoring::handlers() {
   h.metrics = [this] {
     admin::response r;
     r.content_type = std::string(metrics::text_content_type);
-    r.body = render_metrics(routes_, reminder_->certs, reloads_, readiness_.status());
+    r.body = render_metrics(routes_, reminder_->certs, reloads_, readiness_.status(), reminder_->crls);
     return r;
   };
   h.ready = [this] { return to_response(readiness_.verdict()); };
@@ -61,6 +63,9 @@ void monitoring::stop() {
   reminder_->timer.cancel();
 }
 
-void monitoring::set_config(const config::config& cfg) { reminder_->certs = collect_certificates(cfg); }
+void monitoring::set_config(const config::config& cfg) {
+  reminder_->certs = collect_certificates(cfg);
+  reminder_->crls = collect_crls(cfg);
+}
 
 }  // namespace vmsgate::app

@@ -46,7 +46,10 @@ std::string fingerprint(const config::config& cfg) {
   std::string out;
   add_file(out, cfg.path);
   if (cfg.ticket_keys) add_file(out, *cfg.ticket_keys);
-  for (const auto& role : cfg.roles) add_file(out, role.ca);
+  for (const auto& role : cfg.roles) {
+    add_file(out, role.ca);
+    for (const auto& crl : role.crl) add_file(out, crl);
+  }
   for (const auto& route : cfg.routes) {
     if (!route.cert.empty()) add_file(out, route.cert);
     if (!route.key.empty()) add_file(out, route.key);

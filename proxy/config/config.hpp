@@ -58,6 +58,8 @@ struct role_config {
   bool allow_ecdsa = false;
   std::chrono::seconds expiry_warning{std::chrono::hours(24 * 30)};
   std::vector<std::string> peer_names;
+  bool require_role_uri = false;  // peers must carry urn:vmsgate:role:NAME
+  std::vector<std::string> crl;   // paths of the role CA's CRLs (PEM or DER)
   location where;
 };
 

@@ -81,6 +81,11 @@ struct as_choice {
   std::optional<std::size_t> operator()(context& ctx, const YAML::Node& node, const std::string& key) const;
 };
 // A list of non-empty strings; `hosts` also requires each to be a host name or IP.
+// One path or a list of them, each resolved like as_path.
+struct as_path_list {
+  std::optional<std::vector<std::string>> operator()(context& ctx, const YAML::Node& node,
+                                                     const std::string& key) const;
+};
 struct as_string_list {
   bool hosts = false;
   std::optional<std::vector<std::string>> operator()(context& ctx, const YAML::Node& node,

@@ -49,7 +49,8 @@ void parse_limits(context& ctx, const YAML::Node& node, limits_config& limits) {
 }
 
 void parse_role(context& ctx, const YAML::Node& node, const std::string& path, role_config& role) {
-  const fields f(ctx, node, path, {"ca", "min_rsa_bits", "allow_ecdsa", "expiry_warning", "peer_names"});
+  const fields f(ctx, node, path,
+                 {"ca", "min_rsa_bits", "allow_ecdsa", "expiry_warning", "peer_names", "require_role_uri", "crl"});
   f.required("ca", role.ca, as_path{});
   // Below 1024 bits RSA is broken outright; above 16384 no peer will handshake in time.
   f.optional("min_rsa_bits", role.min_rsa_bits, as_uint{1024, 16384});
@@ -58,6 +59,8 @@ void parse_role(context& ctx, const YAML::Node& node, const std::string& path, r
   f.optional("expiry_warning", warning, as_duration{true});
   role.expiry_warning = std::chrono::duration_cast<std::chrono::seconds>(warning);
   f.optional("peer_names", role.peer_names, as_string_list{});
+  f.optional("require_role_uri", role.require_role_uri, as_bool{});
+  f.optional("crl", role.crl, as_path_list{});
 }
 
 void parse_roles(context& ctx, const YAML::Node& node, std::vector<role_config>& roles) {

@@ -186,6 +186,23 @@ std::optional<std::vector<std::string>> as_string_list::operator()(context& ctx,
   return out;
 }
 
+std::optional<std::vector<std::string>> as_path_list::operator()(context& ctx, const YAML::Node& node,
+                                                                 const std::string& key) const {
+  if (node.IsScalar()) {
+    auto one = as_path{}(ctx, node, key);
+    if (!one) return std::nullopt;
+    return std::vector<std::string>{std::move(*one)};
+  }
+  auto items = as_string_list{}(ctx, node, key);
+  if (!items) return std::nullopt;
+  for (auto& item : *items) {
+    std::filesystem::path path(item);
+    if (path.is_relative()) path = ctx.base_dir / path;
+    item = path.lexically_normal().string();
+  }
+  return items;
+}
+
 fields::fields(context& ctx, const YAML::Node& map, std::string path, std::vector<std::string> allowed)
     : ctx_(ctx), map_(map), path_(std::move(path)), allowed_(std::move(allowed)) {
   if (!map.IsMap()) {

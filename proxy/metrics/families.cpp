@@ -71,6 +71,9 @@ std::vector<family_spec> make_table() {
        true},
       {family::process_start_time_seconds, "process_start_time_seconds",
        "Start time of the process since unix epoch in seconds.", MetricType::Gauge, {}, true},
+      {family::crl_next_update_timestamp_seconds, "crl_next_update_timestamp_seconds",
+       "When each CRL of a role's CA is due to be replaced (its nextUpdate), in seconds since the Unix epoch.",
+       MetricType::Gauge, {"role", "issuer"}},
   };
 }
 

@@ -46,8 +46,9 @@ enum class family : std::size_t {
   process_open_fds,
   process_max_fds,
   process_start_time_seconds,
+  crl_next_update_timestamp_seconds,
 };
-inline constexpr std::size_t family_count = 25;
+inline constexpr std::size_t family_count = 26;
 
 inline constexpr std::string_view prefix = "vmsgate_";
 

@@ -51,6 +51,7 @@ std::string san_value(const cert_spec& spec) {
   std::string out;
   for (const auto& d : spec.dns_names) out += (out.empty() ? "DNS:" : ",DNS:") + d;
   for (const auto& ip : spec.ip_addresses) out += (out.empty() ? "IP:" : ",IP:") + ip;
+  for (const auto& uri : spec.uris) out += (out.empty() ? "URI:" : ",URI:") + uri;
   return out;
 }
 

@@ -23,6 +23,7 @@ struct cert_spec {
   std::string org_unit;  // the role, for a leaf
   std::vector<std::string> dns_names;
   std::vector<std::string> ip_addresses;
+  std::vector<std::string> uris;  // URI SANs, e.g. urn:vmsgate:role:recording
   clock::time_point not_before;
   clock::time_point not_after;
   bool ca = false;           // a CA: basicConstraints CA:TRUE, keyCertSign and cRLSign

@@ -75,12 +75,38 @@ issue_options parse_issue(int argc, char** argv) {
   return o;
 }
 
+revoke_options parse_revoke(int argc, char** argv) {
+  revoke_options o;
+  for (arg_reader r(argc, argv); r.next();) {
+    const std::string_view f = r.flag();
+    if (f == "--dir") o.dir = r.value();
+    else if (f == "--serial") o.serial = r.value();
+    else if (f == "--cert") o.cert = r.value();
+    else if (f == "--days") o.days = r.number();
+    else throw error("unknown argument " + std::string(f));
+  }
+  return o;
+}
+
+crl_options parse_crl(int argc, char** argv) {
+  crl_options o;
+  for (arg_reader r(argc, argv); r.next();) {
+    const std::string_view f = r.flag();
+    if (f == "--dir") o.dir = r.value();
+    else if (f == "--days") o.days = r.number();
+    else throw error("unknown argument " + std::string(f));
+  }
+  return o;
+}
+
 int usage() {
   std::fputs(
       "usage:\n"
       "  vmsgate pki init --dir DIR [--name CN] [--bits N] [--days N] [--force]\n"
       "  vmsgate pki issue --dir DIR --role ROLE --host NAME [--host NAME...] [--ip ADDR...] [--client]\n"
-      "                    [--bits N] [--days N] [--force]\n",
+      "                    [--bits N] [--days N] [--force]\n"
+      "  vmsgate pki revoke --dir DIR (--serial HEX | --cert FILE) [--days N]\n"
+      "  vmsgate pki crl --dir DIR [--days N]\n",
       stderr);
   return 2;
 }
@@ -91,6 +117,11 @@ int run_command(int argc, char** argv) {
   if (argc < 1) return usage();
   const std::string_view sub = argv[0];
   try {
+    if (sub == "revoke" || sub == "crl") {
+      const std::string path = sub == "revoke" ? revoke(parse_revoke(argc, argv)) : write_crl(parse_crl(argc, argv));
+      std::printf("wrote %s\n", path.c_str());
+      return 0;
+    }
     issued out;
     if (sub == "init") out = init_ca(parse_init(argc, argv));
     else if (sub == "issue") out = issue(parse_issue(argc, argv));

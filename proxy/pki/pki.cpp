@@ -2,8 +2,13 @@
 
 #include <arpa/inet.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
 #include <algorithm>
 #include <cctype>
+#include <ctime>
+#include <sstream>
 
 #include "proxy/pki/files.hpp"
 #include "proxy/tls/certificate.hpp"
@@ -40,6 +45,10 @@ std::string file_stem(const std::string& host) {
 void validate(const issue_options& o) {
   if (o.dir.empty()) throw error("--dir is required");
   if (o.role.empty()) throw error("--role is required");
+  // The role goes into a URI (urn:vmsgate:role:ROLE) and matches config role names.
+  if (!std::all_of(o.role.begin(), o.role.end(),
+                   [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_' || c == '.'; }))
+    throw error("--role " + o.role + " may hold only letters, digits, '-', '_' and '.'");
   if (o.hosts.empty()) throw error("at least one --host is required");
   for (const auto& h : o.hosts) {
     if (!valid_host(h)) throw error("--host " + h + " is not a DNS name");
@@ -119,6 +128,9 @@ issued issue(const issue_options& opts) {
   spec.org_unit = opts.role;
   spec.dns_names = opts.hosts;
   spec.ip_addresses = opts.ips;
+  // The role, bound in the certificate: a peer that carries it is accepted for
+  // this role only, whatever CA the roles share (see tls::check_peer).
+  spec.uris = {std::string(tls::role_uri_prefix) + opts.role};
   spec.client_auth = opts.client;
   spec.not_before = clock::now() - backdate;
   // A leaf that outlives its CA would only fail later and more confusingly.
@@ -126,6 +138,122 @@ issued issue(const issue_options& opts) {
   spec.not_after = std::min(clock::now() + hours(24) * opts.days, ca_end);
   const tls::x509_ptr cert = make_certificate(spec, key.get(), ca.chain.front().get(), ca.key.get());
   return write_pair(stem, to_pem(cert.get()) + ca.pem, to_pem(key.get()), opts.force);
+}
+
+namespace {
+
+struct revocation {
+  std::string serial;  // upper-case hex
+  long long when = 0;  // Unix time
+};
+
+std::vector<revocation> read_revocations(const std::string& dir) {
+  std::vector<revocation> out;
+  const std::string path = dir + "/revoked.txt";
+  if (!file_exists(path)) return out;
+  std::istringstream in(read_file(path));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    revocation r;
+    if (fields >> r.serial >> r.when) out.push_back(r);
+  }
+  return out;
+}
+
+std::string normal_serial(std::string hex) {
+  if (hex.starts_with("0x") || hex.starts_with("0X")) hex.erase(0, 2);
+  std::erase(hex, ':');
+  if (hex.empty() || !std::all_of(hex.begin(), hex.end(), [](unsigned char c) { return std::isxdigit(c); }))
+    throw error("--serial must be a hexadecimal serial number, as `openssl x509 -serial` prints it");
+  for (char& c : hex) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  while (hex.size() > 1 && hex.front() == '0') hex.erase(0, 1);
+  return hex;
+}
+
+}  // namespace
+
+std::string write_crl(const crl_options& opts) {
+  if (opts.dir.empty()) throw error("--dir is required");
+  check_range("days", opts.days, 1, 3650);
+  const site_ca ca = load_site_ca(opts.dir);
+  const auto revoked = read_revocations(opts.dir);
+  long number = 1;
+  if (file_exists(opts.dir + "/crlnumber")) number = std::stol(read_file(opts.dir + "/crlnumber")) + 1;
+
+  std::unique_ptr<X509_CRL, tls::openssl_deleter<X509_CRL_free>> crl(X509_CRL_new());
+  const std::time_t now = std::time(nullptr);
+  using asn1_time_ptr = std::unique_ptr<ASN1_TIME, tls::openssl_deleter<ASN1_TIME_free>>;
+  const asn1_time_ptr last(ASN1_TIME_set(nullptr, now));
+  const asn1_time_ptr next(ASN1_TIME_set(nullptr, now + static_cast<std::time_t>(opts.days) * 86400));
+  X509* issuer = ca.chain.front().get();
+  if (!crl || !last || !next || X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2) != 1 ||
+      X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(issuer)) != 1 ||
+      X509_CRL_set1_lastUpdate(crl.get(), last.get()) != 1 || X509_CRL_set1_nextUpdate(crl.get(), next.get()) != 1)
+    throw error("cannot make the CRL: " + tls::drain_errors());
+  for (const auto& r : revoked) {
+    X509_REVOKED* entry = X509_REVOKED_new();
+    tls::bn_ptr bn;
+    BIGNUM* raw = nullptr;
+    if (BN_hex2bn(&raw, r.serial.c_str()) == 0) {
+      X509_REVOKED_free(entry);
+      throw error(opts.dir + "/revoked.txt: bad serial " + r.serial);
+    }
+    bn.reset(raw);
+    std::unique_ptr<ASN1_INTEGER, tls::openssl_deleter<ASN1_INTEGER_free>> serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+    const asn1_time_ptr when(ASN1_TIME_set(nullptr, static_cast<std::time_t>(r.when)));
+    if (entry == nullptr || !serial || !when || X509_REVOKED_set_serialNumber(entry, serial.get()) != 1 ||
+        X509_REVOKED_set_revocationDate(entry, when.get()) != 1 || X509_CRL_add0_revoked(crl.get(), entry) != 1) {
+      X509_REVOKED_free(entry);
+      throw error("cannot list serial " + r.serial + " in the CRL: " + tls::drain_errors());
+    }
+  }
+  std::unique_ptr<ASN1_INTEGER, tls::openssl_deleter<ASN1_INTEGER_free>> crl_number(ASN1_INTEGER_new());
+  if (!crl_number || ASN1_INTEGER_set(crl_number.get(), number) != 1 ||
+      X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, crl_number.get(), 0, 0) != 1)
+    throw error("cannot number the CRL: " + tls::drain_errors());
+  X509V3_CTX v3;
+  X509V3_set_ctx(&v3, issuer, nullptr, nullptr, crl.get(), 0);
+  tls::x509_extension_ptr akid(X509V3_EXT_nconf_nid(nullptr, &v3, NID_authority_key_identifier, "keyid:always"));
+  if (!akid || X509_CRL_add_ext(crl.get(), akid.get(), -1) != 1)
+    throw error("cannot add the authority key id to the CRL: " + tls::drain_errors());
+  if (X509_CRL_sort(crl.get()) != 1 || X509_CRL_sign(crl.get(), ca.key.get(), EVP_sha256()) == 0)
+    throw error("cannot sign the CRL: " + tls::drain_errors());
+  tls::bio_ptr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509_CRL(bio.get(), crl.get()) != 1) throw error("cannot encode the CRL");
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  const std::string path = opts.dir + "/crl.pem";
+  // The number first: a CRL written with a number that is then not recorded would
+  // be followed by another with the same number.
+  write_new_file(opts.dir + "/crlnumber", std::to_string(number) + "\n", 0644, true);
+  write_new_file(path, std::string(data, static_cast<std::size_t>(n)), 0644, true);
+  return path;
+}
+
+std::string revoke(const revoke_options& opts) {
+  if (opts.dir.empty()) throw error("--dir is required");
+  if (opts.serial.empty() == opts.cert.empty()) throw error("give exactly one of --serial HEX and --cert FILE");
+  std::string serial;
+  if (!opts.cert.empty()) {
+    std::string why;
+    const auto chain = tls::load_certificates(opts.cert, why);
+    if (chain.empty()) throw error(opts.cert + ": " + why);
+    const site_ca ca = load_site_ca(opts.dir);
+    if (X509_check_issued(ca.chain.front().get(), chain.front().get()) != X509_V_OK)
+      throw error(opts.cert + " was not issued by the CA in " + opts.dir);
+    serial = tls::inspect(chain.front().get()).serial;
+  } else {
+    serial = normal_serial(opts.serial);
+  }
+  auto revoked = read_revocations(opts.dir);
+  if (std::none_of(revoked.begin(), revoked.end(), [&](const revocation& r) { return r.serial == serial; })) {
+    revoked.push_back({serial, static_cast<long long>(std::time(nullptr))});
+    std::string text;
+    for (const auto& r : revoked) text += r.serial + " " + std::to_string(r.when) + "\n";
+    write_new_file(opts.dir + "/revoked.txt", text, 0644, true);
+  }
+  return write_crl({opts.dir, opts.days});
 }
 
 }  // namespace vmsgate::pki

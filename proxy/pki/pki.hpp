@@ -40,6 +40,28 @@ issued init_ca(const init_options& opts);
 // first host (a leading "*." written as "wildcard."). Throws pki::error.
 issued issue(const issue_options& opts);
 
+struct revoke_options {
+  std::string dir;
+  std::string serial;  // upper- or lower-case hex
+  std::string cert;    // or the certificate file, whose serial is taken
+  int days = 30;       // the new CRL's nextUpdate
+};
+
+struct crl_options {
+  std::string dir;
+  int days = 30;
+};
+
+// Records the serial in DIR/revoked.txt (one "SERIAL UNIX-TIME" line each; the
+// record the CRL is made from) and writes DIR/crl.pem anew. Revoking a serial
+// again changes nothing but the CRL's dates. Returns the CRL's path.
+std::string revoke(const revoke_options& opts);
+
+// Writes DIR/crl.pem anew from DIR/revoked.txt (empty when there is none): signed
+// by the CA, lastUpdate now, nextUpdate `days` from now, a CRL number one higher
+// than the last (DIR/crlnumber). Returns its path.
+std::string write_crl(const crl_options& opts);
+
 // The `pki` subcommand: arguments after "pki"; returns the exit status.
 int run_command(int argc, char** argv);
 

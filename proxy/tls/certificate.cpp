@@ -67,6 +67,10 @@ void read_sans(X509* cert, cert_info& info) {
                                   static_cast<std::size_t>(ASN1_STRING_length(s)));
     } else if (gn->type == GEN_IPADD) {
       if (auto text = ip_text(gn->d.iPAddress); !text.empty()) info.ip_addresses.push_back(std::move(text));
+    } else if (gn->type == GEN_URI) {
+      const ASN1_IA5STRING* s = gn->d.uniformResourceIdentifier;
+      info.uris.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                             static_cast<std::size_t>(ASN1_STRING_length(s)));
     }
   }
 }
@@ -97,6 +101,14 @@ key_kind kind_of(const EVP_PKEY* key) {
 int no_passphrase(char*, int, int, void*) { return -1; }
 
 }  // namespace
+
+std::vector<std::string> role_uris(const cert_info& info) {
+  std::vector<std::string> out;
+  for (const auto& uri : info.uris)
+    if (uri.size() > role_uri_prefix.size() && uri.compare(0, role_uri_prefix.size(), role_uri_prefix) == 0)
+      out.push_back(uri.substr(role_uri_prefix.size()));
+  return out;
+}
 
 const char* key_kind_name(key_kind k) {
   switch (k) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proxy/tls/openssl.hpp"
@@ -27,6 +28,7 @@ struct cert_info {
   std::string common_name;  // the last CN of the subject, "" when absent
   std::vector<std::string> dns_names;
   std::vector<std::string> ip_addresses;  // canonical text (inet_ntop)
+  std::vector<std::string> uris;          // URI SANs as written
   clock::time_point not_before;
   clock::time_point not_after;
   key_kind key = key_kind::none;
@@ -39,6 +41,11 @@ struct cert_info {
 };
 
 cert_info inspect(X509* cert);
+
+// The URI SAN that binds a certificate to a vmsgate role: prefix + role name.
+inline constexpr std::string_view role_uri_prefix = "urn:vmsgate:role:";
+// The role names of the certificate's vmsgate role URIs, in order.
+std::vector<std::string> role_uris(const cert_info& info);
 
 // The PEM certificates of `path` in file order (leaf first). Empty with `error`
 // set when the file cannot be read or holds no certificate.

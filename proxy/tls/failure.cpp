@@ -26,6 +26,9 @@ failure_reason from_verify_result(long v) {
     // leaf fails every peer role's rules (peer_names) with this code.
     case X509_V_ERR_APPLICATION_VERIFICATION:
       return failure_reason::peer_not_allowed;
+    // The role's CRL lists the peer (peer_verify.cpp).
+    case X509_V_ERR_CERT_REVOKED:
+      return failure_reason::revoked;
     default:
       return failure_reason::bad_certificate;
   }
@@ -36,9 +39,9 @@ failure_reason from_alert(int alert) {
   switch (alert) {
     case SSL_AD_CERTIFICATE_EXPIRED: return failure_reason::expired;
     case SSL_AD_UNKNOWN_CA: return failure_reason::unknown_ca;
+    case SSL_AD_CERTIFICATE_REVOKED: return failure_reason::revoked;
     case SSL_AD_BAD_CERTIFICATE:
     case SSL_AD_UNSUPPORTED_CERTIFICATE:
-    case SSL_AD_CERTIFICATE_REVOKED:
     case SSL_AD_CERTIFICATE_UNKNOWN:
       return failure_reason::bad_certificate;
     case SSL_AD_CERTIFICATE_REQUIRED: return failure_reason::no_certificate;

@@ -18,12 +18,13 @@ enum class failure_reason : std::size_t {
   peer_not_allowed,
   no_certificate,
   other,
+  revoked,
 };
-inline constexpr std::size_t failure_reason_count = 9;
+inline constexpr std::size_t failure_reason_count = 10;
 
 inline constexpr std::array<std::string_view, failure_reason_count> failure_reason_names{
     "timeout", "protocol", "unknown_ca", "bad_certificate", "expired",
-    "name_mismatch", "peer_not_allowed", "no_certificate", "other"};
+    "name_mismatch", "peer_not_allowed", "no_certificate", "other", "revoked"};
 
 constexpr std::string_view name(failure_reason r) { return failure_reason_names[static_cast<std::size_t>(r)]; }
 

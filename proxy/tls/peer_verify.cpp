@@ -77,6 +77,14 @@ int verify_peer(int ok, X509_STORE_CTX* store) {
   const auto now = std::chrono::system_clock::now();
   for (const auto& role : trust->roles) {
     if (!anchored_in(chain, role.cas)) continue;
+    if (const X509_CRL* crl = revoked_by(leaf, role.crls)) {
+      const cert_info info = inspect(leaf);
+      note_refusal(ssl, {{severity::error, "revoked",
+                          "peer certificate " + info.subject + " (serial " + info.serial + ") is revoked by role " +
+                              role.policy.name + "'s CRL from " + crl_issuer(crl)}});
+      X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REVOKED);
+      return 0;
+    }
     const std::vector<finding> found = check_peer(role.policy, leaf, trust->peer_usage, now);
     if (!has_error(found)) return 1;
     note_refusal(ssl, found);
@@ -98,7 +106,11 @@ X509* presented_certificate(const SSL* ssl) {
 
 std::vector<peer_role_source> read_peer_roles(const std::vector<role_policy>& roles) {
   std::vector<peer_role_source> out;
-  for (const auto& r : roles) out.push_back({r, read_file(r.ca_path)});
+  for (const auto& r : roles) {
+    peer_role_source source{r, read_file(r.ca_path), {}};
+    for (const auto& path : r.crl_paths) source.crls.push_back(read_file(path));
+    out.push_back(std::move(source));
+  }
   return out;
 }
 
@@ -109,7 +121,15 @@ std::unique_ptr<peer_trust> install_peer_verification(SSL_CTX* ctx, const std::v
   x509_store_ptr store(X509_STORE_new());
   STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
   for (const auto& source : roles) {
-    peer_trust::role role{source.policy, parse_pem_certs(source.ca_pem)};
+    peer_trust::role role{source.policy, parse_pem_certs(source.ca_pem), {}};
+    for (std::size_t i = 0; i < source.crls.size(); ++i) {
+      crl_file parsed = parse_crl(source.policy.crl_paths.at(i), source.crls[i]);
+      if (!parsed.error.empty()) {
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        throw std::runtime_error(parsed.path + ": " + parsed.error + " (role " + source.policy.name + ")");
+      }
+      for (auto& crl : parsed.crls) role.crls.push_back(std::move(crl));
+    }
     if (role.cas.empty()) {
       sk_X509_NAME_pop_free(names, X509_NAME_free);
       throw std::runtime_error("no CA certificate in " + source.policy.ca_path + " (role " + source.policy.name + ")");

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/tls/crl.hpp"
 #include "proxy/tls/openssl.hpp"
 #include "proxy/tls/policy.hpp"
 
@@ -17,6 +18,7 @@ namespace vmsgate::tls {
 struct peer_role_source {
   role_policy policy;
   std::string ca_pem;
+  std::vector<std::string> crls;  // the bytes of each of policy.crl_paths
 };
 
 // One context's copy, parsed for it alone: workers share no X509 objects.
@@ -24,6 +26,7 @@ struct peer_trust {
   struct role {
     role_policy policy;
     std::vector<x509_ptr> cas;
+    std::vector<x509_crl_ptr> crls;
   };
   usage peer_usage = usage::server;
   std::vector<role> roles;
@@ -43,7 +46,8 @@ X509* presented_certificate(const SSL* ssl);
 // rule's id; null if it did not.
 const std::string* peer_refusal(const SSL* ssl);
 
-// Reads the CA file of each role; throws std::runtime_error naming the file.
+// Reads the CA file and the CRL files of each role; throws std::runtime_error
+// naming the file.
 std::vector<peer_role_source> read_peer_roles(const std::vector<role_policy>& roles);
 
 }  // namespace vmsgate::tls

@@ -107,6 +107,27 @@ void check_eku(const cert_info& info, const std::string& who, usage use, std::ve
           wanted + " (it lists " + eku_list(info) + ")");
 }
 
+// The role a certificate is bound to by its vmsgate role URIs, if it carries any:
+// it may only be used as that role. Peers of a role with require_role_uri must carry
+// the URI; a route's own certificate need not (`peer` false).
+void check_role_uri(const cert_info& info, const role_policy& role, const std::string& who,
+                    std::vector<finding>& out, bool peer) {
+  const std::vector<std::string> bound = role_uris(info);
+  if (!bound.empty()) {
+    if (std::find(bound.begin(), bound.end(), role.name) != bound.end()) return;
+    std::string found;
+    for (const auto& r : bound) found += (found.empty() ? "" : ", ") + r;
+    add(out, severity::error, "role_uri_mismatch",
+        who + " is bound to role " + found + " by its URI (" + std::string(role_uri_prefix) + bound.front() +
+            "), not to role " + role.name + (peer ? ", the role this route accepts it as" : ", the route's role"));
+    return;
+  }
+  if (peer && role.require_role_uri)
+    add(out, severity::error, "role_uri_missing",
+        who + " carries no " + std::string(role_uri_prefix) + role.name + " URI, which role " + role.name +
+            " requires (require_role_uri: true); issue it again with `vmsgate pki issue --role " + role.name + "`");
+}
+
 void check_key_type(const cert_info& info, const role_policy& role, const std::string& who,
                     std::vector<finding>& out) {
   const bool allowed = info.key == key_kind::rsa || (role.allow_ecdsa && info.key == key_kind::ec);
@@ -217,6 +238,7 @@ std::vector<finding> check_own(const role_policy& role, const ca_bundle& ca, con
   check_validity(info, who, role.expiry_warning, now, out, "expires_soon");
   check_key_type(info, role, who, out);
   check_eku(info, who, own.usage, out);
+  check_role_uri(info, role, who, out, false);
   check_key(own, leaf, out);
   return out;
 }
@@ -230,6 +252,7 @@ std::vector<finding> check_peer(const role_policy& role, X509* peer, usage peer_
   check_key_type(info, role, who, out);  // the role's key rules hold for its peers too
   // A peer without an EKU is accepted, as OpenSSL's own purpose check does.
   std::erase_if(out, [](const finding& f) { return f.rule == "eku_absent"; });
+  check_role_uri(info, role, who, out, true);
   if (!role.peer_names.empty() &&
       std::none_of(role.peer_names.begin(), role.peer_names.end(),
                    [&](const std::string& p) { return peer_name_matches(info, p); })) {

@@ -9,7 +9,8 @@
 //   expires_soon (warning), key_not_rsa, key_too_small, missing_server_auth,
 //   missing_client_auth, eku_absent (warning), key_unreadable,
 //   key_permissions (warning), key_mismatch, ca_unreadable, ca_expired,
-//   ca_expiring (warning), peer_name_not_allowed (peer checks only).
+//   ca_expiring (warning), peer_name_not_allowed (peer checks only),
+//   role_uri_mismatch, role_uri_missing (peer checks only).
 
 #include <chrono>
 #include <optional>
@@ -39,6 +40,10 @@ struct role_policy {
   bool allow_ecdsa = false;
   std::chrono::seconds expiry_warning{std::chrono::hours(24 * 30)};
   std::vector<std::string> peer_names;  // patterns a peer's DNS SAN (or CN) must match one of
+  // A peer of this role must carry urn:vmsgate:role:NAME. Whatever this says, a
+  // certificate that carries any vmsgate role URI must carry this role's.
+  bool require_role_uri = false;
+  std::vector<std::string> crl_paths;  // the role CA's CRLs (tls/crl.hpp)
 };
 
 // A role's trust anchors: every certificate of the CA bundle.

@@ -29,6 +29,10 @@ std::array<unsigned char, 32> session_context(const server_identity& id) {
     material += "\nrole " + peer.policy.name + "\n" + peer.ca_pem + "\nkeys " +
                 std::to_string(peer.policy.min_rsa_bits) + (peer.policy.allow_ecdsa ? " ecdsa" : " rsa");
     for (const auto& name : peer.policy.peer_names) material += "\npeer " + name;
+    // A new CRL (a revocation) or a stricter role-URI rule ends every session that
+    // an earlier trust let in: each client shows its certificate again.
+    material += peer.policy.require_role_uri ? "\nrole-uri required" : "\nrole-uri optional";
+    for (const auto& crl : peer.crls) material += "\ncrl " + crl;
   }
   std::array<unsigned char, 32> digest{};
   unsigned int length = 0;

@@ -108,9 +108,9 @@ TEST(MetricsExport, ProcessRoutesBackendsAndRoleWarnings) {
 config::config pki_config() {
   const auto& pki = test::shared_pki();
   config::config cfg;
-  cfg.roles.push_back({"recording", pki.ca.string(), 2048, false, std::chrono::hours(24), {}, {}});
-  cfg.roles.push_back({"management", pki.ca.string(), 2048, false, std::chrono::hours(24), {}, {}});
-  cfg.roles.push_back({"spare", pki.other_ca.string(), 2048, false, std::chrono::hours(24), {}, {}});
+  cfg.roles.push_back({"recording", pki.ca.string(), 2048, false, std::chrono::hours(24), {}, false, {}, {}});
+  cfg.roles.push_back({"management", pki.ca.string(), 2048, false, std::chrono::hours(24), {}, false, {}, {}});
+  cfg.roles.push_back({"spare", pki.other_ca.string(), 2048, false, std::chrono::hours(24), {}, false, {}, {}});
   config::route_config rec;
   rec.name = "rec";
   rec.role = "recording";

@@ -46,6 +46,7 @@ const std::map<std::string_view, contract_row>& contract() {
       {"process_open_fds", {MetricType::Gauge, {}}},
       {"process_max_fds", {MetricType::Gauge, {}}},
       {"process_start_time_seconds", {MetricType::Gauge, {}}},
+      {"crl_next_update_timestamp_seconds", {MetricType::Gauge, {"role", "issuer"}}},
   };
   return rows;
 }

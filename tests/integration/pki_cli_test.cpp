@@ -22,14 +22,18 @@ unsigned mode_of(const std::filesystem::path& p) {
 // One site PKI per test program: a CA and a server certificate for rec01.
 class PkiCli : public ::testing::Test {
  protected:
+  // A failure here is recorded and fails every test in SetUp: an assertion in
+  // SetUpTestSuite would only mark the tests skipped, which ctest counts as passing.
   static void SetUpTestSuite() {
+    wait_for_stable_binary();
     dir_ = new temp_dir("vmsgate-pki-cli");
     const auto init = vmsgate("pki init --dir " + d() + " --name 'site CA' --bits 2048");
-    ASSERT_EQ(init.code(), 0) << init.err;
+    if (init.code() != 0) setup_error_ = "pki init: " + init.out + init.err;
     const auto issue =
         vmsgate("pki issue --dir " + d() + " --role recording --host rec01.example.local --ip 127.0.0.1");
-    ASSERT_EQ(issue.code(), 0) << issue.err;
+    if (issue.code() != 0) setup_error_ += "pki issue: " + issue.out + issue.err;
   }
+  void SetUp() override { ASSERT_EQ(setup_error_, "") << "the suite's PKI could not be made"; }
   static void TearDownTestSuite() { delete dir_; }
   static std::string d() { return shell_quote(dir_->path().string()); }
   static std::string file(const std::string& name) { return (dir_->path() / name).string(); }
@@ -56,8 +60,10 @@ class PkiCli : public ::testing::Test {
   }
 
   static temp_dir* dir_;
+  static std::string setup_error_;
 };
 temp_dir* PkiCli::dir_ = nullptr;
+std::string PkiCli::setup_error_;
 
 TEST_F(PkiCli, KeysAreOwnerOnly) {
   EXPECT_EQ(mode_of(file("ca.key")), 0600u);

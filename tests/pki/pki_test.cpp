@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "proxy/pki/files.hpp"
+#include "proxy/tls/crl.hpp"
 #include "proxy/tls/policy.hpp"
 #include "tests/tls/fixtures.hpp"
 
@@ -170,6 +171,66 @@ TEST(PkiDefaults, CaIs3072BitsForTenYears) {
   EXPECT_EQ(info.key_bits, 3072);
   EXPECT_EQ(info.common_name, "site CA");
   EXPECT_GE(info.not_after - clock::now(), std::chrono::hours(24 * 3649));
+}
+
+}  // namespace
+}  // namespace vmsgate::pki
+
+namespace vmsgate::pki {
+namespace {
+
+// Issue 28: the role bound in the certificate, and the CRL that `pki revoke` and
+// `pki crl` keep, read back through the gateway's own CRL code.
+TEST_F(Pki, IssuedCertificatesCarryTheirRoleUri) {
+  const issued out = issue(leaf("uri.example.local"));
+  std::string why;
+  const auto chain = tls::load_certificates(out.cert_path, why);
+  ASSERT_FALSE(chain.empty()) << why;
+  EXPECT_EQ(tls::role_uris(tls::inspect(chain.front().get())), std::vector<std::string>{"recording"});
+  issue_options bad = leaf("bad.example.local");
+  bad.role = "rec ording";
+  EXPECT_THROW(issue(bad), error);
+}
+
+TEST_F(Pki, RevokeListsTheSerialInAFreshSignedCrl) {
+  const issued out = issue(leaf("stolen.example.local"));
+  std::string why;
+  const auto chain = tls::load_certificates(out.cert_path, why);
+  ASSERT_FALSE(chain.empty()) << why;
+  const std::string serial = tls::inspect(chain.front().get()).serial;
+
+  const std::string path = write_crl({dir_->path(), 30});
+  tls::crl_file before = tls::load_crl(path);
+  ASSERT_EQ(before.error, "");
+  EXPECT_EQ(tls::revoked_by(chain.front().get(), before.crls), nullptr);
+
+  revoke_options r;
+  r.dir = dir_->path();
+  r.serial = "0x" + serial;  // as written by hand, with a prefix and in any case
+  for (char& c : r.serial) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  EXPECT_EQ(revoke(r), path);
+  EXPECT_EQ(revoke(r), path);  // twice is harmless
+  tls::crl_file after = tls::load_crl(path);
+  ASSERT_EQ(after.error, "");
+  EXPECT_NE(tls::revoked_by(chain.front().get(), after.crls), nullptr);
+
+  // Signed by the role's CA; past its nextUpdate it is a warning, still used.
+  tls::role_policy role;
+  role.name = "recording";
+  const tls::ca_bundle ca = tls::load_ca(dir_->path() + "/ca.pem");
+  const auto now = std::chrono::system_clock::now();
+  EXPECT_TRUE(tls::check_crl(role, ca, after, now).empty());
+  const auto late = tls::check_crl(role, ca, after, now + std::chrono::hours(24 * 31));
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late[0].rule, "crl_outdated");
+  EXPECT_EQ(late[0].level, tls::severity::warning);
+
+  revoke_options neither;
+  neither.dir = dir_->path();
+  EXPECT_THROW(revoke(neither), error);
+  revoke_options junk = neither;
+  junk.serial = "not-hex";
+  EXPECT_THROW(revoke(junk), error);
 }
 
 }  // namespace

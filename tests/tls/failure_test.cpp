@@ -142,12 +142,23 @@ INSTANTIATE_TEST_SUITE_P(Table, Classify, ::testing::ValuesIn(cases()), [](const
 TEST(FailureReason, NamesAreTheContractLabelsInOrder) {
   const std::set<std::string_view> contract{"timeout",       "protocol",     "unknown_ca",
                                             "bad_certificate", "expired",     "name_mismatch",
-                                            "peer_not_allowed", "no_certificate", "other"};
+                                            "peer_not_allowed", "no_certificate", "other",
+                                            "revoked"};  // second wave: CRLs
   std::set<std::string_view> ours(failure_reason_names.begin(), failure_reason_names.end());
   EXPECT_EQ(ours, contract);
   EXPECT_EQ(name(failure_reason::timeout), "timeout");
   EXPECT_EQ(name(failure_reason::other), "other");
   EXPECT_EQ(name(failure_reason::peer_not_allowed), "peer_not_allowed");
+  EXPECT_EQ(name(failure_reason::revoked), "revoked");
+}
+
+TEST(FailureReason, RevocationIsRevoked) {
+  failure_facts ours;
+  ours.verify_result = X509_V_ERR_CERT_REVOKED;  // our CRL check refused the peer
+  EXPECT_EQ(classify(ours), failure_reason::revoked);
+  failure_facts theirs;
+  theirs.alert_received = SSL_AD_CERTIFICATE_REVOKED;  // the peer's CRL refused us
+  EXPECT_EQ(classify(theirs), failure_reason::revoked);
 }
 
 // peer_names (issue 3): '*' stands for exactly one label; name_match_test.cpp has
