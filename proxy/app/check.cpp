@@ -18,6 +18,7 @@
 #include "proxy/pki/pki.hpp"
 #include "proxy/tls/crl.hpp"
 #include "proxy/tls/name_match.hpp"
+#include "proxy/tls/ocsp.hpp"
 
 namespace vmsgate::app {
 
@@ -224,6 +225,12 @@ std::vector<finding> check_config(const config::config& cfg, std::chrono::system
     }
     check_route(route, to_policy(*role), cas.at(role->name), now, out);
     check_own_revocation(route, *role, out);
+    if (!route.ocsp_response.empty()) {
+      std::optional<tls::ocsp_staple> staple;
+      append(out, route.name, tls::load_ocsp(route.name, route.ocsp_response, route.cert, role->ca, now, staple));
+      check_readable_by_user(cfg, route.ocsp_response, route.name, "ocsp_unreadable_by_user",
+                             "OCSP response " + route.ocsp_response + " of route " + route.name, out);
+    }
     check_readable_by_user(cfg, route.key, route.name, "key_unreadable_by_user",
                            "key " + route.key + " of route " + route.name, out);
   }

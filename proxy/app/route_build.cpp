@@ -68,7 +68,12 @@ route_blueprint make_blueprint(const config::config& cfg, const config::route_co
       bp.sessions = std::make_shared<tls::session_cache>(rc.backends.size(), lifetime);
     } else {
       bp.server = tls::server_identity{rc.name,     own.value_or(tls::identity_pem{}), rc.server_names, allow_ecdsa,
-                                       to_tls(rc.client_auth), peers, lifetime};
+                                       to_tls(rc.client_auth), peers, lifetime, std::nullopt};
+      // Judged again here, at start and on each reload: check_config has logged
+      // why a response is not stapled.
+      if (!rc.ocsp_response.empty() && role != nullptr)
+        tls::load_ocsp(rc.name, rc.ocsp_response, rc.cert, role->ca, std::chrono::system_clock::now(),
+                       bp.server->staple);
     }
   } catch (const std::exception& e) {
     throw startup_error(1, "route " + rc.name + ": " + e.what());

@@ -46,6 +46,8 @@ std::string fingerprint(const config::config& cfg) {
   std::string out;
   add_file(out, cfg.path);
   if (cfg.ticket_keys) add_file(out, *cfg.ticket_keys);
+  for (const auto& route : cfg.routes)
+    if (!route.ocsp_response.empty()) add_file(out, route.ocsp_response);
   for (const auto& role : cfg.roles) {
     add_file(out, role.ca);
     for (const auto& crl : role.crl) add_file(out, crl);

@@ -80,6 +80,7 @@ struct route_config {
   std::vector<std::string> server_names;
   std::string cert;  // paths resolved against the config file's directory; empty when absent
   std::string key;
+  std::string ocsp_response;  // terminate: DER OCSP response to staple; empty when absent
   enum client_auth client_auth = client_auth::none;
   std::vector<std::string> peer_roles;
   std::vector<backend_config> backends;

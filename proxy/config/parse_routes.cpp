@@ -71,7 +71,7 @@ void parse_route(context& ctx, const YAML::Node& node, const std::string& path, 
   route.where = ctx.at(node);
   const fields f(ctx, node, path,
                  {"name", "role", "mode", "listen", "server_names", "cert", "key", "client_auth", "peer_roles",
-                  "backends", "max_connections"});
+                  "backends", "max_connections", "ocsp_response"});
   if (!f.ok()) return;
   f.required("name", route.name, as_string{});
   f.required("role", route.role, as_string{});
@@ -89,6 +89,7 @@ void parse_route(context& ctx, const YAML::Node& node, const std::string& path, 
   f.required("backends", route.backends, backends_reader{});
   f.optional("max_connections", route.max_connections,
              as_uint{1, std::numeric_limits<std::uint32_t>::max()});
+  f.optional("ocsp_response", route.ocsp_response, as_path{});
 }
 
 }  // namespace

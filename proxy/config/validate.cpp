@@ -124,6 +124,9 @@ void validate_originate(context& ctx, const route_config& route, const std::stri
   if (present(ctx, join(path, "client_auth")) && route.client_auth != client_auth::none)
     ctx.fail(ctx.where(join(path, "client_auth"), route.where), join(path, "client_auth"),
              "client_auth applies to terminate mode only; in originate mode clients connect in plain");
+  if (present(ctx, join(path, "ocsp_response")))
+    ctx.fail(ctx.where(join(path, "ocsp_response"), route.where), join(path, "ocsp_response"),
+             "ocsp_response applies to terminate mode only: it is stapled for the clients of this route's certificate");
   if (present(ctx, join(path, "server_names")))
     ctx.fail(ctx.where(join(path, "server_names"), route.where), join(path, "server_names"),
              "server_names applies to terminate mode only; set server_name on a backend to choose the name "

@@ -41,6 +41,22 @@ std::array<unsigned char, 32> session_context(const server_identity& id) {
   return digest;
 }
 
+// A client asked for the certificate's status (status_request): the route's OCSP
+// response, while it is current. Past its nextUpdate nothing is stapled, and the
+// client asks the CA itself.
+int on_status_request(SSL* ssl, void* arg) {
+  const auto* ctx = static_cast<const server_context*>(arg);
+  if (!ctx->staple || clock::now() >= ctx->staple->next_update) return SSL_TLSEXT_ERR_NOACK;
+  const std::string& der = ctx->staple->der;
+  auto* copy = static_cast<unsigned char*>(OPENSSL_memdup(der.data(), der.size()));  // OpenSSL frees it
+  if (copy == nullptr) return SSL_TLSEXT_ERR_NOACK;
+  if (SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(der.size())) != 1) {
+    OPENSSL_free(copy);
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  return SSL_TLSEXT_ERR_OK;
+}
+
 int on_server_name(SSL* ssl, int* alert, void* arg) {
   const auto* ctx = static_cast<const server_context*>(arg);
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
@@ -107,6 +123,7 @@ std::shared_ptr<const server_context> make_server_context(const server_identity&
   auto result = std::make_shared<server_context>();
   result->server_names = id.server_names;
   result->session_lifetime = id.session_lifetime;
+  result->staple = id.staple;
   result->ctx.reset(SSL_CTX_new(TLS_server_method()));
   SSL_CTX* ctx = result->ctx.get();
   if (ctx == nullptr) fail(id.route, "cannot create a TLS context");
@@ -129,6 +146,10 @@ std::shared_ptr<const server_context> make_server_context(const server_identity&
   use_identity(ctx, id.route, id.own, id.allow_ecdsa);
   SSL_CTX_set_tlsext_servername_callback(ctx, on_server_name);
   SSL_CTX_set_tlsext_servername_arg(ctx, result.get());
+  if (result->staple) {
+    SSL_CTX_set_tlsext_status_cb(ctx, on_status_request);
+    SSL_CTX_set_tlsext_status_arg(ctx, result.get());
+  }
   if (id.client_auth != client_auth::none) {
     try {
       result->trust = install_peer_verification(ctx, id.peers, usage::client, verify_mode(id.client_auth));

@@ -5,11 +5,13 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "proxy/tls/context_common.hpp"
+#include "proxy/tls/ocsp.hpp"
 #include "proxy/tls/openssl.hpp"
 #include "proxy/tls/peer_verify.hpp"
 #include "proxy/tls/ticket_keys.hpp"
@@ -29,6 +31,7 @@ struct server_identity {
   std::vector<peer_role_source> peers;  // roles a client certificate may belong to
   // How long after its full handshake a session may be resumed (tls.session_lifetime).
   std::chrono::seconds session_lifetime = std::chrono::hours(12);
+  std::optional<ocsp_staple> staple;  // stapled when a client asks, until its nextUpdate
 };
 
 // The SSL_CTX and the data its callbacks read; the address is stable for the
@@ -38,6 +41,7 @@ struct server_context {
   std::unique_ptr<ticket_crypto> tickets;
   std::vector<std::string> server_names;
   std::chrono::seconds session_lifetime = std::chrono::hours(12);
+  std::optional<ocsp_staple> staple;
   ssl_ctx_ptr ctx;
 };
 

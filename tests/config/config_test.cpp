@@ -589,3 +589,33 @@ TEST(examples, every_shipped_config_caps_handshakes_per_source) {
 
 }  // namespace
 }  // namespace vmsgate::config
+
+namespace vmsgate::config {
+namespace {
+
+// Issue 28's keys: a role's CRLs (one path or a list, resolved like other paths),
+// require_role_uri, and ocsp_response, which only a terminate route can staple.
+TEST(load, second_wave_trust_keys) {
+  std::string text = originate;
+  text.replace(text.find("  recording: {ca: ca.pem}"), 25,
+               "  recording: {ca: ca.pem, crl: [crl.pem, /etc/pki/old.crl], require_role_uri: true}");
+  text.replace(text.find("  management: {ca: mgmt-ca.pem}"), 31, "  management: {ca: mgmt-ca.pem, crl: mgmt.crl}");
+  const auto r = load(text);
+  const auto errors = without_flag_error(r);
+  EXPECT_TRUE(errors.empty()) << all_errors(r);
+  if (r.cfg) {
+    EXPECT_EQ(r.cfg->find_role("recording")->crl,
+              (std::vector<std::string>{"/etc/vmsgate/crl.pem", "/etc/pki/old.crl"}));
+    EXPECT_TRUE(r.cfg->find_role("recording")->require_role_uri);
+    EXPECT_EQ(r.cfg->find_role("management")->crl, (std::vector<std::string>{"/etc/vmsgate/mgmt.crl"}));
+  }
+  std::string stapled = originate;
+  stapled.replace(stapled.find("    peer_roles: [management]\n"), 0, "    ocsp_response: r.der\n");
+  const auto o = load(stapled);
+  bool refused = false;
+  for (const auto& e : o.errors) refused = refused || e.key == "routes[0].ocsp_response";
+  EXPECT_TRUE(refused) << all_errors(o);
+}
+
+}  // namespace
+}  // namespace vmsgate::config
