@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <ctime>
+#include <filesystem>
 #include <sstream>
 
 #include "proxy/pki/files.hpp"
@@ -106,6 +107,15 @@ issued init_ca(const init_options& opts) {
   if (opts.name.empty()) throw error("--name must not be empty");
   check_range("bits", opts.bits, 2048, 16384);
   check_range("days", opts.days, 1, 36500);
+  // The directory holds the CA's key: made 0700 when missing, parents included
+  // (those with the umask's mode), as `mkdir -p` would.
+  std::error_code ec;
+  if (!std::filesystem::exists(opts.dir, ec)) {
+    std::filesystem::create_directories(opts.dir, ec);
+    if (ec) throw error("cannot create " + opts.dir + ": " + ec.message());
+    std::filesystem::permissions(opts.dir, std::filesystem::perms::owner_all, ec);
+    if (ec) throw error("cannot make " + opts.dir + " private: " + ec.message());
+  }
   refuse_overwrite({opts.dir + "/ca.pem", opts.dir + "/ca.key"}, opts.force);
   const tls::pkey_ptr key = generate_rsa(opts.bits);
   cert_spec spec;

@@ -181,6 +181,19 @@ namespace {
 
 // Issue 28: the role bound in the certificate, and the CRL that `pki revoke` and
 // `pki crl` keep, read back through the gateway's own CRL code.
+// Issue 26: the README's `pki init --dir pki` in an empty directory used to fail
+// with "cannot create pki/ca.key". The directory is made, private.
+TEST_F(Pki, InitCreatesItsDirectoryPrivate) {
+  init_options o;
+  o.dir = dir_->path() + "/new/site/pki";
+  o.bits = 2048;
+  init_ca(o);
+  struct stat st {};
+  ASSERT_EQ(::stat(o.dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_TRUE(file_exists(o.dir + "/ca.key"));
+}
+
 TEST_F(Pki, IssuedCertificatesCarryTheirRoleUri) {
   const issued out = issue(leaf("uri.example.local"));
   std::string why;
