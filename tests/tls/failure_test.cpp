@@ -102,7 +102,7 @@ std::vector<facts_case> cases() {
   add("alert certificate_expired", alert(SSL_AD_CERTIFICATE_EXPIRED), R::expired);
   add("alert bad_certificate", alert(SSL_AD_BAD_CERTIFICATE), R::bad_certificate);
   add("alert unsupported_certificate", alert(SSL_AD_UNSUPPORTED_CERTIFICATE), R::bad_certificate);
-  add("alert certificate_revoked", alert(SSL_AD_CERTIFICATE_REVOKED), R::bad_certificate);
+  add("alert certificate_revoked", alert(SSL_AD_CERTIFICATE_REVOKED), R::revoked);  // the peer's CRL lists our certificate
   add("alert certificate_unknown", alert(SSL_AD_CERTIFICATE_UNKNOWN), R::bad_certificate);
   add("alert certificate_required", alert(SSL_AD_CERTIFICATE_REQUIRED), R::no_certificate);
   add("alert unrecognized_name", alert(SSL_AD_UNRECOGNIZED_NAME), R::name_mismatch);
