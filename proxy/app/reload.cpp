@@ -7,6 +7,7 @@
 #include "proxy/app/notify.hpp"
 #include "proxy/app/report.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/net/listen_probe.hpp"
 #include "proxy/tls/context_common.hpp"
 #include "proxy/tls/ktls.hpp"
 
@@ -53,6 +54,11 @@ gateway::staged_route gateway::stage_route(const config::config& cfg, const conf
     return st;
   }
   tcp::endpoint where = bp.settings->listen;
+  // SO_REUSEPORT would let this process join another's listener and split its
+  // clients with it; refuse instead, at start and on a reload that binds anew.
+  if (const auto holder = net_io::listening_holder(where))
+    throw startup_error(1, "route " + rc.name + ": cannot listen on " + rc.listen.str() + ": " + *holder +
+                               " already listens there");
   for (auto& w : workers_) {
     try {
       st.acceptors.push_back(w->bind(where));

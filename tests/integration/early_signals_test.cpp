@@ -62,15 +62,23 @@ void record_pending(process& p, int sig) {
   ::testing::Test::RecordProperty("signal_pending_before_ready", pending && has(*pending, sig) ? "yes" : "no");
 }
 
+// Sends `sig` once `gw`'s main thread blocks it, that is while it is still
+// starting; fails when it never blocks it.
+::testing::AssertionResult send_while_starting(gateway& gw, int sig) {
+  if (!wait_until_blocked(gw.proc(), sig, 20s))
+    return ::testing::AssertionFailure() << "vmsgate run never blocked signal " << sig
+                                         << " while starting: it would have died of it\n"
+                                         << gw.log();
+  gw.proc().send_signal(sig);
+  record_pending(gw.proc(), sig);
+  return ::testing::AssertionSuccess();
+}
+
 TEST(EarlySignals, SighupWhileStartingIsAReloadOnceReady) {
   site s;
   echo_server echo;
   gateway gw(config_for(s, echo.address()).yaml());
-  ASSERT_TRUE(wait_until_blocked(gw.proc(), SIGHUP, 20s))
-      << "vmsgate run never blocked SIGHUP while starting: a SIGHUP then kills it\n"
-      << gw.log();
-  gw.proc().send_signal(SIGHUP);
-  record_pending(gw.proc(), SIGHUP);
+  ASSERT_TRUE(send_while_starting(gw, SIGHUP));
 
   ASSERT_TRUE(gw.wait_ready()) << "the SIGHUP sent while starting stopped the gateway\n" << gw.log();
   const auto outcome = gw.wait_for_event("reload_succeeded", 20s);
@@ -89,11 +97,7 @@ TEST(EarlySignals, SigtermWhileStartingDrainsOnceReadyAndExitsZero) {
   site s;
   echo_server echo;
   gateway gw(config_for(s, echo.address()).yaml());
-  ASSERT_TRUE(wait_until_blocked(gw.proc(), SIGTERM, 20s))
-      << "vmsgate run never blocked SIGTERM while starting\n"
-      << gw.log();
-  gw.proc().send_signal(SIGTERM);
-  record_pending(gw.proc(), SIGTERM);
+  ASSERT_TRUE(send_while_starting(gw, SIGTERM));
   const auto st = gw.proc().wait_for_exit(30s);
   ASSERT_TRUE(st) << "the SIGTERM sent while starting was lost\n" << gw.log();
   EXPECT_EQ(st->str(), "exit 0") << gw.log();

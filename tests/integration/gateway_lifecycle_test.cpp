@@ -81,5 +81,30 @@ TEST(GatewayLifecycle, ListenerThatCannotBindIsExitOne) {
   EXPECT_TRUE(gw.events("ready").empty()) << gw.log();
 }
 
+// Issue 26: a second vmsgate on the same port used to bind silently (both set
+// SO_REUSEPORT) and take 14 of 20 connections, with its own certificate and
+// backends. It now refuses to start, naming the address and who holds it.
+TEST(GatewayLifecycle, ASecondGatewayOnTheSamePortRefusesToStart) {
+  echo_server echo;
+  gateway_config cfg;
+  cfg.backends = {echo.address()};
+  gateway first(cfg.yaml());
+  ASSERT_TRUE(first.wait_ready()) << first.log();
+  const std::string address = "127.0.0.1:" + std::to_string(first.port("rec"));
+  std::string yaml = cfg.yaml();
+  const std::string from = "    listen: \"127.0.0.1:0\"";
+  yaml.replace(yaml.find(from), from.size(), "    listen: \"" + address + "\"");
+  gateway second(yaml);
+  const auto status = second.proc().wait_for_exit(20s);
+  ASSERT_TRUE(status) << "the second gateway started on a port the first serves:\n" << second.log();
+  EXPECT_EQ(status->str(), "exit 1") << second.log();
+  const auto failed = second.events("startup_failed");
+  ASSERT_EQ(failed.size(), 1u) << second.log();
+  const std::string detail = json_field(failed[0], "detail").value_or("");
+  EXPECT_NE(detail.find(address), std::string::npos) << detail;
+  EXPECT_NE(detail.find("pid " + std::to_string(first.proc().pid()) + " (vmsgate)"), std::string::npos) << detail;
+  EXPECT_TRUE(first.proc().running());
+}
+
 }  // namespace
 }  // namespace vmsgate::test

@@ -62,16 +62,28 @@ class notify_socket {
   std::vector<std::string> all_;
 };
 
-TEST(SystemdNotify, ReadyReloadingStoppingAndWatchdogInOrder) {
+// A gateway run as systemd runs a Type=notify unit, `env` added (WATCHDOG_USEC).
+struct notified_gateway {
+  explicit notified_gateway(const std::vector<std::string>& env = {}) {
+    cfg = dir.write_file("vmsgate.yaml", config_for(s, echo.address()).yaml());
+    std::vector<std::string> all = env;
+    all.push_back("NOTIFY_SOCKET=" + (dir.path() / "notify.sock").string());
+    gw = std::make_unique<process>(std::vector<std::string>{VMSGATE_BINARY, "run", "--config", cfg.string()}, all);
+  }
   site s;
   echo_server echo;
-  temp_dir dir("vmsgate-notify");
-  notify_socket sd(dir.path() / "notify.sock");
-  ASSERT_TRUE(sd.bound());
-  const std::string good = config_for(s, echo.address()).yaml();
-  const fs::path cfg = dir.write_file("vmsgate.yaml", good);
-  process gw({VMSGATE_BINARY, "run", "--config", cfg.string()},
-             {"NOTIFY_SOCKET=" + (dir.path() / "notify.sock").string(), "WATCHDOG_USEC=400000"});
+  temp_dir dir{"vmsgate-notify"};
+  notify_socket sd{dir.path() / "notify.sock"};  // bound before the gateway starts
+  fs::path cfg;
+  std::unique_ptr<process> gw;
+};
+
+TEST(SystemdNotify, ReadyReloadingStoppingAndWatchdogInOrder) {
+  notified_gateway n({"WATCHDOG_USEC=400000"});
+  ASSERT_TRUE(n.sd.bound());
+  notify_socket& sd = n.sd;
+  process& gw = *n.gw;
+  const fs::path& cfg = n.cfg;
   const auto ready = sd.wait_for("READY=1", 20s);
   ASSERT_TRUE(ready) << gw.stderr_text();
   EXPECT_NE(ready->find("STATUS=serving 1 routes"), std::string::npos) << *ready;
@@ -108,14 +120,10 @@ TEST(SystemdNotify, ReadyReloadingStoppingAndWatchdogInOrder) {
 // Without NOTIFY_SOCKET nothing is sent and nothing changes (the rest of the suite
 // runs that way); with it but no WATCHDOG_USEC, no pings.
 TEST(SystemdNotify, NoWatchdogPingsWithoutWatchdogUsec) {
-  site s;
-  echo_server echo;
-  temp_dir dir("vmsgate-notify");
-  notify_socket sd(dir.path() / "notify.sock");
-  ASSERT_TRUE(sd.bound());
-  const fs::path cfg = dir.write_file("vmsgate.yaml", config_for(s, echo.address()).yaml());
-  process gw({VMSGATE_BINARY, "run", "--config", cfg.string()},
-             {"NOTIFY_SOCKET=" + (dir.path() / "notify.sock").string()});
+  notified_gateway n;
+  ASSERT_TRUE(n.sd.bound());
+  notify_socket& sd = n.sd;
+  process& gw = *n.gw;
   ASSERT_TRUE(sd.wait_for("READY=1", 20s)) << gw.stderr_text();
   EXPECT_FALSE(sd.wait_for("WATCHDOG=1", 1500ms));
   gw.send_signal(SIGTERM);

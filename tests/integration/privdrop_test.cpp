@@ -103,6 +103,14 @@ TEST(PrivilegeDrop, ServesBelow1024AsNobodyAndReloadsAsNobody) {
   EXPECT_TRUE(status->exited && status->code == 0) << status->str() << "\n" << gw.log();
 }
 
+// The site's config with the drop to nobody:nogroup and a backend nobody serves.
+config_spec as_nobody(const site& s) {
+  auto c = config_for(s, "127.0.0.1:1");
+  c.user = "nobody";
+  c.group = "nogroup";
+  return c;
+}
+
 command_result check(const temp_dir& dir, const std::string& yaml) {
   fs::permissions(dir.path(), fs::perms(0755));  // nobody reads the config on reloads
   const fs::path cfg = dir.write_file("check.yaml", yaml);
@@ -113,9 +121,7 @@ TEST(PrivilegeDrop, CheckFlagsAKeyTheUserCannotRead) {
   REQUIRE_ROOT_AND_NOBODY();
   site s;
   share_with_nogroup(s);
-  auto c = config_for(s, "127.0.0.1:1");
-  c.user = "nobody";
-  c.group = "nogroup";
+  auto c = as_nobody(s);
   temp_dir dir("vmsgate-check");
 
   const auto readable = check(dir, c.yaml());
@@ -148,9 +154,7 @@ TEST(PrivilegeDrop, CheckFlagsAKeyInADirectoryTheUserCannotEnter) {
   site s;
   share_with_nogroup(s);
   fs::permissions(s.dir() / "live", fs::perms(0700));
-  auto c = config_for(s, "127.0.0.1:1");
-  c.user = "nobody";
-  c.group = "nogroup";
+  auto c = as_nobody(s);
   temp_dir dir("vmsgate-check");
   const auto r = check(dir, c.yaml());
   EXPECT_EQ(r.code(), 1) << r.out;
@@ -167,9 +171,7 @@ TEST(PrivilegeDrop, CheckAppliesTheOwnerClassToTheOwner) {
   const gid_t nogroup = ::getgrnam("nogroup")->gr_gid;
   ASSERT_EQ(::chown(s.key().c_str(), nobody, nogroup), 0);
   fs::permissions(s.key(), fs::perms(0040));
-  auto c = config_for(s, "127.0.0.1:1");
-  c.user = "nobody";
-  c.group = "nogroup";
+  auto c = as_nobody(s);
   temp_dir dir("vmsgate-check");
   const auto r = check(dir, c.yaml());
   EXPECT_EQ(r.code(), 1) << r.out;
@@ -182,9 +184,7 @@ TEST(PrivilegeDrop, ConfigTheUserCannotReadIsRefusedBeforeStart) {
   REQUIRE_ROOT_AND_NOBODY();
   site s;
   share_with_nogroup(s);
-  auto c = config_for(s, "127.0.0.1:1");
-  c.user = "nobody";
-  c.group = "nogroup";
+  auto c = as_nobody(s);
   temp_dir dir("vmsgate-check");
   const auto readable = check(dir, c.yaml());
   EXPECT_EQ(readable.code(), 0) << readable.out;
