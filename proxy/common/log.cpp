@@ -74,9 +74,9 @@ void write_all(const char* p, std::size_t left) {
   }
 }
 
-// The queue between the threads that log and the one that writes. Allocated once
-// and never freed: if the writer is still stuck in write(2) when the process exits,
-// it must not find its state destroyed under it.
+// The queue between the threads that log and the one that writes. Freed once the
+// writer has drained it and ended; left allocated (on purpose) only when the writer
+// is still stuck in write(2) as the process exits, which must not find it freed.
 struct writer_state {
   std::mutex mutex;
   std::condition_variable wake;     // lines queued, or stop
@@ -184,23 +184,33 @@ line::~line() {
 
 std::uint64_t dropped_lines() { return dropped.load(std::memory_order_relaxed); }
 
-async_writer::async_writer(std::size_t max_queued_bytes) {
-  auto* st = new writer_state;  // never freed; see writer_state
-  st->max_bytes = max_queued_bytes;
-  std::thread(write_loop, st).detach();
-  active.store(st, std::memory_order_release);
+struct async_writer::state : writer_state {};
+
+async_writer::async_writer(std::size_t max_queued_bytes) : state_(new state) {
+  state_->max_bytes = max_queued_bytes;
+  thread_ = std::thread(write_loop, static_cast<writer_state*>(state_));
+  active.store(state_, std::memory_order_release);
 }
 
 async_writer::~async_writer() {
-  writer_state* st = active.exchange(nullptr, std::memory_order_acq_rel);
-  if (st == nullptr) return;
-  std::unique_lock lock(st->mutex);
-  st->stop = true;
-  st->wake.notify_one();
-  // Lines already queued are written unless the reader stays stuck past the
-  // timeout; the process then goes on (to exit) without them.
-  st->drained.wait_for(lock, drain_timeout,
-                       [st] { return st->queue.empty() && st->dropped_unreported == 0 && !st->writing; });
+  active.store(nullptr, std::memory_order_release);
+  bool drained = false;
+  {
+    std::unique_lock lock(state_->mutex);
+    state_->stop = true;
+    state_->wake.notify_one();
+    // Lines already queued are written unless the reader stays stuck past the
+    // timeout; the process then goes on (to exit) without them.
+    drained = state_->drained.wait_for(lock, drain_timeout, [this] {
+      return state_->queue.empty() && state_->dropped_unreported == 0 && !state_->writing;
+    });
+  }
+  if (drained) {
+    thread_.join();  // it ends at once: stop is set and nothing is queued
+    delete state_;
+  } else {
+    thread_.detach();  // stuck in write(2): it keeps the state; see writer_state
+  }
 }
 
 void line::key(std::string_view k) {

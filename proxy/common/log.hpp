@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace vmsgate::log {
 
@@ -56,12 +57,19 @@ class async_writer {
   // `max_queued_bytes`: lines waiting beyond this are dropped.
   explicit async_writer(std::size_t max_queued_bytes = 1 << 20);
   // Writes what is queued (waiting up to `drain_timeout` for a slow reader), then
-  // lines go straight to stderr again.
+  // lines go straight to stderr again. Destroy it only once no other thread logs
+  // (`run` does so after joining its workers).
   ~async_writer();
   async_writer(const async_writer&) = delete;
   async_writer& operator=(const async_writer&) = delete;
 
   static constexpr std::chrono::milliseconds drain_timeout{2000};
+
+  struct state;  // log.cpp
+
+ private:
+  state* state_;
+  std::thread thread_;
 };
 
 }  // namespace vmsgate::log
