@@ -7,11 +7,6 @@
 #include "proxy/tls/context_common.hpp"
 
 namespace vmsgate::tls {
-namespace {
-
-std::string when(clock::time_point t) { return format_time(t); }
-
-}  // namespace
 
 crl_file parse_crl(const std::string& path, const std::string& bytes) {
   crl_file out;
@@ -65,7 +60,7 @@ std::vector<finding> check_crl(const role_policy& role, const ca_bundle& ca, con
     const auto next = crl_next_update(crl.get());
     if (X509_CRL_get0_nextUpdate(crl.get()) != nullptr && next < now) {
       out.push_back({severity::warning, "crl_outdated",
-                     who + " (issuer " + issuer + ") was due to be replaced at " + when(next) +
+                     who + " (issuer " + issuer + ") was due to be replaced at " + format_time(next) +
                          "; it is still used, but revocations since are unknown: publish a fresh one "
                          "(vmsgate pki crl --dir DIR) and reload"});
     }
