@@ -41,17 +41,29 @@ class gateway {
   int run();
 
  private:
-  // One route built for every worker, bound or to be bound; nothing is live until
-  // commit() (see reload.cpp).
+  // One route built for every worker; nothing is live until commit() (see reload.cpp).
   struct staged_route {
     route_record record;
     std::vector<std::shared_ptr<net_io::worker_route>> per_worker;
-    std::vector<tcp::acceptor> acceptors;  // empty: the route keeps its listener
+  };
+  // One listen address and the routes on it (several: SNI chooses among them).
+  struct staged_listener {
+    std::uint64_t id = 0;
+    config::endpoint listen;
+    tcp::endpoint bound;
+    std::vector<tcp::acceptor> acceptors;  // empty: the address keeps its listener
+    std::vector<std::size_t> routes;       // indices into staged_config::routes
+    std::vector<std::shared_ptr<const net_io::route_table>> per_worker;
+  };
+  struct staged_config {
+    std::vector<staged_route> routes;
+    std::vector<staged_listener> listeners;
   };
 
   staged_route stage_route(const config::config& cfg, const config::route_config& rc, const route_record* old);
-  std::vector<staged_route> stage_all(const config::config& cfg);
-  void commit(std::vector<staged_route> staged, config::config cfg);
+  staged_listener stage_listener(const config::route_config& first);
+  staged_config stage_all(const config::config& cfg);
+  void commit(staged_config staged, config::config cfg);
   void reload(const char* trigger);
   tls::ticket_key_list load_ticket_keys(const config::config& cfg) const;
   net::awaitable<void> watch_files();

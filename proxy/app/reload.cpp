@@ -40,7 +40,6 @@ gateway::staged_route gateway::stage_route(const config::config& cfg, const conf
   st.record.role = rc.role;
   st.record.backends = bp.settings->backends;
   for (const auto& b : bp.settings->backends) st.record.backend_labels.push_back(b.label);
-  st.record.listener_id = keep ? old->listener_id : next_listener_id_++;
   st.record.listen = rc.listen;
   st.record.shared = keep ? old->shared : std::make_shared<net_io::route_shared>();
   for (std::size_t i = 0; i < workers_.size(); ++i) {
@@ -49,69 +48,120 @@ gateway::staged_route gateway::stage_route(const config::config& cfg, const conf
     st.record.per_worker.push_back(route->counters);
     st.per_worker.push_back(std::move(route));
   }
-  if (keep) {
-    st.record.bound = old->bound;
-    return st;
-  }
-  tcp::endpoint where = bp.settings->listen;
-  // SO_REUSEPORT would let this process join another's listener and split its
-  // clients with it; refuse instead, at start and on a reload that binds anew.
-  if (const auto holder = net_io::listening_holder(where))
-    throw startup_error(1, "route " + rc.name + ": cannot listen on " + rc.listen.str() + ": " + *holder +
-                               " already listens there");
-  for (auto& w : workers_) {
-    try {
-      st.acceptors.push_back(w->bind(where));
-    } catch (const boost::system::system_error& e) {
-      throw startup_error(1, "route " + rc.name + ": cannot listen on " + rc.listen.str() + ": " + e.code().message());
-    }
-    // The first bind may ask for port 0; the others then take the port it got.
-    where = st.acceptors.back().local_endpoint();
-  }
-  st.record.bound = where;
   return st;
 }
 
-std::vector<gateway::staged_route> gateway::stage_all(const config::config& cfg) {
-  std::vector<staged_route> staged;
+// The listener of `first`'s address: the running one when the address has one
+// (a reload adds and removes the routes on it without closing it), else bound anew.
+gateway::staged_listener gateway::stage_listener(const config::route_config& first) {
+  staged_listener l;
+  l.listen = first.listen;
+  for (const auto& r : routes_) {
+    // Port 0 is no address to share: such a route keeps its own listener by name.
+    if (config::same_address(r.listen, first.listen) || (r.name == first.name && same_listen(r.listen, first.listen))) {
+      l.id = r.listener_id;
+      l.bound = r.bound;
+      return l;
+    }
+  }
+  l.id = next_listener_id_++;
+  tcp::endpoint where = resolve(first.listen, "route " + first.name + " listen");
+  // SO_REUSEPORT would let this process join another's listener and split its
+  // clients with it; refuse instead, at start and on a reload that binds anew.
+  if (const auto holder = net_io::listening_holder(where))
+    throw startup_error(1, "route " + first.name + ": cannot listen on " + first.listen.str() + ": " + *holder +
+                               " already listens there");
+  for (auto& w : workers_) {
+    try {
+      l.acceptors.push_back(w->bind(where));
+    } catch (const boost::system::system_error& e) {
+      throw startup_error(1, "route " + first.name + ": cannot listen on " + first.listen.str() + ": " +
+                                 e.code().message());
+    }
+    // The first bind may ask for port 0; the others then take the port it got.
+    where = l.acceptors.back().local_endpoint();
+  }
+  l.bound = where;
+  return l;
+}
+
+gateway::staged_config gateway::stage_all(const config::config& cfg) {
+  staged_config staged;
   for (const auto& rc : cfg.routes) {
     const route_record* old = nullptr;
     for (const auto& r : routes_)
       if (r.name == rc.name) old = &r;
-    staged.push_back(stage_route(cfg, rc, old));
+    staged.routes.push_back(stage_route(cfg, rc, old));
+  }
+  // Each address once: the routes that share it (config::routes_sharing) join the
+  // listener of the first of them.
+  for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
+    const auto sharing = config::routes_sharing(cfg, cfg.routes[i]);
+    if (sharing.front() != &cfg.routes[i]) continue;
+    staged_listener l = stage_listener(cfg.routes[i]);
+    for (const auto* rc : sharing) l.routes.push_back(static_cast<std::size_t>(rc - cfg.routes.data()));
+    for (std::size_t w = 0; w < workers_.size(); ++w) {
+      auto table = std::make_shared<net_io::route_table>();
+      for (const std::size_t r : l.routes) {
+        const auto& route = staged.routes[r].per_worker[w];
+        table->entries.push_back({route, cfg.routes[r].server_names});
+        if (cfg.routes[r].is_default) table->fallback = route.get();
+      }
+      l.per_worker.push_back(std::move(table));
+    }
+    for (const std::size_t r : l.routes) {
+      staged.routes[r].record.listener_id = l.id;
+      staged.routes[r].record.bound = l.bound;
+    }
+    staged.listeners.push_back(std::move(l));
   }
   return staged;
 }
 
-void gateway::commit(std::vector<staged_route> staged, config::config cfg) {
-  std::vector<route_record> records;
-  for (auto& st : staged) {
-    const bool fresh = !st.acceptors.empty();
+void gateway::commit(staged_config staged, config::config cfg) {
+  for (auto& l : staged.listeners) {
+    const bool fresh = !l.acceptors.empty();
     for (std::size_t i = 0; i < workers_.size(); ++i) {
       if (fresh) {
-        workers_[i]->adopt(st.record.listener_id, st.per_worker[i], std::move(st.acceptors[i]));
+        workers_[i]->adopt(l.id, l.per_worker[i], std::move(l.acceptors[i]));
       } else {
-        workers_[i]->update(st.record.listener_id, st.per_worker[i]);
+        workers_[i]->update(l.id, l.per_worker[i]);
       }
     }
-    log::line(log::level::info, fresh ? "listening" : "route_updated")
-        .field("route", st.record.name)
-        .field("mode", st.per_worker.front()->settings->originate ? "originate" : "terminate")
-        .field("address", endpoint_label(st.record.bound))
-        .field("workers", static_cast<unsigned>(workers_.size()))
-        // Per connection OpenSSL may still keep a cipher the kernel lacks in user
-        // space; connection_closed's `ktls` field says what each one got.
-        .field("data_path", tls::kernel_tls().available ? "ktls_splice" : "userspace");
-    records.push_back(std::move(st.record));
+    for (const std::size_t r : l.routes) {
+      const auto& st = staged.routes[r];
+      const bool known = std::any_of(routes_.begin(), routes_.end(), [&](const route_record& old) {
+        return old.name == st.record.name && old.listener_id == l.id;
+      });
+      log::line(log::level::info, fresh || !known ? "listening" : "route_updated")
+          .field("route", st.record.name)
+          .field("mode", st.per_worker.front()->settings->originate ? "originate" : "terminate")
+          .field("address", endpoint_label(l.bound))
+          .field("routes_on_address", static_cast<std::uint64_t>(l.routes.size()))
+          .field("workers", static_cast<unsigned>(workers_.size()))
+          // Per connection OpenSSL may still keep a cipher the kernel lacks in user
+          // space; connection_closed's `ktls` field says what each one got.
+          .field("data_path", tls::kernel_tls().available ? "ktls_splice" : "userspace");
+    }
   }
-  // Listeners of removed or moved routes close after the new ones are up; their
-  // connections go on until they end.
+  std::vector<route_record> records;
+  for (auto& st : staged.routes) records.push_back(std::move(st.record));
+  // Routes that went or moved, and listeners no route uses any more: these close
+  // after the new ones are up; their connections go on until they end.
   for (const auto& old : routes_) {
-    const bool kept = std::any_of(records.begin(), records.end(),
-                                  [&old](const route_record& r) { return r.listener_id == old.listener_id; });
-    if (kept) continue;
+    const bool kept = std::any_of(records.begin(), records.end(), [&old](const route_record& r) {
+      return r.name == old.name && r.listener_id == old.listener_id;
+    });
+    if (!kept)
+      log::line(log::level::info, "route_closed").field("route", old.name).field("address", endpoint_label(old.bound));
+  }
+  std::vector<std::uint64_t> closed;
+  for (const auto& old : routes_) {
+    const bool in_use = std::any_of(staged.listeners.begin(), staged.listeners.end(),
+                                    [&old](const staged_listener& l) { return l.id == old.listener_id; });
+    if (in_use || std::find(closed.begin(), closed.end(), old.listener_id) != closed.end()) continue;
+    closed.push_back(old.listener_id);
     for (auto& w : workers_) w->close(old.listener_id);
-    log::line(log::level::info, "route_closed").field("route", old.name).field("address", endpoint_label(old.bound));
   }
   routes_ = std::move(records);
   cfg_ = std::move(cfg);

@@ -1,6 +1,7 @@
 #include "proxy/app/route_build.hpp"
 
 #include "proxy/app/check.hpp"
+#include "proxy/net/session.hpp"
 
 namespace vmsgate::app {
 namespace {
@@ -69,6 +70,8 @@ route_blueprint make_blueprint(const config::config& cfg, const config::route_co
     } else {
       bp.server = tls::server_identity{rc.name,     own.value_or(tls::identity_pem{}), rc.server_names, allow_ecdsa,
                                        to_tls(rc.client_auth), peers, lifetime, std::nullopt};
+      bp.server->any_name = rc.is_default;
+      if (config::routes_sharing(cfg, rc).size() > 1) bp.server->on_client_hello = &net_io::session::on_client_hello;
       // Judged again here, at start and on each reload: check_config has logged
       // why a response is not stapled.
       if (!rc.ocsp_response.empty() && role != nullptr)

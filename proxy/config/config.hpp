@@ -35,6 +35,10 @@ struct endpoint {
   std::string str() const;  // back to "host:port" / "[v6]:port"
 };
 
+// The same address written alike up to case and IPv6 spelling, on the same fixed
+// port: routes that listen there share one listener (port 0 never does).
+bool same_address(const endpoint& a, const endpoint& b);
+
 struct admin_config {
   endpoint listen{"127.0.0.1", 9473};
   location where;
@@ -78,6 +82,9 @@ struct route_config {
   enum mode mode = mode::terminate;
   endpoint listen;
   std::vector<std::string> server_names;
+  // Terminate routes sharing one listen address: this one takes the clients that
+  // send no SNI, or a name no route of the address lists (key `default`).
+  bool is_default = false;
   std::string cert;  // paths resolved against the config file's directory; empty when absent
   std::string key;
   std::string ocsp_response;  // terminate: DER OCSP response to staple; empty when absent
@@ -87,6 +94,10 @@ struct route_config {
   std::optional<std::uint64_t> max_connections;  // per-route cap; the global one applies too
   location where;
 };
+
+struct config;
+// The terminate routes that listen on `rc`'s address, `rc` included, in order.
+std::vector<const route_config*> routes_sharing(const config& cfg, const route_config& rc);
 
 struct config {
   std::string path;  // the file it was loaded from

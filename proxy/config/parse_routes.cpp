@@ -71,7 +71,7 @@ void parse_route(context& ctx, const YAML::Node& node, const std::string& path, 
   route.where = ctx.at(node);
   const fields f(ctx, node, path,
                  {"name", "role", "mode", "listen", "server_names", "cert", "key", "client_auth", "peer_roles",
-                  "backends", "max_connections", "ocsp_response"});
+                  "backends", "max_connections", "ocsp_response", "default"});
   if (!f.ok()) return;
   f.required("name", route.name, as_string{});
   f.required("role", route.role, as_string{});
@@ -90,6 +90,7 @@ void parse_route(context& ctx, const YAML::Node& node, const std::string& path, 
   f.optional("max_connections", route.max_connections,
              as_uint{1, std::numeric_limits<std::uint32_t>::max()});
   f.optional("ocsp_response", route.ocsp_response, as_path{});
+  f.optional("default", route.is_default, as_bool{});
 }
 
 }  // namespace

@@ -51,10 +51,13 @@ bool overlaps(const endpoint& a, const endpoint& b) {
   return (ha == "0.0.0.0" && !b_v6) || (hb == "0.0.0.0" && !a_v6);
 }
 
+constexpr std::size_t no_route = static_cast<std::size_t>(-1);
+
 struct listener {
   std::string key;
   endpoint address;
   location where;
+  std::size_t route = no_route;  // admin.listen otherwise
 };
 
 void validate_listeners(context& ctx, const config& cfg) {
@@ -63,15 +66,56 @@ void validate_listeners(context& ctx, const config& cfg) {
   for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
     const std::string key = join(index("routes", i), "listen");
     if (!present(ctx, key) || cfg.routes[i].listen.host.empty()) continue;
-    const listener current{key, cfg.routes[i].listen, ctx.where(key, cfg.routes[i].where)};
+    const listener current{key, cfg.routes[i].listen, ctx.where(key, cfg.routes[i].where), i};
+    const bool terminate = cfg.routes[i].mode == mode::terminate;
     for (const auto& other : seen) {
       if (!overlaps(current.address, other.address)) continue;
+      const bool other_terminate = other.route != no_route && cfg.routes[other.route].mode == mode::terminate;
+      if (terminate && other_terminate && same_address(current.address, other.address)) continue;
+      std::string why = "; two listeners cannot share a port";
+      if (terminate && other_terminate)
+        why += " unless they name the same address exactly (then SNI chooses the route)";
+      else if (other.route != no_route)
+        why += ": only terminate routes can share one, chosen by SNI";
       ctx.fail(current.where, key,
                in_quotes(current.address.str()) + " overlaps " + other.key + " " + in_quotes(other.address.str()) +
-                   at_line(other.where) + "; two listeners cannot share a port");
+                   at_line(other.where) + why);
       break;
     }
     seen.push_back(current);
+  }
+}
+
+// Routes on one address: at most one default, and no client name that two of them
+// could both take.
+void validate_shared_addresses(context& ctx, const config& cfg) {
+  for (std::size_t j = 0; j < cfg.routes.size(); ++j) {
+    const route_config& route = cfg.routes[j];
+    const std::string path = index("routes", j);
+    if (route.is_default && route.mode == mode::originate) {
+      ctx.fail(ctx.where(join(path, "default"), route.where), join(path, "default"),
+               "default applies to terminate routes: it takes the TLS clients whose SNI names no route of the "
+               "address");
+      continue;
+    }
+    if (route.mode != mode::terminate || route.listen.host.empty()) continue;
+    for (std::size_t i = 0; i < j; ++i) {
+      const route_config& other = cfg.routes[i];
+      if (other.mode != mode::terminate || !same_address(route.listen, other.listen)) continue;
+      const std::string other_path = index("routes", i);
+      const std::string where_other = other_path + " " + in_quotes(other.name) + at_line(other.where);
+      if (route.is_default && other.is_default)
+        ctx.fail(ctx.where(join(path, "default"), route.where), join(path, "default"),
+                 "only one route on " + in_quotes(route.listen.str()) + " may be the default, and " + where_other +
+                     " already is");
+      for (const auto& name : route.server_names)
+        for (const auto& taken : other.server_names)
+          if (canonical_host(name) == canonical_host(taken))
+            ctx.fail(ctx.where(join(path, "server_names"), route.where), join(path, "server_names"),
+                     in_quotes(name) + " is also a server name of " + where_other +
+                         ", which listens on the same address; SNI chooses one route per name, so each name "
+                         "belongs to one route");
+    }
   }
 }
 
@@ -155,6 +199,7 @@ void validate(context& ctx, const config& cfg) {
   validate_role_names(ctx, cfg);
   validate_route_names(ctx, cfg);
   validate_listeners(ctx, cfg);
+  validate_shared_addresses(ctx, cfg);
   for (std::size_t i = 0; i < cfg.routes.size(); ++i) validate_route(ctx, cfg, i);
 }
 

@@ -95,6 +95,18 @@ bool split_endpoint(std::string_view text, std::string_view& host, std::string_v
 
 std::string endpoint::str() const { return format_host_port(host, port); }
 
+bool same_address(const endpoint& a, const endpoint& b) {
+  return a.port == b.port && a.port != 0 && detail::canonical_host(a.host) == detail::canonical_host(b.host);
+}
+
+std::vector<const route_config*> routes_sharing(const config& cfg, const route_config& rc) {
+  std::vector<const route_config*> out;
+  for (const auto& r : cfg.routes)
+    if (&r == &rc || (r.mode == mode::terminate && rc.mode == mode::terminate && same_address(r.listen, rc.listen)))
+      out.push_back(&r);
+  return out;
+}
+
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   std::size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;

@@ -36,13 +36,13 @@ net::awaitable<bool> session::connect_backend() {
       health.failed(i, clock::now());
       continue;
     }
-    counters_.backend_connect_duration.observe(std::chrono::duration<double>(clock::now() - started).count());
+    counters().backend_connect_duration.observe(std::chrono::duration<double>(clock::now() - started).count());
     if (originate()) {
       const bool secured = co_await connect_tls(i);
       if (aborted_) co_return false;
       if (!secured) {
         tls_refused = true;
-        counters_.backend_failures[i][static_cast<std::size_t>(backend_failure::tls)].add();
+        counters().backend_failures[i][static_cast<std::size_t>(backend_failure::tls)].add();
         log::line(log::level::warning, "backend_failed")
             .field("route", settings.name)
             .field("backend", settings.backends[i].label)
@@ -54,7 +54,7 @@ net::awaitable<bool> session::connect_backend() {
       }
     }
     health.succeeded(i);
-    if (i > 0) counters_.backend_failovers.add();
+    if (i > 0) counters().backend_failovers.add();
     backend_used_ = &settings.backends[i];
     failure_.reset();
     error_detail_.clear();
@@ -112,7 +112,7 @@ net::awaitable<bool> session::try_backend(std::size_t index) {
   if (ec) {
     // Out of descriptors, most likely: a failure of this backend like any other.
     error_detail_ = ec.message();
-    counters_.backend_failures[index][static_cast<std::size_t>(backend_failure::error)].add();
+    counters().backend_failures[index][static_cast<std::size_t>(backend_failure::error)].add();
     log::line(log::level::warning, "backend_failed")
         .field("route", route_->settings->name)
         .field("backend", target.label)
@@ -152,7 +152,7 @@ net::awaitable<bool> session::try_backend(std::size_t index) {
     why = step == ECONNREFUSED ? backend_failure::refused : backend_failure::error;
   }
   if (why) {
-    counters_.backend_failures[index][static_cast<std::size_t>(*why)].add();
+    counters().backend_failures[index][static_cast<std::size_t>(*why)].add();
     log::line(log::level::warning, "backend_failed")
         .field("route", route_->settings->name)
         .field("backend", target.label)

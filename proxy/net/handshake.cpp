@@ -9,6 +9,7 @@
 #include "proxy/net/session.hpp"
 #include "proxy/net/worker.hpp"
 #include "proxy/tls/certificate.hpp"
+#include "proxy/tls/client_hello.hpp"
 #include "proxy/tls/ktls.hpp"
 #include "proxy/tls/peer_verify.hpp"
 
@@ -24,7 +25,70 @@ std::string ssl_failure(int ssl_error) {
   return "ssl error " + std::to_string(ssl_error);
 }
 
+// The session an SSL on a shared address belongs to, for on_client_hello.
+int session_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
 }  // namespace
+
+int session::on_client_hello(SSL* ssl, int* alert, void* /*arg*/) noexcept {
+  auto* s = static_cast<session*>(SSL_get_ex_data(ssl, session_index()));
+  return s == nullptr ? SSL_CLIENT_HELLO_SUCCESS : s->choose_route(ssl, alert);
+}
+
+// Before OpenSSL looks at anything else of the ClientHello (sessions, tickets,
+// ciphers): the route named by the SNI takes the connection, its SSL_CTX the SSL.
+// SSL_set_SSL_CTX swaps the certificate and the session id context, so a session
+// resumes only on the route that issued it; the verify mode and depth were copied
+// at SSL_new and are set again. The cache stays the first context's (records.cpp).
+int session::choose_route(SSL* ssl, int* alert) noexcept {
+  const tls::hello_server_name sni = tls::client_hello_server_name(ssl);
+  if (sni.malformed) {
+    *alert = SSL_AD_DECODE_ERROR;
+    return SSL_CLIENT_HELLO_ERROR;
+  }
+  const worker_route* chosen = table_->choose(sni.name);
+  if (chosen == nullptr) {
+    tls::note_refusal(ssl, sni.name ? "no route on this address serves the name " + std::string(*sni.name)
+                                    : "the client sent no server name and no route on this address is the default");
+    *alert = SSL_AD_UNRECOGNIZED_NAME;
+    return SSL_CLIENT_HELLO_ERROR;
+  }
+  if (route_chosen_) {  // the second ClientHello after a HelloRetryRequest
+    if (chosen == route_) return SSL_CLIENT_HELLO_SUCCESS;
+    *alert = SSL_AD_ILLEGAL_PARAMETER;
+    return SSL_CLIENT_HELLO_ERROR;
+  }
+  bool over_limit = false;
+  if (chosen != route_) {
+    SSL_CTX* ctx = chosen->tls->ctx.get();
+    if (SSL_set_SSL_CTX(ssl, ctx) != ctx) {
+      *alert = SSL_AD_INTERNAL_ERROR;
+      return SSL_CLIENT_HELLO_ERROR;
+    }
+    SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
+    SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
+    counters().connections_active.sub();
+    route_->shared->active.fetch_sub(1, std::memory_order_relaxed);
+    route_ = chosen;
+    counters().connections_active.add();
+    over_limit = route_->shared->active.fetch_add(1, std::memory_order_relaxed) >= route_->settings->max_connections;
+  } else {
+    // The lead route's count was taken at accept, without its cap.
+    over_limit = route_->shared->active.load(std::memory_order_relaxed) > route_->settings->max_connections;
+  }
+  route_chosen_ = true;
+  counters().connections_total.add();
+  if (over_limit) {
+    counters().connections_refused.add();
+    finish("route_limit");
+    *alert = SSL_AD_INTERNAL_ERROR;
+    return SSL_CLIENT_HELLO_ERROR;
+  }
+  return SSL_CLIENT_HELLO_SUCCESS;
+}
 
 // The TLS socket is already non-blocking with TCP_NODELAY: the client's from the
 // session's constructor and its listener, the backend's from try_backend.
@@ -48,7 +112,7 @@ net::awaitable<bool> session::accept_tls() {
   // connections are closed at once rather than queue behind it.
   handshake_permit_ = worker_.global().handshakes_per_source.acquire(peer_.address());
   if (!handshake_permit_) {
-    counters_.connections_refused.add();
+    counters().connections_refused.add();
     finish("handshake_limit");
     co_return false;
   }
@@ -57,6 +121,11 @@ net::awaitable<bool> session::accept_tls() {
   const bool hello = co_await wait_for_first_bytes();
   if (!hello) co_return false;
   if (!new_ssl(route_->tls->ctx.get())) co_return false;
+  if (table_->shared() && SSL_set_ex_data(ssl_.get(), session_index(), this) != 1) {
+    error_detail_ = tls::drain_errors();
+    finish("internal_error");
+    co_return false;
+  }
   SSL_set_accept_state(ssl_.get());
   capture_keys();
   const bool ok = co_await shake_hands();
@@ -96,7 +165,7 @@ net::awaitable<bool> session::wait_for_first_bytes() {
       // out is a failed handshake of reason timeout.
       if (end_ != nullptr && std::string_view(end_) == "handshake_timeout") {
         failure_ = tls::failure_reason::timeout;
-        counters_.handshake_failures[static_cast<std::size_t>(*failure_)].add();
+        counters().handshake_failures[static_cast<std::size_t>(*failure_)].add();
       }
       co_return false;
     }
@@ -160,8 +229,8 @@ void session::handshake_succeeded() {
   tls_version_ = SSL_get_version(ssl_.get());
   cipher_ = SSL_get_cipher_name(ssl_.get());
   resumed_ = resumed;
-  counters_.handshakes[tls13 ? 1 : 0][resumed ? 1 : 0].add();
-  counters_.handshake_duration[resumed ? 1 : 0].observe(
+  counters().handshakes[tls13 ? 1 : 0][resumed ? 1 : 0].add();
+  counters().handshake_duration[resumed ? 1 : 0].observe(
       std::chrono::duration<double>(clock::now() - handshake_started_).count());
   if (X509* peer = SSL_get0_peer_certificate(ssl_.get())) peer_subject_ = tls::subject_of(peer);
 }
@@ -169,6 +238,11 @@ void session::handshake_succeeded() {
 // Counts and describes a refused handshake; ssl_error is 0 when a deadline or the
 // drain ended it rather than OpenSSL.
 void session::handshake_failed(int ssl_error) {
+  // Refused for the chosen route's max_connections: counted there, not a failure.
+  if (end_ != nullptr && std::string_view(end_) == "route_limit") {
+    error_detail_ = "route " + route_->settings->name + " is at its max_connections";
+    return;
+  }
   tls::failure_facts facts;
   facts.timed_out = attempt_expired_ || (end_ != nullptr && std::string_view(end_) == "handshake_timeout");
   if (ssl_error != 0) {
@@ -182,7 +256,7 @@ void session::handshake_failed(int ssl_error) {
   }
   if (X509* peer = tls::presented_certificate(ssl_.get())) peer_subject_ = tls::subject_of(peer);
   failure_ = tls::classify(facts);
-  counters_.handshake_failures[static_cast<std::size_t>(*failure_)].add();
+  counters().handshake_failures[static_cast<std::size_t>(*failure_)].add();
 }
 
 }  // namespace vmsgate::net_io

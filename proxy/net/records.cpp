@@ -184,7 +184,10 @@ net::awaitable<bool> session::forward_records() {
     if (!r.error.empty()) {
       error_detail_ = std::move(r.error);
       if (r.forget_session && tls12_session_id_size_ > 0) {
-        tls::forget_tls12_session(route_->tls->ctx.get(), std::span(tls12_session_id_.data(), tls12_session_id_size_));
+        // The cache is the SSL's first context, the lead route's (SSL_set_SSL_CTX
+        // keeps the session context).
+        tls::forget_tls12_session(table_->lead().tls->ctx.get(),
+                                  std::span(tls12_session_id_.data(), tls12_session_id_size_));
       }
       send_fatal_alert(r.alert);
       fail("client_error");

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +90,30 @@ struct worker_route {
   std::shared_ptr<tls::session_cache> sessions;  // originate: shared by the route's workers
   std::shared_ptr<route_shared> shared;
   std::shared_ptr<route_counters> counters;  // this worker's own
+};
+
+// The routes of one listen address. One route takes every connection. When several
+// terminate routes share the address, the client's SNI chooses among their
+// server_names, once per connection, in the ClientHello callback (handshake.cpp);
+// a connection then costs no more than on a single-route port.
+struct route_table {
+  struct entry {
+    std::shared_ptr<const worker_route> route;
+    std::vector<std::string> names;  // server_names, '*.' wildcards as in certificates
+  };
+  std::vector<entry> entries;
+  // `default: true`: takes clients that send no SNI (or an IP literal), or a name
+  // that no route lists. Without one, a shared address refuses them.
+  const worker_route* fallback = nullptr;
+
+  bool shared() const noexcept { return entries.size() > 1; }
+  // The route a connection starts on, before its ClientHello is read: the default,
+  // else the first. On a shared address its SSL_CTX holds the session cache.
+  const worker_route& lead() const noexcept { return fallback != nullptr ? *fallback : *entries.front().route; }
+  // The route for a ClientHello's SNI (nullopt: none sent); nullptr when none takes it.
+  const worker_route* choose(std::optional<std::string_view> server_name) const;
+
+  static std::shared_ptr<const route_table> single(std::shared_ptr<const worker_route> route);
 };
 
 }  // namespace vmsgate::net_io

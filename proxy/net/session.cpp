@@ -11,10 +11,10 @@
 
 namespace vmsgate::net_io {
 
-session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client, const tcp::endpoint& peer)
+session::session(worker& w, std::shared_ptr<const route_table> table, tcp::socket client, const tcp::endpoint& peer)
     : worker_(w),
-      route_(std::move(route)),
-      counters_(*route_->counters),
+      table_(std::move(table)),
+      route_(&table_->lead()),
       client_(std::move(client)),
       peer_(peer),
       backend_(w.context()),
@@ -32,8 +32,12 @@ session::session(worker& w, std::shared_ptr<const worker_route> route, tcp::sock
     client_.non_blocking(true, ec);
   }
   worker_.attach(*this);
-  counters_.connections_total.add();
-  counters_.connections_active.add();
+  counters().connections_active.add();
+  // On a shared address, counted once its ClientHello has chosen the route.
+  if (!table_->shared()) {
+    route_chosen_ = true;
+    counters().connections_total.add();
+  }
   client_label_ = endpoint_label(peer_);
 }
 
@@ -44,8 +48,10 @@ session::~session() {
   const bool orderly = end_ != nullptr && (std::string_view(end_) == "client_closed" ||
                                            std::string_view(end_) == "backend_closed");
   if (ssl_ && orderly) SSL_set_shutdown(ssl_.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-  counters_.connection_duration.observe(std::chrono::duration<double>(clock::now() - started_).count());
-  counters_.connections_active.sub();
+  // A connection that ended before its ClientHello chose a route is the default's.
+  if (!route_chosen_) counters().connections_total.add();
+  counters().connection_duration.observe(std::chrono::duration<double>(clock::now() - started_).count());
+  counters().connections_active.sub();
   route_->shared->active.fetch_sub(1, std::memory_order_relaxed);
   worker_.global().active.fetch_sub(1, std::memory_order_relaxed);
   worker_.detach(*this);
@@ -61,9 +67,9 @@ session::~session() {
 #endif
 // The session lives in this coroutine's frame: an idle connection holds this frame,
 // tls_to_plain's and the child's, not one per step (handshake, connect, pump).
-net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client,
+net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const route_table> table, tcp::socket client,
                                       tcp::endpoint peer) {
-  session s(w, std::move(route), std::move(client), peer);
+  session s(w, std::move(table), std::move(client), peer);
   s.arm_watchdog();
   std::exception_ptr failure;
   bool pumping = false;
@@ -203,12 +209,12 @@ net::awaitable<bool> session::set_up() {
 
 void session::count_to_backend(std::size_t n) noexcept {
   to_backend_ += n;
-  counters_.bytes_to_backend.add(n);
+  counters().bytes_to_backend.add(n);
 }
 
 void session::count_to_client(std::size_t n) noexcept {
   to_client_ += n;
-  counters_.bytes_to_client.add(n);
+  counters().bytes_to_client.add(n);
 }
 
 }  // namespace vmsgate::net_io

@@ -50,21 +50,26 @@ class worker;
 
 // Accepts nothing itself: the accept loop hands it a connected client socket.
 // `peer` is the client's address as accept(2) returned it.
-net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client,
+// `table` holds the routes of the listener it came from (route.hpp).
+net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const route_table> table, tcp::socket client,
                                       tcp::endpoint peer);
 
 class session {
  public:
   using clock = std::chrono::steady_clock;
 
-  session(worker& w, std::shared_ptr<const worker_route> route, tcp::socket client, const tcp::endpoint& peer);
+  session(worker& w, std::shared_ptr<const route_table> table, tcp::socket client, const tcp::endpoint& peer);
   ~session();
   session(const session&) = delete;
   session& operator=(const session&) = delete;
 
   // serve_connection makes the session in its own frame and runs it to its end.
-  friend net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const worker_route> route,
+  friend net::awaitable<void> serve_connection(worker& w, std::shared_ptr<const route_table> table,
                                                tcp::socket client, tcp::endpoint peer);
+
+  // OpenSSL's ClientHello callback on the contexts of routes that share an address:
+  // the SNI chooses the session's route (choose_route).
+  static int on_client_hello(SSL* ssl, int* alert, void* arg) noexcept;
 
   // Ends the session at once, from inside (a deadline, an error) or from outside (the
   // drain deadline): safe at any point.
@@ -129,12 +134,14 @@ class session {
 
   // Terminate: TLS with the client, plain to the backend. Originate: the reverse.
   bool originate() const noexcept { return route_->settings->originate; }
+  route_counters& counters() const noexcept { return *route_->counters; }
   tcp::socket& tls_socket() noexcept { return originate() ? backend_ : client_; }
   tcp::socket& plain_socket() noexcept { return originate() ? client_ : backend_; }
   void count_to_backend(std::size_t n) noexcept;
   void count_to_client(std::size_t n) noexcept;
 
   bool new_ssl(SSL_CTX* ctx);
+  int choose_route(SSL* ssl, int* alert) noexcept;
   void handshake_succeeded();
   void handshake_failed(int ssl_error);
   void finish(const char* reason) noexcept;
@@ -145,8 +152,10 @@ class session {
   void log_close() const;
 
   worker& worker_;
-  std::shared_ptr<const worker_route> route_;
-  route_counters& counters_;
+  // The listener's routes, held for the session's life; route_ is the one serving
+  // it: on a shared address the default (or first) until the ClientHello chooses.
+  std::shared_ptr<const route_table> table_;
+  const worker_route* route_;
   tcp::socket client_;
   tcp::endpoint peer_;
   tcp::socket backend_;
@@ -166,7 +175,8 @@ class session {
   // A TLS 1.2 session's id, to take it out of the cache after a fatal alert.
   std::array<unsigned char, SSL_MAX_SSL_SESSION_ID_LENGTH> tls12_session_id_{};
   unsigned char tls12_session_id_size_ = 0;
-  bool handshake_drained_ = false;  // the handshake's last read left the client's socket empty
+  bool handshake_drained_ = false;
+  bool route_chosen_ = false;  // counted in route_->counters' connections_total  // the handshake's last read left the client's socket empty
   source_limiter::permit handshake_permit_;
   net::steady_timer watchdog_timer_;
   child_task pump_task_;      // the plain-to-TLS direction beside tls_to_plain()

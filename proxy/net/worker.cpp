@@ -43,18 +43,18 @@ tcp::acceptor worker::bind(const tcp::endpoint& where) {
   return a;
 }
 
-void worker::adopt(std::uint64_t id, std::shared_ptr<const worker_route> route, tcp::acceptor acceptor) {
-  auto l = std::make_shared<listener>(listener{id, std::move(route), std::move(acceptor)});
+void worker::adopt(std::uint64_t id, std::shared_ptr<const route_table> table, tcp::acceptor acceptor) {
+  auto l = std::make_shared<listener>(listener{id, std::move(table), std::move(acceptor)});
   net::post(ioc_, [this, l] {
     listeners_.push_back(l);
     net::co_spawn(ioc_, accept_loop(*this, l), net::detached);
   });
 }
 
-void worker::update(std::uint64_t id, std::shared_ptr<const worker_route> route) {
-  net::post(ioc_, [this, id, route = std::move(route)] {
+void worker::update(std::uint64_t id, std::shared_ptr<const route_table> table) {
+  net::post(ioc_, [this, id, table = std::move(table)] {
     for (auto& l : listeners_)
-      if (l->id == id) l->route = route;
+      if (l->id == id) l->table = table;
   });
 }
 
@@ -94,8 +94,9 @@ net::awaitable<void> accept_loop(worker& w, std::shared_ptr<worker::listener> l)
     const int err = accept_socket(l->acceptor, sock, peer);
     drained = err == EAGAIN || err == EWOULDBLOCK;
     if (drained || accept_error_is_transient(err)) continue;
-    // Read per connection: a reload may have replaced the route since the last one.
-    const std::shared_ptr<const worker_route> route = l->route;
+    // Read per connection: a reload may have replaced the routes since the last one.
+    std::shared_ptr<const route_table> table = l->table;
+    const worker_route* route = &table->lead();
     if (err != 0) {
       // Out of descriptors or memory: pause rather than spin, keep the listener. The
       // queue is tried again after the pause (what waits there raises no new edge).
@@ -108,17 +109,18 @@ net::awaitable<void> accept_loop(worker& w, std::shared_ptr<worker::listener> l)
     }
     // Counted here, at accept, not when the session starts: several accepts can
     // complete before any of their sessions runs, and each must see the others.
-    // The session's destructor gives both back.
+    // The session's destructor gives both back. On a shared address the route is
+    // known only from the ClientHello, and its own cap is applied then.
     const auto total = w.global().active.fetch_add(1, std::memory_order_relaxed);
     const auto on_route = route->shared->active.fetch_add(1, std::memory_order_relaxed);
     if (total >= w.global().max_connections.load(std::memory_order_relaxed) ||
-        on_route >= route->settings->max_connections) {
+        (!table->shared() && on_route >= route->settings->max_connections)) {
       w.global().active.fetch_sub(1, std::memory_order_relaxed);
       route->shared->active.fetch_sub(1, std::memory_order_relaxed);
       route->counters->connections_refused.add();
       continue;  // the socket closes here: a prompt refusal, not a queue
     }
-    net::co_spawn(w.context(), serve_connection(w, route, std::move(sock), peer), net::detached);
+    net::co_spawn(w.context(), serve_connection(w, std::move(table), std::move(sock), peer), net::detached);
   }
 }
 

@@ -48,13 +48,13 @@ class worker {
   // can bind the same port), so that an error reaches the caller; until adopted,
   // connections wait in the kernel's backlog. Throws boost::system::system_error.
   tcp::acceptor bind(const tcp::endpoint& where);
-  // Thread-safe: the worker starts accepting on `acceptor` for `route`; `id` names
-  // the listener for update and close.
-  void adopt(std::uint64_t id, std::shared_ptr<const worker_route> route, tcp::acceptor acceptor);
+  // Thread-safe: the worker starts accepting on `acceptor` for the routes of
+  // `table`; `id` names the listener for update and close.
+  void adopt(std::uint64_t id, std::shared_ptr<const route_table> table, tcp::acceptor acceptor);
 
-  // Thread-safe: new connections on listener `id` use `route` (a reload); those
+  // Thread-safe: new connections on listener `id` use `table` (a reload); those
   // already open keep the route they started with.
-  void update(std::uint64_t id, std::shared_ptr<const worker_route> route);
+  void update(std::uint64_t id, std::shared_ptr<const route_table> table);
   // Thread-safe: stop accepting on listener `id`; its open connections go on.
   void close(std::uint64_t id);
 
@@ -81,7 +81,7 @@ class worker {
  private:
   struct listener {
     std::uint64_t id;
-    std::shared_ptr<const worker_route> route;
+    std::shared_ptr<const route_table> table;
     tcp::acceptor acceptor;
   };
   // The loop shares ownership of its listener, so closing one never frees what a

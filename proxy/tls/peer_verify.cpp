@@ -34,12 +34,10 @@ int refusal_index() {
   return index;
 }
 
-void note_refusal(SSL* ssl, const std::vector<finding>& found) {
-  if (ssl == nullptr || SSL_get_ex_data(ssl, refusal_index()) != nullptr) return;
+void note_first_error(SSL* ssl, const std::vector<finding>& found) {
   for (const finding& f : found) {
     if (f.level != severity::error) continue;
-    auto* why = new (std::nothrow) std::string(f.message + " [" + f.rule + "]");
-    if (why != nullptr && SSL_set_ex_data(ssl, refusal_index(), why) != 1) delete why;
+    note_refusal(ssl, f.message + " [" + f.rule + "]");
     return;
   }
 }
@@ -79,7 +77,7 @@ int verify_peer(int ok, X509_STORE_CTX* store) {
     if (!anchored_in(chain, role.cas)) continue;
     if (const X509_CRL* crl = revoked_by(leaf, role.crls)) {
       const cert_info info = inspect(leaf);
-      note_refusal(ssl, {{severity::error, "revoked",
+      note_first_error(ssl, {{severity::error, "revoked",
                           "peer certificate " + info.subject + " (serial " + info.serial + ") is revoked by role " +
                               role.policy.name + "'s CRL from " + crl_issuer(crl)}});
       X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REVOKED);
@@ -87,13 +85,23 @@ int verify_peer(int ok, X509_STORE_CTX* store) {
     }
     const std::vector<finding> found = check_peer(role.policy, leaf, trust->peer_usage, now);
     if (!has_error(found)) return 1;
-    note_refusal(ssl, found);
+    note_first_error(ssl, found);
   }
   X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
   return 0;
 }
 
 }  // namespace
+
+void note_refusal(SSL* ssl, const std::string& why) noexcept {
+  if (ssl == nullptr || SSL_get_ex_data(ssl, refusal_index()) != nullptr) return;
+  try {
+    auto* kept = new std::string(why);
+    if (SSL_set_ex_data(ssl, refusal_index(), kept) != 1) delete kept;
+  } catch (...) {
+    // No memory for the words: the refusal still happens, unexplained.
+  }
+}
 
 const std::string* peer_refusal(const SSL* ssl) {
   return static_cast<const std::string*>(SSL_get_ex_data(ssl, refusal_index()));

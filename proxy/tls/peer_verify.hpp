@@ -45,6 +45,9 @@ X509* presented_certificate(const SSL* ssl);
 // Why the role's own check (names, usage, key rules) refused the peer, with the
 // rule's id; null if it did not.
 const std::string* peer_refusal(const SSL* ssl);
+// Keeps `why` as the SSL's refusal (the first one noted wins), for a refusal made
+// outside certificate verification: the ClientHello callback's.
+void note_refusal(SSL* ssl, const std::string& why) noexcept;
 
 // Reads the CA file and the CRL files of each role; throws std::runtime_error
 // naming the file.

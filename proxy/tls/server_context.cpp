@@ -62,7 +62,7 @@ int on_server_name(SSL* ssl, int* alert, void* arg) {
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   // Clients that dial an IP address send no SNI (some wrongly send the address
   // itself); the certificate policy covers addresses through IP SANs.
-  if (name == nullptr || canonical_ip(name)) return SSL_TLSEXT_ERR_OK;
+  if (name == nullptr || ctx->any_name || canonical_ip(name)) return SSL_TLSEXT_ERR_OK;
   for (const auto& pattern : ctx->server_names)
     if (dns_name_matches(pattern, name)) return SSL_TLSEXT_ERR_OK;
   *alert = SSL_AD_UNRECOGNIZED_NAME;
@@ -122,6 +122,7 @@ std::shared_ptr<const server_context> make_server_context(const server_identity&
                                                           std::shared_ptr<const ticket_keyring> tickets) {
   auto result = std::make_shared<server_context>();
   result->server_names = id.server_names;
+  result->any_name = id.any_name;
   result->session_lifetime = id.session_lifetime;
   result->staple = id.staple;
   result->ctx.reset(SSL_CTX_new(TLS_server_method()));
@@ -146,6 +147,7 @@ std::shared_ptr<const server_context> make_server_context(const server_identity&
   use_identity(ctx, id.route, id.own, id.allow_ecdsa);
   SSL_CTX_set_tlsext_servername_callback(ctx, on_server_name);
   SSL_CTX_set_tlsext_servername_arg(ctx, result.get());
+  if (id.on_client_hello != nullptr) SSL_CTX_set_client_hello_cb(ctx, id.on_client_hello, nullptr);
   if (result->staple) {
     SSL_CTX_set_tlsext_status_cb(ctx, on_status_request);
     SSL_CTX_set_tlsext_status_arg(ctx, result.get());

@@ -32,6 +32,11 @@ struct server_identity {
   // How long after its full handshake a session may be resumed (tls.session_lifetime).
   std::chrono::seconds session_lifetime = std::chrono::hours(12);
   std::optional<ocsp_staple> staple;  // stapled when a client asks, until its nextUpdate
+  // The route is its address's default: it takes a name none of its server_names cover.
+  bool any_name = false;
+  // Set on the routes of a shared address: chooses the route from the SNI
+  // (net_io::session::on_client_hello).
+  SSL_client_hello_cb_fn on_client_hello = nullptr;
 };
 
 // The SSL_CTX and the data its callbacks read; the address is stable for the
@@ -40,6 +45,7 @@ struct server_context {
   std::unique_ptr<peer_trust> trust;
   std::unique_ptr<ticket_crypto> tickets;
   std::vector<std::string> server_names;
+  bool any_name = false;
   std::chrono::seconds session_lifetime = std::chrono::hours(12);
   std::optional<ocsp_staple> staple;
   ssl_ctx_ptr ctx;

@@ -365,7 +365,51 @@ TEST(load, ipv6_spellings_of_one_address_collide) {
   auto text = two_routes;
   text.replace(text.find("\"*:7563\""), 8, "\"[::1]:7563\"");
   text.replace(text.find("127.0.0.1:7564"), 14, "[0:0::1]:7563");
-  EXPECT_TRUE(has_error(load(text), "routes[1].listen", 14, "overlaps"));
+  // Two terminate routes there share one listener (SNI chooses), however spelt.
+  const auto r = load(text);
+  ASSERT_TRUE(r.cfg.has_value()) << all_errors(r);
+  EXPECT_EQ(routes_sharing(*r.cfg, r.cfg->routes[0]).size(), 2u);
+  EXPECT_TRUE(same_address(r.cfg->routes[0].listen, r.cfg->routes[1].listen));
+}
+
+TEST(load, terminate_routes_share_an_address_only_when_it_is_written_alike) {
+  auto text = two_routes;
+  text.replace(text.find("127.0.0.1:7564"), 14, "0.0.0.0:7563");
+  const auto shared = load(text);
+  ASSERT_TRUE(shared.cfg.has_value()) << all_errors(shared);
+  EXPECT_EQ(routes_sharing(*shared.cfg, shared.cfg->routes[1]).size(), 2u);
+  // 127.0.0.1 inside 0.0.0.0 is still an overlap: one listener would hide the other.
+  auto covered = two_routes;
+  covered.replace(covered.find("127.0.0.1:7564"), 14, "127.0.0.1:7563");
+  EXPECT_TRUE(has_error(load(covered), "routes[1].listen", 14, "unless they name the same address exactly"));
+}
+
+TEST(load, routes_on_one_address_need_distinct_names_and_one_default_at_most) {
+  auto text = two_routes;
+  text.replace(text.find("127.0.0.1:7564"), 14, "0.0.0.0:7563");
+  text.replace(text.find("[rec02.example.local]"), 21, "[rec02.example.local, REC01.example.local.]");
+  auto r = load(text);
+  EXPECT_TRUE(has_error(r, "routes[1].server_names", 15,
+                        "\"REC01.example.local.\" is also a server name of routes[0] \"live\" (line 5)"))
+      << all_errors(r);
+  text = two_routes;
+  text.replace(text.find("127.0.0.1:7564"), 14, "0.0.0.0:7563");
+  text += "    default: true\n";
+  text.replace(text.find("    backends"), 0, "    default: true\n");
+  r = load(text);
+  EXPECT_TRUE(has_error(r, "routes[1].default", 20, "only one route on \"0.0.0.0:7563\" may be the default"))
+      << all_errors(r);
+  EXPECT_EQ(r.errors.size(), 1u) << all_errors(r);
+}
+
+TEST(load, an_originate_route_never_shares_its_address) {
+  auto text = two_routes;
+  text.replace(text.find("127.0.0.1:7564"), 14, "0.0.0.0:7563");
+  const std::string tls_keys = "    server_names: [rec02.example.local]\n    cert: pki/rec02.pem\n    key: pki/rec02.key\n";
+  text.replace(text.find(tls_keys), tls_keys.size(), "    mode: originate\n    peer_roles: [recording]\n    default: true\n");
+  const auto r = load(text);
+  EXPECT_TRUE(has_error(r, "routes[1].listen", 14, "only terminate routes can share one, chosen by SNI")) << all_errors(r);
+  EXPECT_TRUE(has_error(r, "routes[1].default", 17, "default applies to terminate routes")) << all_errors(r);
 }
 
 TEST(load, route_listening_on_the_admin_port_collides) {

@@ -54,7 +54,7 @@ TEST(AcceptBatch, AFullBacklogIsTakenABatchAtATimeWithOtherWorkBetween) {
   route->shared = std::make_shared<route_shared>();
   route->counters = std::make_shared<route_counters>(0);
   const metrics::local_counter& accepted = route->counters->connections_refused;
-  w.adopt(1, route, std::move(listener));
+  w.adopt(1, route_table::single(route), std::move(listener));
 
   // Another handler on the worker: each time it runs, it notes the count if any
   // connection has been taken, until all have.
