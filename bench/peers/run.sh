@@ -220,8 +220,26 @@ EOF
   PIDS+=("$PROXY_PID")
 }
 
+# vmsgate_sni: the same route, second of two on its port (SNI routing, issue 28). The
+# first, a decoy for 127.0.0.1 with the same certificate and backend, is where every
+# connection starts; the bench route is the default, so s_time (which sends no SNI)
+# and the clients that send bench.local or localhost all switch to it in the
+# ClientHello callback: the costliest path a shared port has.
+start_vmsgate_sni() { SNI_DECOY=1 start_vmsgate "$@"; }
+
 start_vmsgate() {
   [[ -x "$VMSGATE" ]] || { say "no vmsgate binary at $VMSGATE"; return 1; }
+  local decoy="" default=""
+  if [[ -n "${SNI_DECOY:-}" ]]; then
+    default="    default: true"
+    decoy="  - name: decoy
+    role: bench
+    listen: \"127.0.0.1:$1\"
+    server_names: [127.0.0.1]
+    cert: $WORK/pki/leaf.pem
+    key: $WORK/pki/leaf.key
+    backends: [\"127.0.0.1:$2\"]"
+  fi
   cat >"$WORK/vmsgate.yaml" <<EOF
 admin:
   listen: "127.0.0.1:$(free_port)"
@@ -233,6 +251,7 @@ roles:
   bench:
     ca: $WORK/pki/ca.pem
 routes:
+$decoy
   - name: bench
     role: bench
     mode: terminate
@@ -241,6 +260,7 @@ routes:
     cert: $WORK/pki/leaf.pem
     key: $WORK/pki/leaf.key
     backends: ["127.0.0.1:$2"]
+$default
 EOF
   taskset -c "$PROXY_CPU" "$VMSGATE" run --config "$WORK/vmsgate.yaml" >"$WORK/vmsgate.log" 2>&1 &
   PROXY_PID=$!
@@ -665,6 +685,7 @@ crypto_median() { awk -v k="$1" '$1 == k && $2 != "nan" { print $2 }' "$WORK/flo
 label() {
   case $1 in
     vmsgate) echo "vmsgate $("$VMSGATE" --version 2>/dev/null | head -1 | awk '{ print $2 }')" ;;
+    vmsgate_sni) echo "vmsgate, route 2 of 2 on its port" ;;
     haproxy) echo "HAProxy $(haproxy -v | sed -nE '1s/^HAProxy version ([^ ]+).*/\1/p')" ;;
     hitch) echo "hitch $(hitch --version 2>&1 | awk '{ print $2 }')" ;;
     nginx) echo "nginx $(nginx -v 2>&1 | sed 's|.*/||') stream" ;;

@@ -107,9 +107,9 @@ struct route_table {
   const worker_route* fallback = nullptr;
 
   bool shared() const noexcept { return entries.size() > 1; }
-  // The route a connection starts on, before its ClientHello is read: the default,
-  // else the first. On a shared address its SSL_CTX holds the session cache.
-  const worker_route& lead() const noexcept { return fallback != nullptr ? *fallback : *entries.front().route; }
+  // The route a connection starts on, before its ClientHello is read: the first.
+  // On a shared address its SSL_CTX holds the session cache.
+  const worker_route& lead() const noexcept { return *entries.front().route; }
   // The route for a ClientHello's SNI (nullopt: none sent); nullptr when none takes it.
   const worker_route* choose(std::optional<std::string_view> server_name) const;
 

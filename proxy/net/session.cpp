@@ -48,7 +48,7 @@ session::~session() {
   const bool orderly = end_ != nullptr && (std::string_view(end_) == "client_closed" ||
                                            std::string_view(end_) == "backend_closed");
   if (ssl_ && orderly) SSL_set_shutdown(ssl_.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-  // A connection that ended before its ClientHello chose a route is the default's.
+  // A connection that ended before its ClientHello chose a route is the first route's.
   if (!route_chosen_) counters().connections_total.add();
   counters().connection_duration.observe(std::chrono::duration<double>(clock::now() - started_).count());
   counters().connections_active.sub();

@@ -153,7 +153,7 @@ class session {
 
   worker& worker_;
   // The listener's routes, held for the session's life; route_ is the one serving
-  // it: on a shared address the default (or first) until the ClientHello chooses.
+  // it: on a shared address the first until the ClientHello chooses.
   std::shared_ptr<const route_table> table_;
   const worker_route* route_;
   tcp::socket client_;

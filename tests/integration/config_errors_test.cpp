@@ -86,7 +86,8 @@ std::vector<bad_config> cases() {
       // Two routes on one fixed port; the second listen (line 21) is the duplicate.
       {"duplicate_listen_port",
        replace_line(valid, 13, "    listen: \"127.0.0.1:7563\"") +
-           replace_line(replace_line(valid_route, 1, "  - name: rec2"), 4, "    listen: \"127.0.0.1:7563\""),
+           // *:7563 covers 127.0.0.1:7563 without naming it: no SNI sharing, one would hide the other
+           replace_line(replace_line(valid_route, 1, "  - name: rec2"), 4, "    listen: \"*:7563\""),
        21, "listen"},
   };
 }
