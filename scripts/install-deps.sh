@@ -4,8 +4,8 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake g++ pkg-config
-  libboost1.81-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev libsystemd-dev
+  build-essential cmake g++ pkg-config ccache
+  libboost1.81-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev libsystemd-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl curl iproute2 procps ca-certificates
 )

@@ -226,6 +226,9 @@ EOF
 # and the clients that send bench.local or localhost all switch to it in the
 # ClientHello callback: the costliest path a shared port has.
 start_vmsgate_sni() { SNI_DECOY=1 start_vmsgate "$@"; }
+# vmsgate_base: another build of vmsgate (VMSGATE_BASE=path), one route, for a
+# before/after comparison run interleaved with the others.
+start_vmsgate_base() { VMSGATE=${VMSGATE_BASE:?set VMSGATE_BASE to the other build} start_vmsgate "$@"; }
 
 start_vmsgate() {
   [[ -x "$VMSGATE" ]] || { say "no vmsgate binary at $VMSGATE"; return 1; }
@@ -686,6 +689,7 @@ label() {
   case $1 in
     vmsgate) echo "vmsgate $("$VMSGATE" --version 2>/dev/null | head -1 | awk '{ print $2 }')" ;;
     vmsgate_sni) echo "vmsgate, route 2 of 2 on its port" ;;
+    vmsgate_base) echo "vmsgate ${VMSGATE_BASE_COMMIT:-base build}" ;;
     haproxy) echo "HAProxy $(haproxy -v | sed -nE '1s/^HAProxy version ([^ ]+).*/\1/p')" ;;
     hitch) echo "hitch $(hitch --version 2>&1 | awk '{ print $2 }')" ;;
     nginx) echo "nginx $(nginx -v 2>&1 | sed 's|.*/||') stream" ;;

@@ -272,6 +272,4 @@ int check_main(const char* config_path) {
   return errors == 0 ? 0 : 1;
 }
 
-int pki_main(int argc, char** argv) { return pki::run_command(argc, argv); }
-
 }  // namespace vmsgate::app

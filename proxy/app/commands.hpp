@@ -20,7 +20,9 @@ void keep_secrets_out_of_core_dumps();
 
 int run_main(const char* config_path);
 int check_main(const char* config_path);
-int pki_main(int argc, char** argv);   // arguments after "pki"
-int demo_main(int argc, char** argv);  // arguments after "demo"
+// `certs`: every certificate and CRL the configuration uses; 0, or 2 when the
+// configuration is invalid.
+int certs_main(const char* config_path, bool json);
+int demo_main(int port_offset);
 
 }  // namespace vmsgate::app

@@ -132,10 +132,9 @@ namespace demo {
 void print_guide(const fs::path& dir, const site_ports& p, bool uplink, pid_t rec01_pid);
 }
 
-int demo_main(int argc, char** argv) {
+int demo_main(int port_offset) {
   demo_site s;
-  for (int i = 0; i + 1 < argc; i += 2)
-    if (std::strcmp(argv[i], "--port-offset") == 0) s.ports = site_ports(std::atoi(argv[i + 1]));
+  s.ports = site_ports(port_offset);
   // Block the stop signals before any child exists, then wait for them below.
   sigset_t stop;
   sigemptyset(&stop);

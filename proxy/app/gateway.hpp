@@ -65,6 +65,7 @@ class gateway {
   staged_config stage_all(const config::config& cfg);
   void commit(staged_config staged, config::config cfg);
   void reload(const char* trigger);
+  void apply_log_settings(const config::log_config& settings);
   tls::ticket_key_list load_ticket_keys(const config::config& cfg) const;
   net::awaitable<void> watch_files();
   net::awaitable<void> rotate_ticket_keys();

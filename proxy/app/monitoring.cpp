@@ -31,7 +31,7 @@ net::awaitable<void> remind_daily(std::shared_ptr<monitoring::reminder> r) {
 monitoring::monitoring(net::io_context& ioc, const config::config& cfg, const std::vector<route_record>& routes)
     : routes_(routes),
       reminder_(std::make_shared<reminder>(ioc)),
-      readiness_(ioc, routes, prober_options{std::chrono::milliseconds(2000), cfg.limits.connect_timeout}) {
+      readiness_(ioc, routes, prober_options{cfg.admin.probe_interval, cfg.limits.connect_timeout}) {
   reminder_->certs = collect_certificates(cfg);
   reminder_->crls = collect_crls(cfg);
   reloads_.last_success_seconds.store(

@@ -121,6 +121,8 @@ readiness_verdict decide_readiness(bool accepting, const std::vector<route_healt
   for (const auto& r : routes) {
     if (!r.last_error.empty())
       v.body += "route " + r.name + ": no backend answers (" + r.last_error + ")\n";
+    else if (freshness == steady::duration::zero())
+      continue;  // admin.probe_interval: 0, nothing probes: the listeners' state decides
     else if (!r.last_answer)
       v.body += "route " + r.name + ": no backend has answered yet\n";
     else if (now - *r.last_answer > freshness)
@@ -147,6 +149,7 @@ readiness::~readiness() { stop(); }
 
 void readiness::start() {
   state_->accepting = true;
+  if (state_->opts.interval == std::chrono::milliseconds::zero()) return;  // probes off
   net::co_spawn(state_->tick.get_executor(), probe_loop(state_), net::detached);
 }
 
@@ -157,7 +160,10 @@ void readiness::stop() {
   state_->deadline.cancel();
 }
 
-steady::duration readiness::freshness() const { return 2 * (state_->opts.interval + state_->opts.connect_timeout); }
+steady::duration readiness::freshness() const {
+  if (state_->opts.interval == std::chrono::milliseconds::zero()) return steady::duration::zero();
+  return 2 * (state_->opts.interval + state_->opts.connect_timeout);
+}
 
 std::vector<route_status> readiness::status() const {
   state_->sync();

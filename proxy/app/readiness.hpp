@@ -35,7 +35,7 @@ struct readiness_verdict {
 };
 
 // Pure: values in, verdict out. A route is healthy when a backend answered within
-// `freshness` of `now`.
+// `freshness` of `now`; with `freshness` zero (probes off), unless a probe failed.
 readiness_verdict decide_readiness(bool accepting, const std::vector<route_health>& routes, steady::time_point now,
                                    steady::duration freshness);
 

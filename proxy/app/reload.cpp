@@ -19,9 +19,12 @@ bool same_listen(const config::endpoint& a, const config::endpoint& b) { return 
 // Settings that only a restart can change; a reload keeps the running values.
 void keep_restart_only(const config::config& running, config::config& next) {
   const bool admin_moved = !same_listen(running.admin.listen, next.admin.listen);
-  if (admin_moved || running.workers != next.workers || running.user != next.user || running.group != next.group) {
+  if (admin_moved || running.admin.probe_interval != next.admin.probe_interval || running.workers != next.workers ||
+      running.user != next.user || running.group != next.group) {
     log::line(log::level::warning, "reload_needs_restart")
-        .field("detail", "admin.listen, workers, user and group change only on restart; keeping the running values");
+        .field("detail",
+               "admin.listen, admin.probe_interval, workers, user and group change only on restart; keeping the "
+               "running values");
   }
   next.admin = running.admin;
   next.workers = running.workers;
@@ -30,6 +33,20 @@ void keep_restart_only(const config::config& running, config::config& next) {
 }
 
 }  // namespace
+
+// log.level and log.connections: at start, and again on each reload.
+void gateway::apply_log_settings(const config::log_config& settings) {
+  switch (settings.level) {
+    case config::log_level::debug: log::set_min_level(log::level::debug); break;
+    case config::log_level::info: log::set_min_level(log::level::info); break;
+    case config::log_level::warning: log::set_min_level(log::level::warning); break;
+    case config::log_level::error: log::set_min_level(log::level::error); break;
+  }
+  net_io::connection_log lines = net_io::connection_log::all;
+  if (settings.connections == config::log_connections::errors) lines = net_io::connection_log::errors;
+  if (settings.connections == config::log_connections::none) lines = net_io::connection_log::none;
+  global_.connection_lines.store(lines, std::memory_order_relaxed);
+}
 
 gateway::staged_route gateway::stage_route(const config::config& cfg, const config::route_config& rc,
                                            const route_record* old) {
@@ -166,6 +183,7 @@ void gateway::commit(staged_config staged, config::config cfg) {
   routes_ = std::move(records);
   cfg_ = std::move(cfg);
   global_.max_connections.store(cfg_.limits.max_connections, std::memory_order_relaxed);
+  apply_log_settings(cfg_.log);
   global_.handshakes_per_source.set_limit(cfg_.limits.max_handshakes_per_source);
   global_.handshakes_per_source.set_prefixes(cfg_.limits.source_prefix_v4, cfg_.limits.source_prefix_v6);
 }

@@ -41,7 +41,20 @@ bool same_address(const endpoint& a, const endpoint& b);
 
 struct admin_config {
   endpoint listen{"127.0.0.1", 9473};
+  // How often each route's backends are probed for /readyz and backend_up; zero:
+  // never (readiness then follows the data path alone).
+  std::chrono::milliseconds probe_interval{2000};
   location where;
+};
+
+enum class log_level { debug, info, warning, error };
+// The per-connection line (connection_closed): every one, only those that ended in
+// an error, or none.
+enum class log_connections { all, errors, none };
+
+struct log_config {
+  log_level level = log_level::info;
+  log_connections connections = log_connections::all;
 };
 
 struct limits_config {
@@ -102,6 +115,7 @@ std::vector<const route_config*> routes_sharing(const config& cfg, const route_c
 struct config {
   std::string path;  // the file it was loaded from
   admin_config admin;
+  log_config log;
   unsigned workers = 0;  // 0 = one per CPU core
   std::optional<std::string> user;
   std::optional<std::string> group;

@@ -13,8 +13,19 @@ constexpr std::uint64_t max_count = std::numeric_limits<std::uint32_t>::max();
 
 void parse_admin(context& ctx, const YAML::Node& node, admin_config& admin) {
   admin.where = ctx.at(node);
-  const fields f(ctx, node, "admin", {"listen"});
+  const fields f(ctx, node, "admin", {"listen", "probe_interval"});
   f.optional("listen", admin.listen, as_endpoint{});
+  f.optional("probe_interval", admin.probe_interval, as_duration{true});
+}
+
+void parse_log(context& ctx, const YAML::Node& node, log_config& log) {
+  const fields f(ctx, node, "log", {"level", "connections"});
+  std::size_t level = static_cast<std::size_t>(log.level);
+  f.optional("level", level, as_choice{{"debug", "info", "warn", "error"}});
+  log.level = static_cast<log_level>(level);
+  std::size_t connections = static_cast<std::size_t>(log.connections);
+  f.optional("connections", connections, as_choice{{"all", "errors", "none"}});
+  log.connections = static_cast<log_connections>(connections);
 }
 
 void parse_reload(context& ctx, const YAML::Node& node, config& cfg) {
@@ -93,9 +104,11 @@ void parse_document(context& ctx, const YAML::Node& root, config& cfg) {
     ctx.fail(location{ctx.file, 1, 1}, "", "the file is empty; expected a map with at least roles and routes");
     return;
   }
-  const fields f(ctx, root, "", {"admin", "workers", "user", "group", "reload", "tls", "limits", "roles", "routes"});
+  const fields f(ctx, root, "",
+                 {"admin", "log", "workers", "user", "group", "reload", "tls", "limits", "roles", "routes"});
   if (!f.ok()) return;
   if (auto n = f.node("admin"); n.IsDefined()) parse_admin(ctx, n, cfg.admin);
+  if (auto n = f.node("log"); n.IsDefined()) parse_log(ctx, n, cfg.log);
   f.optional("workers", cfg.workers, as_uint{0, 1024});
   f.optional("user", cfg.user, as_string{});
   f.optional("group", cfg.group, as_string{});

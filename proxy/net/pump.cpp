@@ -68,6 +68,7 @@ tls_read read_tls(SSL* ssl, std::byte* p, std::size_t cap, const record_gather& 
     } else {
       out.failed = true;
       out.detail = tls::drain_errors();  // now, before this session yields
+      if (out.detail.empty() && e == SSL_ERROR_SYSCALL && errno != 0) out.detail = std::strerror(errno);
     }
     break;
   }
@@ -370,10 +371,30 @@ net::awaitable<void> session::splice_plain_to_tls() {
   }
 }
 
+// Why the session ended, as logged. A stream that has flowed and then ends with a
+// reset (a video player closed, a phone gone out of range) ended, it did not fail.
+std::string_view session::end_reason() const noexcept {
+  const std::string_view end = end_ != nullptr ? end_ : "closed";
+  const bool reset = error_detail_ == std::strerror(ECONNRESET) || error_detail_ == std::strerror(EPIPE);
+  if (reset && !failure_ && to_backend_ + to_client_ > 0) {
+    if (end == "client_error") return "client_reset";
+    if (end == "backend_error") return "backend_reset";
+  }
+  return end;
+}
+
 void session::log_close() const {
+  const connection_log which = worker_.global().connection_lines.load(std::memory_order_relaxed);
+  if (which == connection_log::none) return;
+  const std::string_view end = end_reason();
+  const bool ended_well = end == "client_closed" || end == "backend_closed" || end == "client_reset" ||
+                          end == "backend_reset" || end == "closed_before_handshake";
+  if (which == connection_log::errors && ended_well) return;
   const double secs = std::chrono::duration<double>(clock::now() - started_).count();
   const bool shook = *tls_version_ != '\0';
-  log::line line(log::level::info, "connection_closed");
+  // A connection that sent nothing at all (a readiness probe from the gateway in
+  // front, a port scan) is worth a line only when debugging.
+  log::line line(end == "closed_before_handshake" ? log::level::debug : log::level::info, "connection_closed");
   line.field("route", route_->settings->name)
       .field("worker", worker_.index())
       .field("client", client_label_)
@@ -386,7 +407,7 @@ void session::log_close() const {
       .field("duration_s", secs)
       .field("ktls", ktls_send_ ? (ktls_recv_ ? "send+receive" : "send") : (ktls_recv_ ? "receive" : "off"))
       .field("records", records_ ? "vmsgate" : ktls_send_ || ktls_recv_ ? "kernel" : "openssl")
-      .field("end", end_ ? end_ : "closed");
+      .field("end", end);
   if (failure_) line.field("handshake_failure", tls::name(*failure_));
   if (!peer_subject_.empty()) {
     line.field("peer_subject", peer_subject_);

@@ -149,6 +149,7 @@ class session {
   void set_deadline(clock::time_point t) noexcept;
   void start_attempt(clock::duration limit) noexcept;
   bool end_attempt() noexcept;  // true if the attempt's deadline ended it
+  std::string_view end_reason() const noexcept;
   void log_close() const;
 
   worker& worker_;

@@ -20,8 +20,12 @@ namespace vmsgate::net_io {
 
 class session;
 
+// Which connections get their closing line (log.connections).
+enum class connection_log : std::uint8_t { all, errors, none };
+
 // Limits that span all workers: touched once per connection, never per buffer.
 struct global_state {
+  std::atomic<connection_log> connection_lines{connection_log::all};  // a reload may change it
   std::atomic<std::uint64_t> active{0};
   std::atomic<std::uint64_t> max_connections{50'000};  // a reload may change it
   source_limiter handshakes_per_source;                // limits.max_handshakes_per_source

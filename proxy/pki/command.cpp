@@ -1,135 +1,81 @@
-// `vmsgate pki init|issue`: argument parsing and reporting around pki.hpp.
+// `vmsgate pki init|issue|revoke|crl`: the command line (CLI11) and reporting
+// around pki.hpp.
 
-#include <charconv>
+#include "proxy/pki/command.hpp"
+
 #include <cstdio>
-#include <cstring>
-#include <string_view>
-
-#include "proxy/pki/pki.hpp"
 
 namespace vmsgate::pki {
-
 namespace {
 
-// Walks "--flag VALUE" and "--flag=VALUE" arguments.
-class arg_reader {
- public:
-  arg_reader(int argc, char** argv) : argc_(argc), argv_(argv) {}
-  bool next() { return ++index_ < argc_; }
-  std::string_view flag() const {
-    const std::string_view a = argv_[index_];
-    const auto eq = a.find('=');
-    return a.starts_with("--") && eq != std::string_view::npos ? a.substr(0, eq) : a;
-  }
-  std::string value() {
-    const std::string_view a = argv_[index_];
-    if (const auto eq = a.find('='); a.starts_with("--") && eq != std::string_view::npos) {
-      return std::string(a.substr(eq + 1));
-    }
-    if (index_ + 1 >= argc_) throw error(std::string(a) + " needs a value");
-    return argv_[++index_];
-  }
-  int number() {
-    const std::string_view f = flag();
-    const std::string v = value();
-    int out = 0;
-    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-    if (ec != std::errc() || end != v.data() + v.size()) throw error(std::string(f) + " needs a number, not " + v);
-    return out;
-  }
+// Keys of 1024 bits are refused by every role's policy (min_rsa_bits >= 2048);
+// more than 16384 takes minutes to generate.
+const CLI::Range key_bits(2048, 16384);
+const CLI::Range validity_days(1, 36500);
 
- private:
-  int argc_;
-  char** argv_;
-  int index_ = 0;  // argv[0] is the subcommand
-};
-
-init_options parse_init(int argc, char** argv) {
-  init_options o;
-  for (arg_reader r(argc, argv); r.next();) {
-    const std::string_view f = r.flag();
-    if (f == "--dir") o.dir = r.value();
-    else if (f == "--name") o.name = r.value();
-    else if (f == "--bits") o.bits = r.number();
-    else if (f == "--days") o.days = r.number();
-    else if (f == "--force") o.force = true;
-    else throw error("unknown argument " + std::string(f));
-  }
-  return o;
-}
-
-issue_options parse_issue(int argc, char** argv) {
-  issue_options o;
-  for (arg_reader r(argc, argv); r.next();) {
-    const std::string_view f = r.flag();
-    if (f == "--dir") o.dir = r.value();
-    else if (f == "--role") o.role = r.value();
-    else if (f == "--host") o.hosts.push_back(r.value());
-    else if (f == "--ip") o.ips.push_back(r.value());
-    else if (f == "--client") o.client = true;
-    else if (f == "--bits") o.bits = r.number();
-    else if (f == "--days") o.days = r.number();
-    else if (f == "--force") o.force = true;
-    else throw error("unknown argument " + std::string(f));
-  }
-  return o;
-}
-
-revoke_options parse_revoke(int argc, char** argv) {
-  revoke_options o;
-  for (arg_reader r(argc, argv); r.next();) {
-    const std::string_view f = r.flag();
-    if (f == "--dir") o.dir = r.value();
-    else if (f == "--serial") o.serial = r.value();
-    else if (f == "--cert") o.cert = r.value();
-    else if (f == "--days") o.days = r.number();
-    else throw error("unknown argument " + std::string(f));
-  }
-  return o;
-}
-
-crl_options parse_crl(int argc, char** argv) {
-  crl_options o;
-  for (arg_reader r(argc, argv); r.next();) {
-    const std::string_view f = r.flag();
-    if (f == "--dir") o.dir = r.value();
-    else if (f == "--days") o.days = r.number();
-    else throw error("unknown argument " + std::string(f));
-  }
-  return o;
-}
-
-int usage() {
-  std::fputs(
-      "usage:\n"
-      "  vmsgate pki init --dir DIR [--name CN] [--bits N] [--days N] [--force]\n"
-      "  vmsgate pki issue --dir DIR --role ROLE --host NAME [--host NAME...] [--ip ADDR...] [--client]\n"
-      "                    [--bits N] [--days N] [--force]\n"
-      "  vmsgate pki revoke --dir DIR (--serial HEX | --cert FILE) [--days N]\n"
-      "  vmsgate pki crl --dir DIR [--days N]\n",
-      stderr);
-  return 2;
+void add_dir(CLI::App* cmd, std::string& dir, const char* what) {
+  cmd->add_option("--dir", dir, what)->required()->type_name("DIR");
 }
 
 }  // namespace
 
-int run_command(int argc, char** argv) {
-  if (argc < 1) return usage();
-  const std::string_view sub = argv[0];
+CLI::App* add_command(CLI::App& app, command_line& cl) {
+  CLI::App* pki = app.add_subcommand("pki", "The built-in site CA: make it, issue certificates, revoke them");
+  pki->require_subcommand(1);
+
+  cl.init_cmd = pki->add_subcommand("init", "Make a site CA in DIR (created 0700 with its parents when missing)");
+  add_dir(cl.init_cmd, cl.init.dir, "directory for ca.pem and ca.key");
+  cl.init_cmd->add_option("--name", cl.init.name, "the CA's common name")->capture_default_str();
+  cl.init_cmd->add_option("--bits", cl.init.bits, "RSA key size")->check(key_bits)->capture_default_str();
+  cl.init_cmd->add_option("--days", cl.init.days, "validity")->check(validity_days)->capture_default_str();
+  cl.init_cmd->add_flag("--force", cl.init.force, "replace a CA already in DIR");
+
+  cl.issue_cmd = pki->add_subcommand("issue", "Issue a certificate and key for one server or client, signed by DIR's CA");
+  add_dir(cl.issue_cmd, cl.issue.dir, "the CA's directory; NAME.pem and NAME.key (0600) are written there");
+  cl.issue_cmd->add_option("--role", cl.issue.role, "the role, written as the URI SAN urn:vmsgate:role:ROLE")
+      ->required();
+  cl.issue_cmd->add_option("--host", cl.issue.hosts, "a DNS name (repeatable); the first names the files")
+      ->required()
+      ->type_name("NAME");
+  cl.issue_cmd->add_option("--ip", cl.issue.ips, "an IP address SAN (repeatable)")->type_name("ADDR");
+  cl.issue_cmd->add_flag("--client", cl.issue.client, "add the clientAuth usage (for mutual TLS)");
+  cl.issue_cmd->add_option("--bits", cl.issue.bits, "RSA key size")->check(key_bits)->capture_default_str();
+  cl.issue_cmd->add_option("--days", cl.issue.days, "validity")->check(validity_days)->capture_default_str();
+  cl.issue_cmd->add_flag("--force", cl.issue.force, "replace files already there");
+
+  cl.revoke_cmd = pki->add_subcommand("revoke", "Revoke a certificate of DIR's CA and write DIR/crl.pem anew");
+  add_dir(cl.revoke_cmd, cl.revoke.dir, "the CA's directory");
+  auto* serial = cl.revoke_cmd->add_option("--serial", cl.revoke.serial, "the serial number, in hex")->type_name("HEX");
+  auto* cert = cl.revoke_cmd->add_option("--cert", cl.revoke.cert, "or the certificate file")->type_name("FILE");
+  serial->excludes(cert);
+  cl.revoke_cmd->add_option("--days", cl.revoke.days, "the CRL's nextUpdate, from now")
+      ->check(validity_days)
+      ->capture_default_str();
+
+  cl.crl_cmd = pki->add_subcommand("crl", "Write DIR/crl.pem anew, with a fresh nextUpdate");
+  add_dir(cl.crl_cmd, cl.crl.dir, "the CA's directory");
+  cl.crl_cmd->add_option("--days", cl.crl.days, "the CRL's nextUpdate, from now")
+      ->check(validity_days)
+      ->capture_default_str();
+  return pki;
+}
+
+int run_parsed(const command_line& cl) {
+  const char* sub = cl.init_cmd->parsed()     ? "init"
+                    : cl.issue_cmd->parsed()  ? "issue"
+                    : cl.revoke_cmd->parsed() ? "revoke"
+                                              : "crl";
   try {
-    if (sub == "revoke" || sub == "crl") {
-      const std::string path = sub == "revoke" ? revoke(parse_revoke(argc, argv)) : write_crl(parse_crl(argc, argv));
+    if (cl.revoke_cmd->parsed() || cl.crl_cmd->parsed()) {
+      const std::string path = cl.revoke_cmd->parsed() ? revoke(cl.revoke) : write_crl(cl.crl);
       std::printf("wrote %s\n", path.c_str());
       return 0;
     }
-    issued out;
-    if (sub == "init") out = init_ca(parse_init(argc, argv));
-    else if (sub == "issue") out = issue(parse_issue(argc, argv));
-    else return usage();
+    const issued out = cl.init_cmd->parsed() ? init_ca(cl.init) : issue(cl.issue);
     std::printf("wrote %s\nwrote %s\n", out.cert_path.c_str(), out.key_path.c_str());
     return 0;
   } catch (const error& e) {
-    std::fprintf(stderr, "vmsgate pki %s: %s\n", argv[0], e.what());
+    std::fprintf(stderr, "vmsgate pki %s: %s\n", sub, e.what());
     return 1;
   }
 }

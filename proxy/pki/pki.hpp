@@ -62,7 +62,5 @@ std::string revoke(const revoke_options& opts);
 // than the last (DIR/crlnumber). Returns its path.
 std::string write_crl(const crl_options& opts);
 
-// The `pki` subcommand: arguments after "pki"; returns the exit status.
-int run_command(int argc, char** argv);
 
 }  // namespace vmsgate::pki

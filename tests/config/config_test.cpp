@@ -329,6 +329,22 @@ const std::string two_routes = minimal + R"(  - name: second
     backends: ["127.0.0.1:17564"]
 )";
 
+TEST(load, log_and_probe_interval_settings) {
+  const auto defaults = load(minimal);
+  ASSERT_TRUE(defaults.cfg.has_value()) << all_errors(defaults);
+  EXPECT_EQ(defaults.cfg->log.level, log_level::info);
+  EXPECT_EQ(defaults.cfg->log.connections, log_connections::all);
+  EXPECT_EQ(defaults.cfg->admin.probe_interval, std::chrono::seconds(2));
+  const auto set = load(minimal + "log:\n  level: warn\n  connections: errors\nadmin:\n  probe_interval: 0\n");
+  ASSERT_TRUE(set.cfg.has_value()) << all_errors(set);
+  EXPECT_EQ(set.cfg->log.level, log_level::warning);
+  EXPECT_EQ(set.cfg->log.connections, log_connections::errors);
+  EXPECT_EQ(set.cfg->admin.probe_interval, std::chrono::milliseconds::zero());
+  const auto bad = load(minimal + "log:\n  level: verbose\n  connection: none\n");
+  EXPECT_TRUE(has_error(bad, "log.level", 13, "debug")) << all_errors(bad);
+  EXPECT_TRUE(has_error(bad, "log.connection", 14, "did you mean \"connections\"?")) << all_errors(bad);
+}
+
 TEST(load, two_distinct_routes_are_fine) {
   const auto r = load(two_routes);
   ASSERT_TRUE(r.cfg.has_value()) << all_errors(r);

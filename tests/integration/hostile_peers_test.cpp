@@ -137,7 +137,7 @@ TEST(HostilePeers, BackendResetMidStreamEndsTheClientPromptly) {
   // Well before idle_timeout: the reset itself ends the connection.
   EXPECT_LT(clock::now() - started, slack(1500ms)) << "ended with " << to_string(c.last_end());
   ::testing::Test::RecordProperty("client_saw", std::string(to_string(c.last_end())));
-  p.expect_recovered("backend_error", started);
+  p.expect_recovered("backend_reset", started);  // it reset after 1 MiB had flowed
 }
 
 }  // namespace
