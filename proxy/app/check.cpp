@@ -17,6 +17,7 @@
 #include "proxy/app/commands.hpp"
 #include "proxy/pki/pki.hpp"
 #include "proxy/tls/crl.hpp"
+#include "proxy/app/route_build.hpp"
 #include "proxy/tls/name_match.hpp"
 #include "proxy/tls/ocsp.hpp"
 
@@ -192,6 +193,19 @@ void check_role_confusion(const config::config& cfg, std::vector<finding>& out) 
   }
 }
 
+// `run` resolves every backend at start and on reload, and refuses to start on a
+// name that does not resolve: check does the same lookup, so it says so first.
+void check_backends_resolve(const config::route_config& route, std::vector<finding>& out) {
+  for (const auto& b : route.backends) {
+    try {
+      resolve(b.address, "backend " + b.address.str());
+    } catch (const startup_error& e) {
+      out.push_back({finding::severity::error, route.name, "backend_unresolvable",
+                     std::string(e.what()) + " (route " + route.name + "; run would refuse to start)"});
+    }
+  }
+}
+
 }  // namespace
 
 tls::role_policy to_policy(const config::role_config& role) {
@@ -233,6 +247,7 @@ std::vector<finding> check_config(const config::config& cfg, std::chrono::system
     }
     check_readable_by_user(cfg, route.key, route.name, "key_unreadable_by_user",
                            "key " + route.key + " of route " + route.name, out);
+    check_backends_resolve(route, out);
   }
   for (const auto& role : cfg.roles) {
     check_readable_by_user(cfg, role.ca, "role " + role.name, "ca_unreadable_by_user",

@@ -41,7 +41,8 @@ void gateway::start_admin() {
   try {
     admin_ = std::make_unique<admin::server>(control_, resolve(cfg_.admin.listen, "admin.listen"), std::move(h));
   } catch (const boost::system::system_error& e) {
-    throw startup_error(1, "admin: cannot listen on " + cfg_.admin.listen.str() + ": " + e.code().message());
+    throw startup_error(1, "admin: cannot listen on " + cfg_.admin.listen.str() + ": " +
+                               listen_failure(e.code(), cfg_.admin.listen.port));
   }
   log::line(log::level::info, "admin_listening").field("address", endpoint_label(admin_->local_endpoint()));
 }

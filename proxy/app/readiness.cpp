@@ -1,6 +1,7 @@
 #include "proxy/app/readiness.hpp"
 
 #include "proxy/app/gateway.hpp"
+#include "proxy/common/log.hpp"
 
 namespace vmsgate::app {
 
@@ -82,10 +83,18 @@ net::awaitable<void> probe_route(state_ptr s, std::size_t i) {
     }
     errors += (errors.empty() ? "" : "; ") + backends[b].label + ": " + error;
   }
+  // A route's backends going silent (at start: never having answered) and coming
+  // back are logged once each, not once a probe.
   if (any) {
+    if (!s->health[i].last_error.empty())
+      log::line(log::level::info, "backend_reachable").field("route", name);
     s->health[i].last_answer = steady::now();
     s->health[i].last_error.clear();
   } else {
+    if (s->health[i].last_error.empty())
+      log::line(log::level::warning, "backend_unreachable")
+          .field("route", name)
+          .field("detail", errors.empty() ? "no backend configured" : errors);
     s->health[i].last_error = errors.empty() ? "no backend configured" : errors;
   }
 }

@@ -93,7 +93,7 @@ gateway::staged_listener gateway::stage_listener(const config::route_config& fir
       l.acceptors.push_back(w->bind(where));
     } catch (const boost::system::system_error& e) {
       throw startup_error(1, "route " + first.name + ": cannot listen on " + first.listen.str() + ": " +
-                                 e.code().message());
+                                 listen_failure(e.code(), where.port()));
     }
     // The first bind may ask for port 0; the others then take the port it got.
     where = l.acceptors.back().local_endpoint();

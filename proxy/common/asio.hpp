@@ -25,4 +25,18 @@ inline std::string endpoint_label(const tcp::endpoint& ep) {
   return format_host_port(ep.address().to_string(), ep.port());
 }
 
+// Why a bind to `port` failed, in one line with what to do about it: the error's own
+// words (never Boost's source location) and, for the usual cases, the fix.
+inline std::string listen_failure(const error_code& ec, std::uint16_t port) {
+  std::string out = ec.message();
+  if (ec == boost::system::errc::permission_denied && port < 1024)
+    out += " (ports below 1024 need CAP_NET_BIND_SERVICE, e.g. AmbientCapabilities=CAP_NET_BIND_SERVICE in the "
+           "systemd unit, or a lower net.ipv4.ip_unprivileged_port_start)";
+  else if (ec == boost::system::errc::address_in_use)
+    out += " (another process listens there: `ss -ltnp` names it)";
+  else if (ec == boost::system::errc::address_not_available)
+    out += " (no interface of this host has that address)";
+  return out;
+}
+
 }  // namespace vmsgate

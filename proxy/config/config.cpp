@@ -42,16 +42,66 @@ const role_config* config::find_role(std::string_view name) const {
   return found == roles.end() ? nullptr : &*found;
 }
 
+namespace {
+
+std::vector<std::string_view> lines_of(std::string_view text) {
+  std::vector<std::string_view> out;
+  for (std::size_t at = 0; at <= text.size();) {
+    const auto end = std::min(text.find('\n', at), text.size());
+    out.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
+// YAML indents with spaces only; yaml-cpp's words for a tab there ("illegal map
+// value", "end of map not found") do not say so. One error per line with one.
+std::vector<error> tabs_in_indentation(std::string_view yaml, const std::string& file) {
+  std::vector<error> out;
+  const auto lines = lines_of(yaml);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const auto indent = lines[i].find_first_not_of(" \t");
+    const auto tab = lines[i].substr(0, indent).find('\t');
+    if (tab == std::string_view::npos || indent == std::string_view::npos) continue;
+    out.push_back(error{location{file, static_cast<int>(i + 1), static_cast<int>(tab + 1)}, "",
+                        "a tab in the indentation: YAML indents with spaces only"});
+  }
+  return out;
+}
+
+// yaml-cpp finds a key without its colon only on the line after it; the line at
+// fault is the last one before the mark that holds something but no colon.
+location syntax_error_at(std::string_view yaml, const location& mark) {
+  const auto lines = lines_of(yaml);
+  for (int i = mark.line - 2; i >= 0 && static_cast<std::size_t>(i) < lines.size(); --i) {
+    const std::string_view l = lines[static_cast<std::size_t>(i)];
+    const auto first = l.find_first_not_of(' ');
+    if (first == std::string_view::npos || l[first] == '#') continue;  // blank or a comment
+    if (l.find(':') == std::string_view::npos && l[first] != '-' && l[first] != '[' && l[first] != '{')
+      return location{mark.file, i + 1, static_cast<int>(first + 1)};
+    break;
+  }
+  return mark;
+}
+
+}  // namespace
+
 load_result load_string(std::string_view yaml, const std::string& file) {
   detail::context ctx;
   ctx.file = file;
   ctx.base_dir = directory_of(file);
   load_result result;
+  result.errors = tabs_in_indentation(yaml, file);
+  if (!result.errors.empty()) return result;
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml));
   } catch (const YAML::Exception& e) {
-    result.errors.push_back(error{ctx.at(e.mark), "", "invalid YAML: " + e.msg});
+    const location mark = ctx.at(e.mark);
+    const location at = syntax_error_at(yaml, mark);
+    std::string why = "invalid YAML: " + e.msg;
+    if (at.line != mark.line) why += " (this line has no ':' after its key)";
+    result.errors.push_back(error{at, "", why});
     return result;
   }
   config cfg;

@@ -9,6 +9,7 @@
 
 #include "proxy/common/log.hpp"
 #include "proxy/sim/client.hpp"
+#include "proxy/sim/wire.hpp"
 #include "proxy/sim/management.hpp"
 #include "proxy/sim/mobile.hpp"
 #include "proxy/sim/recording.hpp"
@@ -136,8 +137,11 @@ int simulate_main(int argc, char** argv) {
   try {
     if (kind == "recording" || kind == "management" || kind == "mobile") return run_server(kind, parse_args(argc - 1, argv + 1));
     if (kind == "client" && argc >= 2) return report(argv[1], run_client(argv[1], parse_args(argc - 2, argv + 2)));
-  } catch (const boost::system::system_error& e) {
+  } catch (const listen_error& e) {
     std::fprintf(stderr, "vmsgate simulate %s: %s\n", kind.c_str(), e.what());
+    return 1;
+  } catch (const boost::system::system_error& e) {
+    std::fprintf(stderr, "vmsgate simulate %s: %s\n", kind.c_str(), e.code().message().c_str());
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "vmsgate simulate %s: %s\n%s", kind.c_str(), e.what(), usage_text);

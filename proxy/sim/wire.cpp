@@ -23,10 +23,12 @@ tcp::endpoint parse_endpoint(std::string_view text) {
 
 tcp::acceptor make_acceptor(net::any_io_executor ex, const tcp::endpoint& ep) {
   tcp::acceptor acc(ex);
-  acc.open(ep.protocol());
-  acc.set_option(tcp::acceptor::reuse_address(true));
-  acc.bind(ep);
-  acc.listen();
+  error_code ec;
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) throw listen_error("cannot listen on " + endpoint_label(ep) + ": " + listen_failure(ec, ep.port()));
   return acc;
 }
 

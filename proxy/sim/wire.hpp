@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,11 @@ inline constexpr std::string_view end_of_message = "\r\n\r\n";
 tcp::endpoint parse_endpoint(std::string_view text);
 
 // A listening acceptor with SO_REUSEADDR, so a restarted simulator gets its port back.
+// A listener that could not be opened; what() names the address and the fix.
+struct listen_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// Throws listen_error.
 tcp::acceptor make_acceptor(net::any_io_executor ex, const tcp::endpoint& ep);
 
 // The text between <tag> and </tag>; nullopt when absent.

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <ctime>
 
 namespace vmsgate::tls {
@@ -191,7 +193,18 @@ pkey_ptr load_private_key(const std::string& path, std::string& error) {
   }
   pkey_ptr key(PEM_read_bio_PrivateKey(in.get(), nullptr, no_passphrase, nullptr));
   const std::string why = drain_errors();
-  if (!key) error = "holds no unencrypted PEM private key" + (why.empty() ? std::string() : " (" + why + ")");
+  if (key) return key;
+  // A passphrase-protected key: say so, and how to fix it, rather than OpenSSL's
+  // five lines about a failed decryption.
+  std::ifstream text(path);
+  const std::string pem((std::istreambuf_iterator<char>(text)), std::istreambuf_iterator<char>());
+  if (pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string::npos ||
+      pem.find("Proc-Type: 4,ENCRYPTED") != std::string::npos) {
+    error = "is encrypted with a passphrase, which vmsgate does not ask for: decrypt it with `openssl pkey -in " +
+            path + " -out " + path + ".plain`, keep the result 0600, and point the configuration at it";
+  } else {
+    error = "holds no PEM private key" + (why.empty() ? std::string() : " (" + why + ")");
+  }
   return key;
 }
 

@@ -329,6 +329,25 @@ const std::string two_routes = minimal + R"(  - name: second
     backends: ["127.0.0.1:17564"]
 )";
 
+TEST(load, tabs_in_the_indentation_are_named_on_their_line) {
+  auto text = minimal;
+  text.replace(text.find("    ca: pki/ca.pem"), 4, "\t");
+  const auto r = load(text);
+  EXPECT_TRUE(has_error(r, "", 3, "a tab in the indentation: YAML indents with spaces only")) << all_errors(r);
+  EXPECT_EQ(r.errors.front().where.column, 1);
+  // A tab inside a value is no indentation.
+  EXPECT_TRUE(load(minimal + "user: \"a\tb\"\n").cfg.has_value());
+}
+
+TEST(load, a_key_without_its_colon_is_reported_on_its_own_line) {
+  auto text = minimal;
+  text.replace(text.find("    role: recording"), 19, "    role recording");
+  const auto r = load(text);
+  ASSERT_EQ(r.errors.size(), 1u) << all_errors(r);
+  EXPECT_EQ(r.errors.front().where.line, 6) << all_errors(r);
+  EXPECT_NE(r.errors.front().message.find("this line has no ':'"), std::string::npos) << all_errors(r);
+}
+
 TEST(load, log_and_probe_interval_settings) {
   const auto defaults = load(minimal);
   ASSERT_TRUE(defaults.cfg.has_value()) << all_errors(defaults);
