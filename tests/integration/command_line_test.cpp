@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iterator>
 
 #include "tests/support/gateway.hpp"
 #include "tests/support/process.hpp"
@@ -139,6 +140,60 @@ TEST(CommandLine, CertsListsEveryCertificateAndCrlSoonestFirst) {
 
   std::ofstream(config) << "routes: [\n";
   EXPECT_EQ(vmsgate("certs --config " + shell_quote(config)).code(), 2);
+}
+
+}  // namespace
+}  // namespace vmsgate::test
+
+namespace vmsgate::test {
+namespace {
+
+// The README's "Using it" commands, as written, in an empty directory: the pki
+// lines in their order, then check and certs on a configuration that uses what they
+// made (in place of /etc/vmsgate/vmsgate.yaml). `run` is every other test's.
+TEST(CommandLine, TheReadmesCommandsWorkAsWrittenInAnEmptyDirectory) {
+  wait_for_stable_binary();
+  std::ifstream readme(fs::path(VMSGATE_SOURCE_DIR) / "README.md");
+  const std::string text((std::istreambuf_iterator<char>(readme)), std::istreambuf_iterator<char>());
+  const auto start = text.find("## Using it\n\n```sh\n");
+  ASSERT_NE(start, std::string::npos);
+  const auto body = start + std::string("## Using it\n\n```sh\n").size();
+  const std::string block = text.substr(body, text.find("```", body) - body);
+  std::vector<std::string> pki_lines, config_lines;
+  for (std::size_t at = 0; at < block.size();) {
+    const auto end = block.find('\n', at);
+    std::string line = block.substr(at, end - at);
+    at = end + 1;
+    if (const auto comment = line.find("  #"); comment != std::string::npos) line.erase(comment);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    if (line.starts_with("vmsgate pki") || line == "vmsgate --version") pki_lines.push_back(line);
+    else if (line.starts_with("vmsgate check") || line.starts_with("vmsgate certs")) config_lines.push_back(line);
+  }
+  ASSERT_GE(pki_lines.size(), 4u) << block;
+  ASSERT_EQ(config_lines.size(), 2u) << block;
+
+  temp_dir dir("vmsgate-readme");
+  const std::string shell = "cd " + shell_quote(dir.path().string()) + " && PATH=" +
+                            shell_quote(fs::path(VMSGATE_BINARY).parent_path().string()) + ":$PATH ";
+  for (const auto& line : pki_lines) {
+    const auto r = run_command(shell + line + " 2>&1", 60s);
+    EXPECT_EQ(r.code(), 0) << line << "\n" << r.out;
+  }
+  const fs::path config = dir.path() / "vmsgate.yaml";
+  std::ofstream(config) << "roles:\n  recording:\n    ca: pki/ca.pem\n"
+                           "routes:\n  - name: rec01\n    role: recording\n    listen: \"127.0.0.1:0\"\n"
+                           "    server_names: [rec01.example.local]\n"
+                           "    cert: pki/rec01.example.local.pem\n    key: pki/rec01.example.local.key\n"
+                           "    backends: [\"127.0.0.1:9\"]\n";
+  for (auto line : config_lines) {
+    line.replace(line.find("/etc/vmsgate/vmsgate.yaml"), 25, shell_quote(config.string()));
+    const auto r = run_command(shell + line + " 2>&1", 60s);
+    EXPECT_EQ(r.code(), 0) << line << "\n" << r.out;
+    if (line.starts_with("vmsgate certs"))
+      EXPECT_NE(r.out.find("CN=rec01.example.local"), std::string::npos) << r.out;
+    else
+      EXPECT_NE(r.out.find("0 errors"), std::string::npos) << r.out;
+  }
 }
 
 }  // namespace
