@@ -61,15 +61,7 @@ TEST(Messages, ABackendNameThatDoesNotResolveFailsCheckAsItWouldFailRun) {
 
 TEST(Messages, ABackendThatDoesNotAnswerAtStartIsWarnedOfOnce) {
   // A port that was free a moment ago: nothing answers there.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  const std::string silent = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
-  ::close(fd);
+  const std::string silent = "127.0.0.1:" + std::to_string(unused_port());
   gateway gw(route_config(shared_mtls_pki().mgmt01.key.string(), silent));
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   const auto warned = gw.wait_for_event("backend_unreachable", 10s);

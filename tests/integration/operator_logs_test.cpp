@@ -50,15 +50,6 @@ tls_options client() {
   return o;
 }
 
-bool reload(gateway& gw, const std::string& yaml) {
-  const fs::path tmp = gw.config_path().string() + ".new";
-  std::ofstream(tmp) << yaml;
-  fs::rename(tmp, gw.config_path());
-  const auto from = gw.proc().stderr_line_count();
-  gw.proc().send_signal(SIGHUP);
-  return gw.wait_for_event("reload_succeeded", 20s, from).has_value();
-}
-
 // A TCP connection that sends nothing and closes: what a readiness probe does.
 void probe_like(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -112,7 +103,7 @@ TEST(OperatorLogs, LevelAndConnectionsDecideWhichLinesAreWritten) {
   EXPECT_EQ(json_field(lines[0], "end"), "client_closed");
 
   // log.level: debug shows it.
-  ASSERT_TRUE(reload(gw, config(echo.address(), "  level: debug\n"))) << gw.log();
+  ASSERT_TRUE(gw.reload(config(echo.address(), "  level: debug\n"))) << gw.log();
   auto from = gw.proc().stderr_line_count();
   probe_like(gw.port("link"));
   const auto probe = gw.proc().wait_for_line("\"end\":\"closed_before_handshake\"", 10s, from);
@@ -121,14 +112,14 @@ TEST(OperatorLogs, LevelAndConnectionsDecideWhichLinesAreWritten) {
 
   // log.connections: errors: a stream that ended well writes nothing, a refused
   // handshake still does.
-  ASSERT_TRUE(reload(gw, config(echo.address(), "  connections: errors\n"))) << gw.log();
+  ASSERT_TRUE(gw.reload(config(echo.address(), "  connections: errors\n"))) << gw.log();
   from = gw.proc().stderr_line_count();
   clean_stream(gw);
   lines = lines_before_marker(gw, from);
   EXPECT_TRUE(lines.empty()) << gw.log();
 
   // log.connections: none: not even a refusal; the metrics still count it.
-  ASSERT_TRUE(reload(gw, config(echo.address(), "  connections: none\n"))) << gw.log();
+  ASSERT_TRUE(gw.reload(config(echo.address(), "  connections: none\n"))) << gw.log();
   from = gw.proc().stderr_line_count();
   refused_handshake(gw);
   clean_stream(gw);

@@ -28,21 +28,6 @@ command_result vmsgate(const std::string& args) {
   return run_command(shell_quote(VMSGATE_BINARY) + " " + args + " 2>&1", 60s);
 }
 
-// A port nothing listens on now: routes share an address only on a fixed port.
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  std::uint16_t port = 0;
-  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  if (fd >= 0) ::close(fd);
-  return port;
-}
-
 // Two recording servers' certificates and a management client certificate, one CA.
 class sni_pki {
  public:
@@ -116,31 +101,10 @@ std::optional<std::string> attempt(gateway& gw, std::uint16_t port, const tls_op
   return gw.wait_for_event("connection_closed", 10s, from);
 }
 
-bool ping(tls_client& c, const std::string& text) {
-  if (!c.send_all(text)) return false;
-  std::string got;
-  std::uint8_t buf[256];
-  while (got.size() < text.size()) {
-    const std::size_t n = c.recv(buf);
-    if (n == 0) return false;
-    got.append(reinterpret_cast<const char*>(buf), n);
-  }
-  return got == text;
-}
-
-bool reload(gateway& gw, const std::string& yaml) {
-  const fs::path tmp = gw.config_path().string() + ".new";
-  std::ofstream(tmp) << yaml;
-  fs::rename(tmp, gw.config_path());
-  const auto from = gw.proc().stderr_line_count();
-  gw.proc().send_signal(SIGHUP);
-  return gw.wait_for_event("reload_succeeded", 20s, from).has_value();
-}
-
 TEST(SniRouting, TwoRecordingServersBehindOnePortEachWithItsOwnCertificateAndBackend) {
   sni_pki pki;
   echo_server rec01_backend, rec02_backend;
-  const std::uint16_t port = free_port();
+  const std::uint16_t port = unused_port();
   ASSERT_NE(port, 0);
   gateway gw(pki.config(port, {{"rec01", rec01_backend.address()}, {"rec02", rec02_backend.address()}}));
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
@@ -201,7 +165,7 @@ TEST(SniRouting, TwoRecordingServersBehindOnePortEachWithItsOwnCertificateAndBac
 TEST(SniRouting, ClientAuthenticationFollowsTheChosenRoute) {
   sni_pki pki;
   echo_server open_backend, guarded_backend;
-  const std::uint16_t port = free_port();
+  const std::uint16_t port = unused_port();
   ASSERT_NE(port, 0);
   // rec01 (the first, whose context every connection starts on) asks for no client
   // certificate; rec02 requires a management one.
@@ -229,7 +193,7 @@ TEST(SniRouting, ClientAuthenticationFollowsTheChosenRoute) {
 TEST(SniRouting, ASessionResumesOnlyOnTheRouteThatIssuedIt) {
   sni_pki pki;
   echo_server a, b;
-  const std::uint16_t port = free_port();
+  const std::uint16_t port = unused_port();
   ASSERT_NE(port, 0);
   gateway gw(pki.config(port, {{"rec01", a.address()}, {"rec02", b.address()}}, 1));
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
@@ -259,7 +223,7 @@ TEST(SniRouting, ASessionResumesOnlyOnTheRouteThatIssuedIt) {
 TEST(SniRouting, AReloadAddsAndRemovesRoutesOnTheAddressWithoutClosingIt) {
   sni_pki pki;
   echo_server a, b, c;
-  const std::uint16_t port = free_port();
+  const std::uint16_t port = unused_port();
   ASSERT_NE(port, 0);
   gateway gw(pki.config(port, {{"rec01", a.address()}}));
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
@@ -270,7 +234,7 @@ TEST(SniRouting, AReloadAddsAndRemovesRoutesOnTheAddressWithoutClosingIt) {
   ASSERT_TRUE(ping(stream, "frame 1")) << stream.error();
 
   // rec02 joins the address, as its default; rec03 too.
-  ASSERT_TRUE(reload(gw, pki.config(port, {{"rec01", a.address()},
+  ASSERT_TRUE(gw.reload(pki.config(port, {{"rec01", a.address()},
                                            {"rec02", b.address(), /*is_default=*/true},
                                            {"rec03", c.address()}})))
       << gw.log();
@@ -296,7 +260,7 @@ TEST(SniRouting, AReloadAddsAndRemovesRoutesOnTheAddressWithoutClosingIt) {
   EXPECT_EQ(json_field(*line, "route"), "rec02") << *line;
 
   // rec01 leaves the address: its open stream goes on, its name now finds the default.
-  ASSERT_TRUE(reload(gw, pki.config(port, {{"rec02", b.address(), true}, {"rec03", c.address()}}))) << gw.log();
+  ASSERT_TRUE(gw.reload(pki.config(port, {{"rec02", b.address(), true}, {"rec03", c.address()}}))) << gw.log();
   ASSERT_EQ(gw.events("route_closed").size(), 1u) << gw.log();
   ASSERT_TRUE(ping(stream, "frame 3")) << stream.error();
   tls_options former = pki.dial("rec01.example.local");

@@ -98,32 +98,6 @@ std::optional<std::string> attempt(gateway& gw, const site_pki& pki, const std::
   return gw.wait_for_event("connection_closed", 10s, from);
 }
 
-// Sends `text` and reads its echo back, leaving the stream open.
-bool ping(tls_client& c, const std::string& text) {
-  if (!c.send_all(text)) return false;
-  std::string got;
-  std::uint8_t buf[256];
-  while (got.size() < text.size()) {
-    const std::size_t n = c.recv(buf);
-    if (n == 0) return false;
-    got.append(reinterpret_cast<const char*>(buf), n);
-  }
-  return got == text;
-}
-
-void write_config(const gateway& gw, const std::string& yaml) {
-  const fs::path tmp = gw.config_path().string() + ".new";
-  std::ofstream(tmp) << yaml;
-  fs::rename(tmp, gw.config_path());
-}
-
-bool reload(gateway& gw) {
-  const auto from = gw.proc().stderr_line_count();
-  gw.proc().send_signal(SIGHUP);
-  const auto r = gw.wait_for_event("reload_succeeded", 20s, from);
-  return r.has_value();
-}
-
 TEST(RoleUri, APhoneCertificateIsRefusedOnTheRecordingOnlyLink) {
   site_pki pki;
   echo_server echo;
@@ -154,8 +128,7 @@ TEST(RoleUri, APhoneCertificateIsRefusedOnTheRecordingOnlyLink) {
   EXPECT_NE(warned.out.find("[roles_indistinguishable]"), std::string::npos) << warned.out;
 
   // require_role_uri: true shuts it out, and check is satisfied.
-  write_config(gw, pki.config(echo.address(), true, false));
-  ASSERT_TRUE(reload(gw)) << gw.log();
+  ASSERT_TRUE(gw.reload(pki.config(echo.address(), true, false))) << gw.log();
   const auto refused = attempt(gw, pki, "legacy");
   ASSERT_TRUE(refused) << gw.log();
   EXPECT_EQ(json_field(*refused, "handshake_failure"), "peer_not_allowed") << *refused;
@@ -192,7 +165,7 @@ TEST(Revocation, ARevokedRecordingServerIsRefusedAfterReloadWhileAnotherStreamGo
   const auto revoked = vmsgate("pki revoke --dir " + pki.d() + " --cert " +
                                shell_quote(pki.file("rec01.example.local.pem")));
   ASSERT_EQ(revoked.code(), 0) << revoked.out;
-  ASSERT_TRUE(reload(gw)) << gw.log();
+  ASSERT_TRUE(gw.reload()) << gw.log();
 
   const auto refused = attempt(gw, pki, "rec01.example.local");
   ASSERT_TRUE(refused) << gw.log();

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
@@ -227,6 +228,34 @@ std::optional<std::string> gateway::wait_for_event(std::string_view event, std::
                                                    std::size_t from_line) {
   const std::string e(event);
   return proc_->wait_for_line([&](const std::string& l) { return is_event(l, e); }, timeout, from_line);
+}
+
+std::uint16_t unused_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  std::uint16_t port = 0;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  if (fd >= 0) ::close(fd);
+  return port;
+}
+
+bool gateway::reload(const std::string& yaml, std::chrono::milliseconds timeout) {
+  if (!yaml.empty()) {
+    const std::filesystem::path tmp = config_path_.string() + ".new";
+    std::ofstream(tmp) << yaml;
+    std::filesystem::rename(tmp, config_path_);
+  }
+  const auto from = proc_->stderr_line_count();
+  proc_->send_signal(SIGHUP);
+  const auto done = proc_->wait_for_line(
+      [](const std::string& l) { return is_event(l, "reload_succeeded") || is_event(l, "reload_failed"); }, timeout,
+      from);
+  return done && is_event(*done, "reload_succeeded");
 }
 
 int http_get(std::uint16_t port, const std::string& target, std::string* body, std::chrono::milliseconds timeout) {

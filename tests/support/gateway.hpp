@@ -86,6 +86,9 @@ struct gateway_config {
 std::optional<std::string> json_field(std::string_view line, std::string_view key);
 // True when `line` is a JSON log line whose "event" is `event`.
 bool is_event(std::string_view line, std::string_view event);
+// A loopback port nothing listens on now (bound and released at once); 0 on failure.
+// For a fixed address several routes share, or a backend that must not answer.
+std::uint16_t unused_port();
 // The port of "host:port" or "[v6]:port"; nullopt if malformed.
 std::optional<std::uint16_t> port_of(std::string_view address);
 
@@ -119,6 +122,9 @@ class gateway {
   // Waits for a line with that event at index >= from_line.
   std::optional<std::string> wait_for_event(std::string_view event, std::chrono::milliseconds timeout,
                                             std::size_t from_line = 0);
+  // Replaces the config file with `yaml` (atomically; empty: keeps it), sends SIGHUP
+  // and waits for reload_succeeded; false on reload_failed or the timeout.
+  bool reload(const std::string& yaml = {}, std::chrono::milliseconds timeout = 20s);
 
  private:
   temp_dir dir_;  // declared first: destroyed after the process is gone

@@ -346,6 +346,18 @@ std::string pattern_sha256(std::uint64_t seed, std::uint64_t bytes) {
   return h.hex_digest();
 }
 
+bool ping(tls_client& client, std::string_view text) {
+  if (!client.send_all(text)) return false;
+  std::string got;
+  std::uint8_t buf[256];
+  while (got.size() < text.size()) {
+    const std::size_t n = client.recv(buf);
+    if (n == 0) return false;
+    got.append(reinterpret_cast<const char*>(buf), n);
+  }
+  return got == text;
+}
+
 transfer_result echo_transfer(tls_client& client, std::uint64_t bytes, std::uint64_t seed) {
   transfer_result res;
   const auto start = std::chrono::steady_clock::now();

@@ -111,6 +111,10 @@ struct transfer_result {
 // Compares SHA-256 of both directions. The client must be connected.
 transfer_result echo_transfer(tls_client& client, std::uint64_t bytes, std::uint64_t seed = 1);
 
+// Sends `text` on a stream to an echo backend and reads it back, leaving the stream
+// open: a heartbeat on a link that must survive what the test does meanwhile.
+bool ping(tls_client& client, std::string_view text);
+
 // SHA-256 helper (OpenSSL EVP), hex output.
 class sha256 {
  public:
