@@ -4,6 +4,9 @@
 # fuzzers for a bounded time and the multi-worker tests under ThreadSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache (when installed) keys on paths relative to the clone, so that another clone
+# of the same tree, or a build directory made anew, hits the same cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 VMSGATE_TEST_DEPS=1 bash scripts/install-deps.sh
 
 # Warnings are errors here (VMSGATE_WERROR; off by default for packagers).
