@@ -4,14 +4,11 @@
 // issued it; a reload adds and removes routes on the address without closing it.
 // Through the real binary, with certificates from `vmsgate pki`.
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <fstream>
+#include <thread>
 
 #include "tests/support/backends.hpp"
 #include "tests/support/gateway.hpp"
@@ -62,6 +59,7 @@ class sni_pki {
     std::string backend;  // host:port
     bool is_default = false;
     bool client_auth = false;  // management clients only
+    int max_connections = 0;   // 0: the global limit only
   };
   // `workers`: a TLS 1.2 session id is cached by one worker's context.
   std::string config(std::uint16_t port, const std::vector<route>& routes, int workers = 2) const {
@@ -77,6 +75,7 @@ class sni_pki {
            "\n    backends: [\"" + r.backend + "\"]\n";
       if (r.is_default) y += "    default: true\n";
       if (r.client_auth) y += "    client_auth: required\n    peer_roles: [management]\n";
+      if (r.max_connections > 0) y += "    max_connections: " + std::to_string(r.max_connections) + "\n";
     }
     return y;
   }
@@ -273,6 +272,50 @@ TEST(SniRouting, AReloadAddsAndRemovesRoutesOnTheAddressWithoutClosingIt) {
   // The address never closed: no new bind, the one listener kept throughout.
   EXPECT_EQ(gw.events("listening").size(), 3u) << gw.log();  // rec01 at start, rec02 and rec03 joining
   ASSERT_TRUE(stream.shutdown_write());
+}
+
+// A route's own max_connections holds on a shared address too, applied when the
+// SNI has chosen it: counted as refused on that route, not as a failed handshake,
+// and the address's other route is not touched.
+TEST(SniRouting, TheChosenRoutesMaxConnectionsRefusesWithRouteLimit) {
+  sni_pki pki;
+  echo_server a, b;
+  const std::uint16_t port = unused_port();
+  ASSERT_NE(port, 0);
+  gateway gw(pki.config(port, {{"rec01", a.address()}, {"rec02", b.address(), false, false, /*max_connections=*/1}}));
+  ASSERT_TRUE(gw.wait_ready()) << gw.log();
+
+  tls_client held;
+  ASSERT_TRUE(held.connect(port, pki.dial("rec02.example.local"))) << held.error();
+  ASSERT_TRUE(ping(held, "frame 1")) << held.error();
+  const auto from = gw.proc().stderr_line_count();
+  {
+    tls_client over;
+    EXPECT_FALSE(over.connect(port, pki.dial("rec02.example.local")));
+  }
+  const auto refused = gw.wait_for_event("connection_closed", 10s, from);
+  ASSERT_TRUE(refused) << gw.log();
+  EXPECT_EQ(json_field(*refused, "route"), "rec02") << *refused;
+  EXPECT_EQ(json_field(*refused, "end"), "route_limit") << *refused;
+  EXPECT_FALSE(json_field(*refused, "handshake_failure")) << *refused;
+  EXPECT_NE(json_field(*refused, "detail").value_or("").find("max_connections"), std::string::npos) << *refused;
+
+  bool echoed = false;
+  const auto other = attempt(gw, port, pki.dial("rec01.example.local"), &echoed);
+  ASSERT_TRUE(other && echoed) << gw.log();
+  const std::string text = scrape(gw.admin_port());
+  EXPECT_EQ(sample(text, R"(vmsgate_connections_refused_total{route="rec02"})"), 1.0) << text;
+  EXPECT_EQ(sample(text, R"(vmsgate_connections_refused_total{route="rec01"})"), 0.0) << text;
+  EXPECT_EQ(sum_samples(text, "vmsgate_tls_handshake_failures_total", "route=\"rec02\""), 0.0) << text;
+
+  // Its place freed, the route takes a connection again.
+  ASSERT_TRUE(held.shutdown_write());
+  held.close();
+  for (int i = 0; i < 100 && sample(scrape(gw.admin_port()), R"(vmsgate_connections_active{route="rec02"})") != 0.0; ++i)
+    std::this_thread::sleep_for(50ms);
+  const auto again = attempt(gw, port, pki.dial("rec02.example.local"), &echoed);
+  ASSERT_TRUE(again && echoed) << gw.log();
+  EXPECT_EQ(json_field(*again, "route"), "rec02") << *again;
 }
 
 TEST(SniRouting, CheckRefusesANameOnTwoRoutesAndTwoDefaults) {
