@@ -1,64 +1,136 @@
 #include "proxy/sim/frame.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <string_view>
+
+#include "proxy/sim/picture.hpp"
 
 namespace vmsgate::sim {
 namespace {
 
 constexpr std::uint32_t fnv_offset = 2166136261u;
 constexpr std::uint32_t fnv_prime = 16777619u;
-constexpr std::uint8_t magic[4] = {'V', 'M', 'S', 'F'};
+constexpr std::string_view magic = "VMSF";
+constexpr std::size_t magic_at = 6, camera_at = 10, seq_at = 18, length_at = 34, sum_at = 42;
+constexpr std::uint8_t soi[2] = {0xFF, 0xD8};
+constexpr std::uint8_t app11[2] = {0xFF, 0xEB};
+constexpr std::uint8_t app15[2] = {0xFF, 0xEF};
+constexpr std::uint8_t com[2] = {0xFF, 0xFE};
+constexpr std::size_t max_segment = 0xFFFF;  // a segment's length field counts itself
 
 std::uint32_t fnv(std::uint32_t h, std::span<const std::uint8_t> bytes) {
   for (const std::uint8_t b : bytes) h = (h ^ b) * fnv_prime;
   return h;
 }
 
-void put_be(std::uint8_t* p, std::uint64_t v, int n) {
-  for (int i = n - 1; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
+void put_hex(std::uint8_t* p, std::uint64_t v, int digits) {
+  static constexpr char hex[] = "0123456789abcdef";
+  for (int i = digits - 1; i >= 0; --i, v >>= 4) p[i] = static_cast<std::uint8_t>(hex[v & 0xF]);
 }
 
-std::uint64_t get_be(const std::uint8_t* p, int n) {
+std::optional<std::uint64_t> get_hex(const std::uint8_t* p, int digits) {
   std::uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v = (v << 8) | p[i];
+  const auto* first = reinterpret_cast<const char*>(p);
+  const auto [end, ec] = std::from_chars(first, first + digits, v, 16);
+  if (ec != std::errc() || end != first + digits) return std::nullopt;
   return v;
 }
 
 // The checksum starts over the header fields, so a frame moved to another camera
 // or sequence slot fails as surely as one with a flipped payload bit.
-std::uint32_t header_sum(const std::uint8_t* header) { return fnv(fnv_offset, {header + 4, 16}); }
+std::uint32_t header_sum(const std::uint8_t* header) { return fnv(fnv_offset, {header + camera_at, sum_at - camera_at}); }
+
+void put_segment_head(std::vector<std::uint8_t>& out, const std::uint8_t (&marker)[2], std::size_t body) {
+  out.insert(out.end(), marker, marker + 2);
+  out.push_back(static_cast<std::uint8_t>((body + 2) >> 8));
+  out.push_back(static_cast<std::uint8_t>(body + 2));
+}
+
+std::string printable(std::string_view s) {
+  std::string out(s.substr(0, 64));
+  for (char& c : out)
+    if (c < 0x21 || c > 0x7E) c = '?';
+  return out;
+}
+
+// Padding that differs per camera and frame, as compressed video does, so a stale
+// buffer resent by mistake does not pass; never 0xFF, so it holds no marker.
+void put_padding(std::vector<std::uint8_t>& out, std::size_t n, std::uint32_t camera, std::uint64_t seq) {
+  std::uint64_t x = (seq + 1) * 0x9E3779B97F4A7C15ull ^ camera;
+  while (n >= 5) {
+    const std::size_t body = std::min(n - 4, max_segment - 2);
+    put_segment_head(out, app15, body);
+    for (std::size_t i = 0; i < body; ++i) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      out.push_back(std::min<std::uint8_t>(static_cast<std::uint8_t>(x), 0xFE));
+    }
+    n -= body + 4;
+  }
+}
 
 }  // namespace
 
-std::size_t frame_payload_size(std::uint64_t bitrate, unsigned fps) {
-  const std::uint64_t per_frame = bitrate / 8 / std::max(1u, fps);
-  return per_frame > frame_header_size ? per_frame - frame_header_size : 1;
+std::size_t frame_size(std::uint64_t bitrate, unsigned fps) {
+  return static_cast<std::size_t>(bitrate / 8 / std::max(1u, fps));
 }
 
-std::vector<std::uint8_t> make_frame(std::uint32_t camera, std::uint64_t seq, std::size_t payload_size) {
-  std::vector<std::uint8_t> frame(frame_header_size + payload_size);
-  refill_frame(frame, camera, seq);
+std::uint64_t live_seq_now(unsigned fps) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch()).count();
+  return static_cast<std::uint64_t>(ms) * fps / 1000;
+}
+
+void build_frame(std::vector<std::uint8_t>& out, const frame_spec& spec, std::uint64_t seq) {
+  const auto picture = test_card_jpeg({spec.server, spec.camera, seq, spec.fps});
+  const std::string label = "vmsgate-sim server=" + printable(spec.server) + " camera=" + std::to_string(spec.camera) +
+                            " frame=" + std::to_string(seq);
+  out.clear();
+  out.insert(out.end(), soi, soi + 2);
+  put_segment_head(out, app11, frame_header_size - 6);
+  out.insert(out.end(), magic.begin(), magic.end());
+  out.resize(frame_header_size);
+  put_segment_head(out, com, label.size());
+  out.insert(out.end(), label.begin(), label.end());
+  // The picture comes without its own SOI: the frame's opens the whole.
+  const std::size_t fixed = out.size() + picture->size() - 2;
+  if (spec.size > fixed) put_padding(out, spec.size - fixed, spec.camera, seq);
+  out.insert(out.end(), picture->begin() + 2, picture->end());
+  std::uint8_t* h = out.data();
+  put_hex(h + camera_at, spec.camera, 8);
+  put_hex(h + seq_at, seq, 16);
+  put_hex(h + length_at, out.size(), 8);
+  put_hex(h + sum_at, fnv(header_sum(h), {h + frame_header_size, out.size() - frame_header_size}), 8);
+}
+
+std::vector<std::uint8_t> make_frame(const frame_spec& spec, std::uint64_t seq) {
+  std::vector<std::uint8_t> frame;
+  build_frame(frame, spec, seq);
   return frame;
 }
 
-void refill_frame(std::vector<std::uint8_t>& frame, std::uint32_t camera, std::uint64_t seq) {
-  std::uint8_t* h = frame.data();
-  const std::size_t length = frame.size() - frame_header_size;
-  std::copy(std::begin(magic), std::end(magic), h);
-  put_be(h + 4, camera, 4);
-  put_be(h + 8, seq, 8);
-  put_be(h + 16, length, 4);
-  // A cheap generator (xorshift) makes the payload differ per camera and frame, as
-  // compressed video does, so a stale buffer resent by mistake does not pass.
-  std::uint64_t x = (seq + 1) * 0x9E3779B97F4A7C15ull ^ camera;
-  std::uint8_t* p = h + frame_header_size;
-  for (std::size_t i = 0; i < length; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    p[i] = static_cast<std::uint8_t>(x);
-  }
-  put_be(h + 20, fnv(header_sum(h), {p, length}), 4);
+std::optional<frame_label> read_frame_label(std::span<const std::uint8_t> frame) {
+  const std::size_t at = frame_header_size;
+  if (frame.size() < at + 4 || frame[at] != com[0] || frame[at + 1] != com[1]) return std::nullopt;
+  const std::size_t length = (std::size_t{frame[at + 2]} << 8 | frame[at + 3]);
+  if (length < 2 || frame.size() < at + 2 + length) return std::nullopt;
+  const std::string_view text(reinterpret_cast<const char*>(frame.data() + at + 4), length - 2);
+  const auto field = [&](std::string_view name) -> std::string_view {
+    const auto from = text.find(name);
+    if (from == std::string_view::npos) return {};
+    const auto value = text.substr(from + name.size());
+    return value.substr(0, value.find(' '));
+  };
+  frame_label l;
+  l.server = std::string(field(" server="));
+  const auto camera = field(" camera="), seq = field(" frame=");
+  std::from_chars(camera.data(), camera.data() + camera.size(), l.camera);
+  std::from_chars(seq.data(), seq.data() + seq.size(), l.seq);
+  if (!text.starts_with("vmsgate-sim") || l.server.empty()) return std::nullopt;
+  return l;
 }
 
 bool frame_checker::feed(std::span<const std::uint8_t> bytes) {
@@ -73,7 +145,10 @@ bool frame_checker::feed(std::span<const std::uint8_t> bytes) {
       continue;
     }
     const std::size_t n = std::min(bytes.size(), payload_left_);
-    sum_ = fnv(sum_, bytes.first(n));
+    const auto piece = bytes.first(n);
+    sum_ = fnv(sum_, piece);
+    tail_ = n >= 2 ? static_cast<std::uint16_t>(piece[n - 2] << 8 | piece[n - 1])
+                   : static_cast<std::uint16_t>(tail_ << 8 | piece[0]);
     payload_left_ -= n;
     bytes = bytes.subspan(n);
     if (payload_left_ == 0 && !finish_frame()) break;
@@ -82,22 +157,29 @@ bool frame_checker::feed(std::span<const std::uint8_t> bytes) {
 }
 
 bool frame_checker::take_header() {
-  if (!std::equal(std::begin(magic), std::end(magic), header_))
+  const std::uint8_t* h = header_;
+  if (!std::equal(soi, soi + 2, h) || !std::equal(app11, app11 + 2, h + 2) ||
+      !std::equal(magic.begin(), magic.end(), h + magic_at))
     return fail("bad frame magic at byte " + std::to_string(bytes_));
-  const auto camera = static_cast<std::uint32_t>(get_be(header_ + 4, 4));
-  if (camera != camera_) return fail("frame of camera " + std::to_string(camera) + " on camera " + std::to_string(camera_));
-  seq_ = get_be(header_ + 8, 8);
+  const auto camera = get_hex(h + camera_at, 8), seq = get_hex(h + seq_at, 16), length = get_hex(h + length_at, 8),
+             sum = get_hex(h + sum_at, 8);
+  if (!camera || !seq || !length || !sum || *length < frame_header_size + 2)
+    return fail("bad frame header at byte " + std::to_string(bytes_));
+  if (*camera != camera_) return fail("frame of camera " + std::to_string(*camera) + " on camera " + std::to_string(camera_));
+  seq_ = *seq;
   if (frames_ > 0 && seq_ != next_seq_)
     return fail("frame " + std::to_string(seq_) + " where " + std::to_string(next_seq_) + " was due");
-  payload_left_ = static_cast<std::size_t>(get_be(header_ + 16, 4));
-  expected_sum_ = static_cast<std::uint32_t>(get_be(header_ + 20, 4));
-  sum_ = header_sum(header_);
+  payload_left_ = static_cast<std::size_t>(*length) - frame_header_size;
+  expected_sum_ = static_cast<std::uint32_t>(*sum);
+  sum_ = header_sum(h);
+  tail_ = 0;
   state_ = state::payload;
-  return payload_left_ > 0 || finish_frame();
+  return true;
 }
 
 bool frame_checker::finish_frame() {
   if (sum_ != expected_sum_) return fail("checksum mismatch in frame " + std::to_string(seq_));
+  if (tail_ != 0xFFD9) return fail("frame " + std::to_string(seq_) + " does not end with a JPEG EOI");
   if (frames_ == 0) first_seq_ = seq_;
   ++frames_;
   next_seq_ = seq_ + 1;
