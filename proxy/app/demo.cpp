@@ -93,7 +93,9 @@ void start_simulators(demo_site& s) {
   start(s, "sim-management", {"simulate", "management", "--http", at(p.mgmt_http), "--link", at(p.mgmt_link)},
         "simulator_listening");
   start(s, "sim-rec02", {"simulate", "recording", "--name", "rec02", "--listen", at(p.rec02)}, "simulator_listening");
-  start(s, "sim-mobile", {"simulate", "mobile", "--listen", at(p.mobile)}, "simulator_listening");
+  start(s, "sim-mobile",
+        {"simulate", "mobile", "--listen", at(p.mobile), "--page-info", (s.dir / "mobile-page.txt").string()},
+        "simulator_listening");
 }
 
 void start_gateways(demo_site& s) {
@@ -112,7 +114,9 @@ void start_gateways(demo_site& s) {
 }
 
 // Proves the site works before telling the reader to try it: a live stream through
-// the recording gateway, verified against the demo CA and byte-checked.
+// the recording gateway and the mobile server's picture stream through the mobile
+// gateway, each verified against the demo CA and byte-checked. What the mobile check
+// negotiated goes on the mobile server's page (it sees plain HTTP, not the TLS).
 void self_check(const demo_site& s) {
   sim::client_options o;
   o.connect = at(s.ports.rec_tls);
@@ -121,9 +125,20 @@ void self_check(const demo_site& s) {
   o.sni = "rec01.example.local";
   const auto r = sim::check_live(o, 1, 2s);
   if (!r.ok) throw std::runtime_error("self-check through recording-live failed: " + r.error);
-  std::printf("self-check: camera 1 live from %s through recording-live over %s: %llu frames, %llu bytes, all intact\n\n",
+  std::printf("self-check: camera 1 live from %s through recording-live over %s: %llu frames, %llu bytes, all intact\n",
               r.server.c_str(), r.tls_version.c_str(), static_cast<unsigned long long>(r.frames),
               static_cast<unsigned long long>(r.bytes));
+  o.connect = at(s.ports.mobile_tls);
+  o.sni = "mobile.example.local";
+  const auto m = sim::check_mjpeg(o, 1, 1s);
+  if (!m.ok) throw std::runtime_error("self-check through mobile failed: " + m.error);
+  std::printf("self-check: camera 1 pictures from the mobile server through mobile over %s: %llu JPEG frames, all intact\n\n",
+              m.tls_version.c_str(), static_cast<unsigned long long>(m.frames));
+  write_file(s.dir / "mobile-page.txt",
+             "route: mobile, vmsgate " VMSGATE_VERSION " (" + (s.dir / "mobile.yaml").string() + ")\n"
+             "TLS: " + m.tls_version + " with the demo CA's certificate for mobile.example.local "
+             "(as the demo's self-check negotiated it on this route)\n"
+             "behind it: http://" + at(s.ports.mobile) + "/ in plain, on this host only\n");
 }
 
 }  // namespace

@@ -25,6 +25,11 @@ void print_guide(const std::filesystem::path& dir, const site_ports& ports, bool
   char self[4096] = {};
   const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   const std::string exe = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : "vmsgate";
+  const std::string page = "https://mobile.example.local:" + p(ports.mobile_tls) + "/";
+  line("open first: " + page + "   every camera live, through the mobile gateway over TLS");
+  line("  (or https://127.0.0.1:" + p(ports.mobile_tls) + "/) once the browser trusts the demo CA, e.g. for Chromium:");
+  line("  certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n 'vmsgate demo CA' -i " + ca);
+  line("  chromium --host-resolver-rules='MAP mobile.example.local 127.0.0.1' " + page + "\n");
   line("vmsgate demo: a simulated site in " + dir.string() + " (removed on exit)");
   line("CA to trust: " + ca + "\n");
   line("management server API, via TLS (gateway management-web :" + p(ports.mgmt_web_tls) + " -> plain :" +
@@ -47,8 +52,12 @@ void print_guide(const std::filesystem::path& dir, const site_ports& ports, bool
        "\\r\\n\\r\\n' | openssl s_client -quiet -connect 127.0.0.1:" + p(ports.rec_tls) +
        " -servername rec01.example.local -verify_hostname rec01.example.local -verify_return_error -CAfile " + ca +
        " | head -c 5000000 | wc -c");
-  line("  failover: kill " + std::to_string(rec01_pid) + " (rec01), run the client again: the reply names rec02");
-  line("\nmobile server, MJPEG via TLS (mobile :" + p(ports.mobile_tls) + " -> plain :" + p(ports.mobile) + "):");
+  line("  watch a camera: ffplay -tls_verify 1 -ca_file " + ca + " -f mjpeg https://127.0.0.1:" + p(ports.rec_tls) +
+       "/live?camera=1");
+  line("  failover: kill " + std::to_string(rec01_pid) +
+       " (rec01), connect again: the reply, and the picture, name rec02");
+  line("\nmobile server, the page above and its MJPEG streams via TLS (mobile :" + p(ports.mobile_tls) + " -> plain :" +
+       p(ports.mobile) + "):");
   line("  curl --cacert " + ca + " --resolve mobile.example.local:" + p(ports.mobile_tls) +
        ":127.0.0.1 --max-time 5 -o /dev/null -w '%{size_download} bytes\\n' https://mobile.example.local:" +
        p(ports.mobile_tls) + "/video.mjpeg?camera=1   (a stream: curl stops it after 5 s)");

@@ -22,7 +22,8 @@ constexpr const char* usage_text =
     "  vmsgate simulate recording [--name N] [--listen IP:PORT] [--cameras N] [--bitrate BIT/S] [--fps N]\n"
     "                             [--management IP:PORT]\n"
     "  vmsgate simulate management [--name N] [--http IP:PORT] [--link IP:PORT]\n"
-    "  vmsgate simulate mobile [--name N] [--listen IP:PORT] [--bitrate BIT/S] [--fps N]\n"
+    "  vmsgate simulate mobile [--name N] [--listen IP:PORT] [--bitrate BIT/S] [--fps N] [--cameras N]\n"
+    "                          [--page-info FILE]\n"
     "  vmsgate simulate client live|playback|mjpeg|link|get --connect IP:PORT\n"
     "                  [--tls --ca FILE [--sni NAME] [--cert FILE --key FILE]] [--camera N] [--seconds N]\n"
     "                  [--from SEQ] [--frames N] [--speed N] [--name N] [--beats N] [--path /x]\n";
@@ -85,6 +86,8 @@ int run_server(const std::string& kind, const args& a) {
     o.listen = a.get("--listen", o.listen);
     o.bitrate = a.number("--bitrate", o.bitrate);
     o.fps = static_cast<unsigned>(a.number("--fps", o.fps));
+    o.cameras = static_cast<unsigned>(a.number("--cameras", o.cameras));
+    o.page_info = a.get("--page-info", "");
     start_mobile(ctx, o);
   }
   return serve_until_signal(ctx);

@@ -70,18 +70,6 @@ net::awaitable<void> serve_link(tcp::socket sock, registry_ptr reg) {
 
 }  // namespace
 
-std::string http_response(int status, std::string_view content_type, std::string_view body) {
-  const char* reason = status == 200 ? "OK" : status == 404 ? "Not Found" : "Error";
-  return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " + std::string(content_type) +
-         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
-}
-
-std::string http_get_target(std::string_view head) {
-  if (!head.starts_with("GET ")) return {};
-  const auto end = head.find(' ', 4);
-  return std::string(head.substr(4, end == std::string_view::npos ? std::string_view::npos : end - 4));
-}
-
 management_endpoints start_management(net::io_context& ctx, const management_options& opts) {
   auto reg = std::make_shared<registry>();
   reg->name = opts.name;

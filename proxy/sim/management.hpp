@@ -29,10 +29,4 @@ struct management_endpoints {
 // Binds both ports and starts serving on `ctx`. Throws boost::system::system_error.
 management_endpoints start_management(net::io_context& ctx, const management_options& opts);
 
-// The head of an HTTP response with a body of `body`, Content-Length and keep-alive.
-std::string http_response(int status, std::string_view content_type, std::string_view body);
-
-// The target of a request head "GET /x HTTP/1.1..."; empty if it is not a GET.
-std::string http_get_target(std::string_view head);
-
 }  // namespace vmsgate::sim

@@ -38,26 +38,19 @@ std::string reply(const stream_request& r, const recording_options& o, std::stri
   return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><methodresponse><requestid>" + std::to_string(r.request_id) +
          "</requestid><methodname>" + r.method + "</methodname><result>" + std::string(result) +
          "</result><server>" + o.name + "</server><cameraid>" + std::to_string(r.camera) + "</cameraid><framesize>" +
-         std::to_string(frame_payload_size(o.bitrate, o.fps)) + "</framesize><fps>" + std::to_string(o.fps) +
+         std::to_string(frame_size(o.bitrate, o.fps)) + "</framesize><fps>" + std::to_string(o.fps) +
          "</fps><frames>" + std::to_string(r.frames) + "</frames></methodresponse>" + std::string(end_of_message);
-}
-
-// A live stream joins the camera where it is now, like a real camera: a client that
-// reconnects sees the sequence carry on rather than restart.
-std::uint64_t live_seq_now(unsigned fps) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::system_clock::now().time_since_epoch()).count();
-  return static_cast<std::uint64_t>(ms) * fps / 1000;
 }
 
 // Sends frames at absolute deadlines, so the bitrate holds however long a write takes.
 net::awaitable<bool> send_frames(tcp::socket& sock, stream_request r, options_ptr o) {
-  auto frame = make_frame(r.camera, r.from_seq, frame_payload_size(o->bitrate, o->fps));
+  const frame_spec spec{o->name, r.camera, o->fps, frame_size(o->bitrate, o->fps)};
+  std::vector<std::uint8_t> frame;
   const auto interval = std::chrono::microseconds(1'000'000 / std::max(1u, o->fps * std::max(1u, r.speed)));
   net::steady_timer timer(sock.get_executor());
   auto due = steady_clock::now();
   for (std::uint64_t i = 0; r.frames == 0 || i < r.frames; ++i) {
-    refill_frame(frame, r.camera, r.from_seq + i);
+    build_frame(frame, spec, r.from_seq + i);
     auto [ec, n] = co_await net::async_write(sock, net::buffer(frame), use_nothrow);
     if (ec) co_return false;
     if (r.speed == 0) continue;
@@ -68,11 +61,35 @@ net::awaitable<bool> send_frames(tcp::socket& sock, stream_request r, options_pt
   co_return true;
 }
 
+// GET /live?camera=N over HTTP: the camera's live frames back to back, which is an
+// MJPEG stream as ffmpeg and ffplay read it (`-f mjpeg`). A way to watch a camera
+// through the gateway with a stock player; recording clients use the XML request.
+net::awaitable<void> serve_http_live(tcp::socket& sock, const std::string& head, options_ptr o) {
+  const std::string target = http_get_target(head);
+  stream_request r;
+  r.method = "live";
+  r.camera = static_cast<std::uint32_t>(query_number(target, "camera", 1));
+  const bool found = target.starts_with("/live") && r.camera >= 1 && r.camera <= o->cameras;
+  if (!found) {
+    co_await write_text(sock, http_response(404, "text/plain", "try /live?camera=1 .. " + std::to_string(o->cameras) + "\n"));
+    co_return;
+  }
+  const bool ok = co_await write_text(sock, "HTTP/1.1 200 OK\r\nContent-Type: video/x-motion-jpeg\r\n"
+                                            "Cache-Control: no-cache\r\nConnection: close\r\n\r\n");
+  if (!ok) co_return;
+  r.from_seq = live_seq_now(o->fps);
+  co_await send_frames(sock, r, o);
+}
+
 net::awaitable<void> serve_client(tcp::socket sock, options_ptr o) {
   std::string buffer;
   for (;;) {
     const auto message = co_await read_message(sock, buffer);
     if (!message) co_return;
+    if (message->starts_with("GET ")) {
+      co_await serve_http_live(sock, *message, o);
+      co_return;
+    }
     stream_request r = parse_request(*message);
     const bool known = r.method == "live" || r.method == "playback";
     const bool camera_ok = r.camera >= 1 && r.camera <= o->cameras;

@@ -50,6 +50,34 @@ std::uint64_t xml_number(std::string_view xml, std::string_view tag, std::uint64
   return ec == std::errc() && end == v->data() + v->size() ? n : fallback;
 }
 
+std::string http_response(int status, std::string_view content_type, std::string_view body) {
+  const char* reason = status == 200 ? "OK" : status == 404 ? "Not Found" : "Error";
+  return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " + std::string(content_type) +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+}
+
+std::string http_get_target(std::string_view head) {
+  if (!head.starts_with("GET ")) return {};
+  const auto end = head.find(' ', 4);
+  return std::string(head.substr(4, end == std::string_view::npos ? std::string_view::npos : end - 4));
+}
+
+std::uint64_t query_number(std::string_view target, std::string_view name, std::uint64_t fallback) {
+  const auto query = target.find('?');
+  if (query == std::string_view::npos) return fallback;
+  for (std::string_view rest = target.substr(query + 1); !rest.empty();) {
+    const auto amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+    if (pair.size() <= name.size() || !pair.starts_with(name) || pair[name.size()] != '=') continue;
+    const std::string_view v = pair.substr(name.size() + 1);
+    std::uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    return ec == std::errc() && end == v.data() + v.size() ? n : fallback;
+  }
+  return fallback;
+}
+
 net::awaitable<std::optional<std::string>> read_message(tcp::socket& sock, std::string& buffer) {
   auto [ec, n] = co_await net::async_read_until(sock, net::dynamic_buffer(buffer, 64 * 1024),
                                                 std::string(end_of_message), use_nothrow);

@@ -32,6 +32,15 @@ std::optional<std::string> xml_value(std::string_view xml, std::string_view tag)
 // The number between <tag> and </tag>, or `fallback`.
 std::uint64_t xml_number(std::string_view xml, std::string_view tag, std::uint64_t fallback);
 
+// The head of an HTTP response with a body of `body`, Content-Length and keep-alive.
+std::string http_response(int status, std::string_view content_type, std::string_view body);
+
+// The target of a request head "GET /x HTTP/1.1..."; empty if it is not a GET.
+std::string http_get_target(std::string_view head);
+
+// The number of `name=` in a target's query ("/x?camera=3"), or `fallback`.
+std::uint64_t query_number(std::string_view target, std::string_view name, std::uint64_t fallback);
+
 // Reads one message (without its CR LF CR LF) from `sock`; `buffer` keeps what
 // arrived beyond it. Empty optional on EOF or error, or when a message grows past
 // 64 KiB, which no legitimate request does.
