@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <string_view>
 
 #include "proxy/sim/picture.hpp"
@@ -42,10 +43,18 @@ std::optional<std::uint64_t> get_hex(const std::uint8_t* p, int digits) {
 // or sequence slot fails as surely as one with a flipped payload bit.
 std::uint32_t header_sum(const std::uint8_t* header) { return fnv(fnv_offset, {header + camera_at, sum_at - camera_at}); }
 
-void put_segment_head(std::vector<std::uint8_t>& out, const std::uint8_t (&marker)[2], std::size_t body) {
-  out.insert(out.end(), marker, marker + 2);
-  out.push_back(static_cast<std::uint8_t>((body + 2) >> 8));
-  out.push_back(static_cast<std::uint8_t>(body + 2));
+// Writes a marker and a segment length for `body` bytes at `p`; returns the end.
+std::uint8_t* put_segment_head(std::uint8_t* p, const std::uint8_t (&marker)[2], std::size_t body) {
+  p[0] = marker[0];
+  p[1] = marker[1];
+  p[2] = static_cast<std::uint8_t>((body + 2) >> 8);
+  p[3] = static_cast<std::uint8_t>(body + 2);
+  return p + 4;
+}
+
+std::uint8_t* put_bytes(std::uint8_t* p, const void* bytes, std::size_t n) {
+  std::memcpy(p, bytes, n);
+  return p + n;
 }
 
 std::string printable(std::string_view s) {
@@ -56,20 +65,23 @@ std::string printable(std::string_view s) {
 }
 
 // Padding that differs per camera and frame, as compressed video does, so a stale
-// buffer resent by mistake does not pass; never 0xFF, so it holds no marker.
-void put_padding(std::vector<std::uint8_t>& out, std::size_t n, std::uint32_t camera, std::uint64_t seq) {
+// buffer resent by mistake does not pass; never 0xFF, so it holds no marker. Fills
+// up to `n` bytes at `p` (fewer when the rest is too small for a segment); returns
+// the end.
+std::uint8_t* put_padding(std::uint8_t* p, std::size_t n, std::uint32_t camera, std::uint64_t seq) {
   std::uint64_t x = (seq + 1) * 0x9E3779B97F4A7C15ull ^ camera;
   while (n >= 5) {
     const std::size_t body = std::min(n - 4, max_segment - 2);
-    put_segment_head(out, app15, body);
+    p = put_segment_head(p, app15, body);
     for (std::size_t i = 0; i < body; ++i) {
       x ^= x << 13;
       x ^= x >> 7;
       x ^= x << 17;
-      out.push_back(std::min<std::uint8_t>(static_cast<std::uint8_t>(x), 0xFE));
+      *p++ = std::min<std::uint8_t>(static_cast<std::uint8_t>(x), 0xFE);
     }
     n -= body + 4;
   }
+  return p;
 }
 
 }  // namespace
@@ -88,18 +100,21 @@ void build_frame(std::vector<std::uint8_t>& out, const frame_spec& spec, std::ui
   const auto picture = test_card_jpeg({spec.server, spec.camera, seq, spec.fps});
   const std::string label = "vmsgate-sim server=" + printable(spec.server) + " camera=" + std::to_string(spec.camera) +
                             " frame=" + std::to_string(seq);
-  out.clear();
-  out.insert(out.end(), soi, soi + 2);
-  put_segment_head(out, app11, frame_header_size - 6);
-  out.insert(out.end(), magic.begin(), magic.end());
-  out.resize(frame_header_size);
-  put_segment_head(out, com, label.size());
-  out.insert(out.end(), label.begin(), label.end());
-  // The picture comes without its own SOI: the frame's opens the whole.
-  const std::size_t fixed = out.size() + picture->size() - 2;
-  if (spec.size > fixed) put_padding(out, spec.size - fixed, spec.camera, seq);
-  out.insert(out.end(), picture->begin() + 2, picture->end());
-  std::uint8_t* h = out.data();
+  // The picture comes without its own SOI: the frame's opens the whole. The buffer is
+  // sized once and written through a pointer; it only shrinks after.
+  const std::size_t fixed = frame_header_size + 4 + label.size() + picture->size() - 2;
+  const std::size_t padding = spec.size > fixed ? spec.size - fixed : 0;
+  out.resize(fixed + padding);
+  std::uint8_t* const h = out.data();
+  std::uint8_t* p = put_bytes(h, soi, 2);
+  p = put_segment_head(p, app11, frame_header_size - 6);
+  p = put_bytes(p, magic.data(), magic.size());
+  p = h + frame_header_size;
+  p = put_segment_head(p, com, label.size());
+  p = put_bytes(p, label.data(), label.size());
+  p = put_padding(p, padding, spec.camera, seq);
+  p = put_bytes(p, picture->data() + 2, picture->size() - 2);
+  out.resize(static_cast<std::size_t>(p - h));
   put_hex(h + camera_at, spec.camera, 8);
   put_hex(h + seq_at, seq, 16);
   put_hex(h + length_at, out.size(), 8);
