@@ -13,23 +13,11 @@ trap 'rm -rf "$dir"' EXIT
 mkdir "$dir/prometheus"
 cp prometheus.yml ../deploy/prometheus/vmsgate-alerts.yml "$dir/prometheus/"
 promtool check config "$dir/prometheus/prometheus.yml" >/dev/null
-# As the compose `pki` job does: the CA in a directory of its own, then the
-# certificates (0444) and every key but the CA's (0400) copied out for the gateways.
+# The compose `pki` job's own script, pointed at temporary directories.
 mkdir "$dir/ca" "$dir/pki"
-(
-  cd "$dir/ca"
-  "$bin" pki init --dir . --bits 2048 >/dev/null
-  "$bin" pki issue --dir . --role management --host mgmt01.example.local --ip 172.28.0.10 >/dev/null
-  "$bin" pki issue --dir . --role recording --host rec01.example.local --ip 172.28.0.11 --client >/dev/null
-  "$bin" pki issue --dir . --role recording --host rec02.example.local --ip 172.28.0.12 >/dev/null
-  "$bin" pki issue --dir . --role mobile --host mobile.example.local --ip 172.28.0.13 >/dev/null
-  for f in *.pem; do install -m 0444 "$f" "$dir/pki/"; done
-  for f in *.key; do test "$f" = ca.key || install -m 0400 "$f" "$dir/pki/"; done
-)
+VMSGATE="$bin" VMSGATE_CA_DIR="$dir/ca" VMSGATE_PKI_OUT="$dir/pki" VMSGATE_CA_BITS=2048 sh pki-job.sh >/dev/null
 test ! -e "$dir/pki/ca.key" || { echo "docker: the CA key reached the gateways' volume"; exit 1; }
-# The job's own command must do the same (the loops above are its loops).
-grep -q 'test "$$f" = ca.key || install -m 0400' docker-compose.yml
-grep -q 'install -m 0444 -o 0 -g 0 "$$f" /etc/vmsgate/pki/' docker-compose.yml
+test "$(stat -c %a:%u "$dir/pki/rec01.example.local.key")" = 400:10001 || { echo "docker: keys not 0400 uid 10001"; exit 1; }
 for f in site/*.yaml; do
   cp "$f" "$dir/"
   out=$("$bin" check --config "$dir/$(basename "$f")") || { echo "$out"; exit 1; }

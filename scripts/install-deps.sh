@@ -17,6 +17,10 @@ if [ "${VMSGATE_TEST_DEPS:-0}" = 1 ]; then
   # The demo's pictures in real players: ffmpeg decodes the recording route's MJPEG,
   # headless Chromium (with certutil for its own NSS database) opens the mobile page.
   packages+=(ffmpeg chromium libnss3-tools)
+  # The compose site in containers (docker/podman-site.sh): podman with runc and
+  # catatonit (its pods' pause process), debootstrap for a base image where no
+  # registry is reachable.
+  packages+=(podman runc debootstrap catatonit)
   # kubectl kustomize renders deploy/k8s offline; any kubectl will do (another
   # package may already provide /usr/bin/kubectl, and would conflict with Debian's).
   command -v kubectl >/dev/null || packages+=(kubernetes-client)
