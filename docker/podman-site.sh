@@ -61,16 +61,17 @@ prepare() {
   for tool in podman runc debootstrap catatonit; do command -v "$tool" >/dev/null || missing+=("$tool"); done
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]} (Debian packages)"
+    apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
   fi
   if ! podman image exists debian:12; then
     local dir
     dir=$(mktemp -d)
+    trap 'rm -rf "${dir:-}"; trap - RETURN' RETURN
     say "no registry: making the base image debian:12 with debootstrap from $mirror"
     debootstrap --variant=minbase bookworm "$dir" "$mirror" >/dev/null
     slim "$dir"
     tar -C "$dir" -c . | podman import -q - debian:12 >/dev/null
-    rm -rf "$dir"
   fi
   podman image exists debian:12-slim || podman tag debian:12 debian:12-slim
 }
@@ -140,8 +141,8 @@ up() {
 }
 
 down() {
-  podman rm -f -t 2 "${containers[@]}" >/dev/null 2>&1 || true
-  podman pod rm -f "${pods[@]}" >/dev/null 2>&1 || true
+  podman rm -f --ignore -t 2 "${containers[@]}" >/dev/null 2>&1 || true
+  podman pod rm -f --ignore "${pods[@]}" >/dev/null 2>&1 || true
   podman network rm -f "$network" >/dev/null 2>&1 || true
   podman volume rm -f "${volumes[@]}" >/dev/null 2>&1 || true
   [ "${1:-}" = quiet ] || say "down: the site's containers, pods, network and volumes are gone (images kept)"

@@ -52,15 +52,15 @@ void print_guide(const std::filesystem::path& dir, const site_ports& ports, bool
        "\\r\\n\\r\\n' | openssl s_client -quiet -connect 127.0.0.1:" + p(ports.rec_tls) +
        " -servername rec01.example.local -verify_hostname rec01.example.local -verify_return_error -CAfile " + ca +
        " | head -c 5000000 | wc -c");
-  line("  watch a camera: ffplay -tls_verify 1 -ca_file " + ca + " -f mjpeg https://127.0.0.1:" + p(ports.rec_tls) +
-       "/live?camera=1");
+  line("  watch a camera: ffplay -tls_verify 1 -ca_file " + ca + " -f mjpeg 'https://127.0.0.1:" + p(ports.rec_tls) +
+       "/live?camera=1'");
   line("  failover: kill " + std::to_string(rec01_pid) +
        " (rec01), connect again: the reply, and the picture, name rec02");
   line("\nmobile server, the page above and its MJPEG streams via TLS (mobile :" + p(ports.mobile_tls) + " -> plain :" +
        p(ports.mobile) + "):");
   line("  curl --cacert " + ca + " --resolve mobile.example.local:" + p(ports.mobile_tls) +
-       ":127.0.0.1 --max-time 5 -o /dev/null -w '%{size_download} bytes\\n' https://mobile.example.local:" +
-       p(ports.mobile_tls) + "/video.mjpeg?camera=1   (a stream: curl stops it after 5 s)");
+       ":127.0.0.1 --max-time 5 -o /dev/null -w '%{size_download} bytes\\n' 'https://mobile.example.local:" +
+       p(ports.mobile_tls) + "/video.mjpeg?camera=1'   (a stream: curl stops it after 5 s)");
   line("\nmetrics (Prometheus text), health and readiness of each gateway:");
   line("  curl http://127.0.0.1:" + p(ports.admin_mgmt) + "/metrics    management gateway");
   line("  curl http://127.0.0.1:" + p(ports.admin_rec) + "/metrics    recording gateway");

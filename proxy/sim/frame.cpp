@@ -19,7 +19,8 @@ constexpr std::uint8_t soi[2] = {0xFF, 0xD8};
 constexpr std::uint8_t app11[2] = {0xFF, 0xEB};
 constexpr std::uint8_t app15[2] = {0xFF, 0xEF};
 constexpr std::uint8_t com[2] = {0xFF, 0xFE};
-constexpr std::size_t max_segment = 0xFFFF;  // a segment's length field counts itself
+// A padding segment's length field (which counts itself) holds no 0xFF byte either.
+constexpr std::size_t max_padding_body = 0xFEFE - 2;
 
 std::uint32_t fnv(std::uint32_t h, std::span<const std::uint8_t> bytes) {
   for (const std::uint8_t b : bytes) h = (h ^ b) * fnv_prime;
@@ -71,7 +72,8 @@ std::string printable(std::string_view s) {
 std::uint8_t* put_padding(std::uint8_t* p, std::size_t n, std::uint32_t camera, std::uint64_t seq) {
   std::uint64_t x = (seq + 1) * 0x9E3779B97F4A7C15ull ^ camera;
   while (n >= 5) {
-    const std::size_t body = std::min(n - 4, max_segment - 2);
+    std::size_t body = std::min(n - 4, max_padding_body);
+    if (((body + 2) & 0xFF) == 0xFF) --body;
     p = put_segment_head(p, app15, body);
     for (std::size_t i = 0; i < body; ++i) {
       x ^= x << 13;
@@ -87,7 +89,8 @@ std::uint8_t* put_padding(std::uint8_t* p, std::size_t n, std::uint32_t camera, 
 }  // namespace
 
 std::size_t frame_size(std::uint64_t bitrate, unsigned fps) {
-  return static_cast<std::size_t>(bitrate / 8 / std::max(1u, fps));
+  // Capped at 64 MiB, far beyond any camera's, so that the length fits its 8 digits.
+  return static_cast<std::size_t>(std::min<std::uint64_t>(bitrate / 8 / std::max(1u, fps), 64u << 20));
 }
 
 std::uint64_t live_seq_now(unsigned fps) {
@@ -173,8 +176,8 @@ bool frame_checker::feed(std::span<const std::uint8_t> bytes) {
 
 bool frame_checker::take_header() {
   const std::uint8_t* h = header_;
-  if (!std::equal(soi, soi + 2, h) || !std::equal(app11, app11 + 2, h + 2) ||
-      !std::equal(magic.begin(), magic.end(), h + magic_at))
+  if (!std::equal(soi, soi + 2, h) || !std::equal(app11, app11 + 2, h + 2) || h[4] != 0 ||
+      h[5] != frame_header_size - 4 || !std::equal(magic.begin(), magic.end(), h + magic_at))
     return fail("bad frame magic at byte " + std::to_string(bytes_));
   const auto camera = get_hex(h + camera_at, 8), seq = get_hex(h + seq_at, 16), length = get_hex(h + length_at, 8),
              sum = get_hex(h + sum_at, 8);

@@ -10,8 +10,10 @@
 // "vmsgate-sim server=NAME camera=N frame=SEQ", then APP15 padding up to the
 // stream's frame size, then the picture's own segments up to its EOI. The checksum is
 // FNV-1a over the header's camera, seq and length digits and every byte after the
-// header. No byte outside the picture's entropy-coded data is 0xFF but a marker's,
-// so a reader that cuts a stream at SOI and EOI markers (ffmpeg's) cuts it right.
+// header. Outside the picture's own segments, no byte is 0xFF but a marker's
+// (digits, text, padding and segment lengths all avoid it), and the picture's
+// entropy-coded data stuffs its own, so a reader that cuts a stream at SOI and EOI
+// markers cuts it right.
 
 #include <cstddef>
 #include <cstdint>

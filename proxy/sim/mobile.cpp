@@ -95,9 +95,9 @@ net::awaitable<void> serve_client(tcp::socket sock, options_ptr o) {
     if (!head) co_return;
     const std::string target = http_get_target(*head);
     if (target.starts_with("/video.mjpeg")) {
-      const auto camera = static_cast<std::uint32_t>(query_number(target, "camera", 1));
-      if (camera >= 1 && camera <= o->cameras) {
-        co_await stream_mjpeg(sock, camera, o);
+      const auto camera = query_number(target, "camera", 1);
+      if (camera && *camera >= 1 && *camera <= o->cameras) {
+        co_await stream_mjpeg(sock, static_cast<std::uint32_t>(*camera), o);
         co_return;
       }
     }

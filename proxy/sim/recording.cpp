@@ -68,8 +68,8 @@ net::awaitable<void> serve_http_live(tcp::socket& sock, const std::string& head,
   const std::string target = http_get_target(head);
   stream_request r;
   r.method = "live";
-  r.camera = static_cast<std::uint32_t>(query_number(target, "camera", 1));
-  const bool found = target.starts_with("/live") && r.camera >= 1 && r.camera <= o->cameras;
+  const auto camera = query_number(target, "camera", 1);
+  const bool found = target.starts_with("/live") && camera && *camera >= 1 && *camera <= o->cameras;
   if (!found) {
     co_await write_text(sock, http_response(404, "text/plain", "try /live?camera=1 .. " + std::to_string(o->cameras) + "\n"));
     co_return;
@@ -77,6 +77,7 @@ net::awaitable<void> serve_http_live(tcp::socket& sock, const std::string& head,
   const bool ok = co_await write_text(sock, "HTTP/1.1 200 OK\r\nContent-Type: video/x-motion-jpeg\r\n"
                                             "Cache-Control: no-cache\r\nConnection: close\r\n\r\n");
   if (!ok) co_return;
+  r.camera = static_cast<std::uint32_t>(*camera);
   r.from_seq = live_seq_now(o->fps);
   co_await send_frames(sock, r, o);
 }

@@ -62,7 +62,7 @@ std::string http_get_target(std::string_view head) {
   return std::string(head.substr(4, end == std::string_view::npos ? std::string_view::npos : end - 4));
 }
 
-std::uint64_t query_number(std::string_view target, std::string_view name, std::uint64_t fallback) {
+std::optional<std::uint64_t> query_number(std::string_view target, std::string_view name, std::uint64_t fallback) {
   const auto query = target.find('?');
   if (query == std::string_view::npos) return fallback;
   for (std::string_view rest = target.substr(query + 1); !rest.empty();) {
@@ -73,7 +73,8 @@ std::uint64_t query_number(std::string_view target, std::string_view name, std::
     const std::string_view v = pair.substr(name.size() + 1);
     std::uint64_t n = 0;
     const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    return ec == std::errc() && end == v.data() + v.size() ? n : fallback;
+    if (ec != std::errc() || v.empty() || end != v.data() + v.size()) return std::nullopt;
+    return n;
   }
   return fallback;
 }

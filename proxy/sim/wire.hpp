@@ -38,8 +38,9 @@ std::string http_response(int status, std::string_view content_type, std::string
 // The target of a request head "GET /x HTTP/1.1..."; empty if it is not a GET.
 std::string http_get_target(std::string_view head);
 
-// The number of `name=` in a target's query ("/x?camera=3"), or `fallback`.
-std::uint64_t query_number(std::string_view target, std::string_view name, std::uint64_t fallback);
+// The number of `name=` in a target's query ("/x?camera=3"): `fallback` when the
+// query does not name it, nullopt when its value is not a number.
+std::optional<std::uint64_t> query_number(std::string_view target, std::string_view name, std::uint64_t fallback);
 
 // Reads one message (without its CR LF CR LF) from `sock`; `buffer` keeps what
 // arrived beyond it. Empty optional on EOF or error, or when a message grows past

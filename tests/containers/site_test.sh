@@ -11,7 +11,6 @@ set -uo pipefail
 bin=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 site="$here/../../docker/podman-site.sh"
-tmp=$(mktemp -d)
 export CONTAINERS_CONF="$here/../../docker/podman/containers.conf"
 
 fail() { echo "FAIL: $*"; exit 1; }
@@ -32,17 +31,18 @@ started=$(date +%s)
 bash "$site" up
 rc=$?
 [ $rc = 77 ] && exit 77
+tmp=$(mktemp -d)
 trap cleanup EXIT
 [ $rc = 0 ] || fail "the site did not come up (podman-site.sh up: exit $rc)"
 echo "site up in $(($(date +%s) - started)) s"
 
 for port in 9473 9474 9475 9476; do
-  wait_for 90 curl -fsS "http://127.0.0.1:$port/readyz" || fail "gateway admin :$port is not ready"
+  wait_for 90 curl -fsS --max-time 5 "http://127.0.0.1:$port/readyz" || fail "gateway admin :$port is not ready"
 done
 echo "every gateway ready"
 
 test "$(podman exec gw-rec01 id -u)" = 10001 || fail "the gateway does not run as the image's user"
-test "$(podman image inspect vmsgate:local --format '{{.Config.Healthcheck.Test}}')" != "[]" ||
+podman image inspect vmsgate:local --format '{{json .HealthCheck}}' | grep -q /healthz ||
   fail "the image lost its HEALTHCHECK"
 podman healthcheck run gw-rec01 || fail "the HEALTHCHECK of gw-rec01 fails"
 
@@ -60,18 +60,20 @@ out=$("$bin" simulate client mjpeg --connect 127.0.0.1:8082 --tls --ca "$tmp/ca.
 echo "mobile: $out"
 
 uplink() {
-  curl -fsS --cacert "$tmp/ca.pem" --resolve mgmt01.example.local:8443:127.0.0.1 \
-    https://mgmt01.example.local:8443/api/status | grep -q '"name":"rec01","connected":true'
+  local status
+  status=$(curl -fsS --max-time 5 --cacert "$tmp/ca.pem" --resolve mgmt01.example.local:8443:127.0.0.1 \
+    https://mgmt01.example.local:8443/api/status) || return 1
+  grep -q '"name":"rec01","connected":true' <<<"$status"
 }
 wait_for 30 uplink || fail "rec01's uplink through gw-rec01 (mutual TLS) is not on the management server"
 echo "uplink: rec01 connected to the management server through both gateways"
 
 targets() {
   local json
-  json=$(curl -fsS http://127.0.0.1:9090/api/v1/targets) || return 1
+  json=$(curl -fsS --max-time 5 http://127.0.0.1:9090/api/v1/targets) || return 1
   [ "$(grep -o '"health":"up"' <<<"$json" | wc -l)" = 4 ]
 }
-wait_for 60 targets || fail "Prometheus does not see the 4 gateways up: $(curl -sS http://127.0.0.1:9090/api/v1/targets)"
+wait_for 60 targets || fail "Prometheus does not see the 4 gateways up: $(curl -sS --max-time 5 http://127.0.0.1:9090/api/v1/targets)"
 echo "prometheus: 4 gateways up"
 
 podman stop -t 2 sim-rec01 >/dev/null || fail "cannot stop sim-rec01"

@@ -101,7 +101,7 @@ command_result chromium(const temp_dir& dir, const std::string& mode, const std:
                           shell_quote(url);
   auto r = run_command(cmd, 90s);
   // A browser that outlived its timeout must not outlive the test either.
-  run_command("pkill -KILL -f " + shell_quote("--user-data-dir=" + home + "/profile"));
+  run_command("pkill -KILL -f -- " + shell_quote("--user-data-dir=" + home + "/profile"));
   return r;
 }
 
@@ -184,6 +184,7 @@ TEST_F(DemoPictures, ChromiumShowsEveryCameraThroughTheMobileGateway) {
   temp_dir stranger("vmsgate-chromium");
   fs::create_directories(stranger.path() / ".pki/nssdb");
   const auto refused = chromium(stranger, "--dump-dom", s_->page);
+  EXPECT_NE((refused.out + refused.err).find("ERR_CERT_AUTHORITY_INVALID"), std::string::npos) << refused.err;
   EXPECT_EQ(refused.out.find("cameras on mobile01"), std::string::npos) << refused.out;
   EXPECT_TRUE(decoded_pictures(refused.out).empty()) << refused.out;
 }
@@ -251,6 +252,7 @@ TEST_F(DemoPictures, FfmpegDecodesTheRecordingRoutesLiveStreamAndSeesTheFailover
   temp_dir other("vmsgate-ffmpeg");
   const auto untrusted = read_live(other, "/etc/ssl/certs/ca-certificates.crt", s_->rec_tls, 1);
   EXPECT_NE(untrusted.code, 0);
+  EXPECT_NE(untrusted.err.find("certificate failed verification"), std::string::npos) << untrusted.err;
   EXPECT_TRUE(untrusted.sent.empty());
 
   // rec01 goes down: the next connection is rec02's, and so are its pictures.

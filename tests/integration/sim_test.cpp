@@ -110,6 +110,22 @@ TEST(SimMobile, MjpegStreamIsChecked) {
   EXPECT_TRUE(r.ok) << r.error;
   EXPECT_GE(r.frames, 8u);
   EXPECT_EQ(r.status, 200);
+  // The page names every camera; a camera that does not exist is not found, however
+  // it is spelled (2^32 + 1 must not wrap to camera 1).
+  const auto page = sim::http_fetch(plain(ep), "/");
+  ASSERT_TRUE(page.ok) << page.error;
+  for (const char* camera : {"camera=1\"", "camera=4\""}) EXPECT_NE(page.body.find(camera), std::string::npos);
+  EXPECT_EQ(page.body.find("camera=5\""), std::string::npos);
+  for (const char* bad : {"5", "0", "4294967297", "", "abc", "2x"})
+    EXPECT_EQ(sim::http_fetch(plain(ep), std::string("/video.mjpeg?camera=") + bad).status, 404) << bad;
+}
+
+TEST(SimRecording, HttpLiveIsAnMjpegStreamOfTheCamerasFrames) {
+  sim_host host;
+  const auto ep = sim::start_recording(host.ctx(), recording("rec05"));
+  host.run();
+  for (const char* bad : {"/live?camera=17", "/live?camera=4294967297", "/live?camera=x", "/other"})
+    EXPECT_EQ(sim::http_fetch(plain(ep), bad).status, 404) << bad;
 }
 
 // The simulators as test peers of the gateway: a verified TLS live stream, and a
