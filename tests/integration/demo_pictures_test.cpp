@@ -171,6 +171,10 @@ TEST_F(DemoPictures, ChromiumShowsEveryCameraThroughTheMobileGateway) {
   }
   EXPECT_NE(dom.find("cameras on mobile01"), std::string::npos) << dom;
   EXPECT_NE(dom.find("over TLS from mobile.example.local:" + std::to_string(s_->mobile_tls)), std::string::npos) << dom;
+  // The route and TLS version the demo checked, from its page-info file: the page
+  // cannot learn them itself.
+  EXPECT_NE(dom.find("<dt>route</dt><dd>mobile, vmsgate "), std::string::npos) << dom;
+  EXPECT_NE(dom.find("<dt>TLS</dt><dd>TLSv1.3 with the demo CA"), std::string::npos) << dom;
   ASSERT_EQ(pictures.size(), demo_cameras) << dom;
   for (const auto& p : pictures) EXPECT_TRUE(p.ends_with(" 640x360")) << p;
 
