@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake g++ pkg-config ccache
-  libboost1.81-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev libsystemd-dev libcli11-dev libturbojpeg0-dev
+  libboost1.81-dev libboost-json1.81-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev libsystemd-dev libcli11-dev libturbojpeg0-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl curl iproute2 procps ca-certificates
 )
@@ -14,6 +14,8 @@ if [ "${VMSGATE_DEMO_DEPS:-0}" = 1 ]; then
 fi
 if [ "${VMSGATE_TEST_DEPS:-0}" = 1 ]; then
   packages+=(haproxy prometheus docker-compose systemd)
+  # The ACME client's tests run against pebble, the ACME test server, on loopback.
+  packages+=(pebble)
   # The demo's pictures in real players: ffmpeg decodes the recording route's MJPEG,
   # headless Chromium (with certutil for its own NSS database) opens the mobile page.
   packages+=(ffmpeg chromium libnss3-tools)
