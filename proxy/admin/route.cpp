@@ -33,10 +33,27 @@ response call(const std::function<response()>& handler, std::string_view path, s
   return plain(500, "internal error\n");
 }
 
+// RFC 8555 section 8.3: the key authorization for the token, as it is.
+response acme_challenge(std::string_view method, std::string_view path, const handlers& h) {
+  constexpr std::string_view prefix = "/.well-known/acme-challenge/";
+  if (!path.starts_with(prefix) || path.size() == prefix.size()) return plain(404, "not found\n");
+  if (method != "GET" && method != "HEAD") {
+    response r = plain(405, "method not allowed\n");
+    r.allow = "GET, HEAD";
+    return r;
+  }
+  auto answer = h.acme_challenge(path.substr(prefix.size()));
+  if (!answer) return plain(404, "not found\n");
+  response r = plain(200, std::move(*answer));
+  r.content_type = "application/octet-stream";
+  return r;
+}
+
 }  // namespace
 
 response route(std::string_view method, std::string_view target, const handlers& h) {
   const std::string_view path = target.substr(0, target.find('?'));
+  if (h.acme_challenge) return acme_challenge(method, path, h);
   const bool known = path == "/healthz" || path == "/metrics" || path == "/readyz";
   if (!known) {
     return plain(404, "not found\n");

@@ -3,6 +3,7 @@
 // the table of paths and methods is tested without sockets.
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,10 @@ struct response {
 struct handlers {
   std::function<response()> metrics;
   std::function<response()> ready;
+  // Set on an ACME http-01 listener instead of the two above: GET
+  // /.well-known/acme-challenge/TOKEN answers with what this returns for TOKEN
+  // (nullopt: 404), and nothing else is served there, not even /healthz.
+  std::function<std::optional<std::string>(std::string_view token)> acme_challenge;
 };
 
 // GET and HEAD on /healthz, /metrics and /readyz; the query string is ignored.

@@ -10,6 +10,8 @@
 #include <cerrno>
 
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <algorithm>
 #include <map>
 #include <set>
@@ -41,6 +43,12 @@ void check_route(const config::route_config& route, const tls::role_policy& poli
       out.push_back({finding::severity::error, route.name, "cert_unreadable",
                      "route " + route.name + " terminates TLS but names no certificate (cert:)"});
     }
+    return;
+  }
+  if (route.acme && !std::filesystem::exists(route.cert) && !std::filesystem::exists(route.key)) {
+    out.push_back({finding::severity::warning, route.name, "acme_pending",
+                   "route " + route.name + ": " + route.cert + " does not exist yet; ACME obtains it from " +
+                       route.acme->directory + " once the gateway runs, and the route refuses clients until then"});
     return;
   }
   const auto use = terminate ? tls::usage::server : tls::usage::client;
@@ -193,6 +201,23 @@ void check_role_confusion(const config::config& cfg, std::vector<finding>& out) 
   }
 }
 
+// ACME writes the renewed certificate and key beside the old ones (and the account
+// key where it is configured): a directory the gateway cannot write to would turn
+// every renewal into a failure, found only weeks later.
+void check_acme_writable(const config::config& cfg, const config::route_config& route, std::vector<finding>& out) {
+  if (!route.acme || cfg.user) return;  // as another user, the files' owner is set up by hand
+  for (const auto& path : {route.cert, route.key, route.acme->account_key}) {
+    const auto dir = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec) && path == route.acme->account_key) continue;
+    if (::access(dir.c_str(), W_OK | X_OK) == 0) continue;
+    out.push_back({finding::severity::error, route.name, "acme_not_writable",
+                   "route " + route.name + ": ACME writes " + path + ", but this process cannot write to " +
+                       dir.string() + " (" + std::strerror(errno) + "); make it writable for the gateway's user"});
+    return;
+  }
+}
+
 // `run` resolves every backend at start and on reload, and refuses to start on a
 // name that does not resolve: check does the same lookup, so it says so first.
 void check_backends_resolve(const config::route_config& route, std::vector<finding>& out) {
@@ -248,6 +273,7 @@ std::vector<finding> check_config(const config::config& cfg, std::chrono::system
     check_readable_by_user(cfg, route.key, route.name, "key_unreadable_by_user",
                            "key " + route.key + " of route " + route.name, out);
     check_backends_resolve(route, out);
+    check_acme_writable(cfg, route, out);
   }
   for (const auto& role : cfg.roles) {
     check_readable_by_user(cfg, role.ca, "role " + role.name, "ca_unreadable_by_user",

@@ -27,6 +27,9 @@ gateway::gateway(const config::config& cfg) : cfg_(cfg) {
   // Staged and committed like a reload, so both take one path.
   commit(stage_all(cfg_), cfg_);
   start_admin();
+  acme_ = std::make_unique<acme_renewals>(control_, acme_answers_, [this](const char* trigger) { return reload(trigger); });
+  acme_->listen_http(cfg_);  // port 80 is bound before privileges drop
+  monitoring_->set_acme_source([this] { return acme_->status(); });
   drop_privileges();
 }
 
@@ -67,6 +70,7 @@ int gateway::run() {
   net::co_spawn(control_, watch_files(), net::detached);
   net::co_spawn(control_, rotate_ticket_keys(), net::detached);
   net::co_spawn(control_, return_memory(), net::detached);
+  acme_->configure(cfg_);
   log::line(log::level::info, "ready").field("routes", static_cast<std::uint64_t>(cfg_.routes.size()));
   notify::ready("serving " + std::to_string(cfg_.routes.size()) + " routes");
   if (const auto every = notify::watchdog_interval()) net::co_spawn(control_, keep_watchdog(*every), net::detached);
@@ -97,6 +101,7 @@ net::awaitable<void> gateway::drain() {
   watch_timer_.cancel();
   rotate_timer_.cancel();
   trim_timer_.cancel();
+  acme_->stop();
   for (auto& w : workers_) w->stop_accepting();
   monitoring_->stop();  // /readyz says 503 while draining
   const auto deadline = std::chrono::steady_clock::now() + cfg_.limits.drain_timeout;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "proxy/admin/server.hpp"
+#include "proxy/app/acme_renewal.hpp"
 #include "proxy/app/monitoring.hpp"
 #include "proxy/app/route_build.hpp"
 #include "proxy/common/asio.hpp"
@@ -64,7 +65,8 @@ class gateway {
   staged_listener stage_listener(const config::route_config& first);
   staged_config stage_all(const config::config& cfg);
   void commit(staged_config staged, config::config cfg);
-  void reload(const char* trigger);
+  // Returns whether the new configuration is being served.
+  bool reload(const char* trigger);
   void apply_log_settings(const config::log_config& settings);
   tls::ticket_key_list load_ticket_keys(const config::config& cfg) const;
   net::awaitable<void> watch_files();
@@ -89,6 +91,10 @@ class gateway {
   // Before admin_, whose handlers point into it, so that it is destroyed after.
   std::unique_ptr<monitoring> monitoring_;
   std::unique_ptr<admin::server> admin_;
+  // The tls-alpn-01 answers every ACME route's contexts read, and the renewals that
+  // write them; after admin_, since its http-01 listeners live on control_ too.
+  std::shared_ptr<tls::acme_answers> acme_answers_ = std::make_shared<tls::acme_answers>();
+  std::unique_ptr<acme_renewals> acme_;
   net::signal_set signals_{control_};
   net::steady_timer watch_timer_{control_};
   net::steady_timer rotate_timer_{control_};

@@ -244,7 +244,7 @@ std::vector<crl_record> collect_crls(const config::config& cfg) {
 
 std::string render_metrics(const std::vector<route_record>& routes, const std::vector<certificate_record>& certs,
                            const reload_stats& reloads, const std::vector<route_status>& health,
-                           const std::vector<crl_record>& crls) {
+                           const std::vector<crl_record>& crls, const std::vector<acme_status>& acme) {
   family_set fs;
   for (const auto& r : routes) {
     add_connections(fs, r);
@@ -257,6 +257,11 @@ std::string render_metrics(const std::vector<route_record>& routes, const std::v
   for (const auto& c : crls)
     if (seen.emplace(c.role, c.issuer).second)
       fs.gauge(family::crl_next_update_timestamp_seconds, {c.role, c.issuer}, epoch_seconds(c.next_update));
+  for (const auto& a : acme) {
+    fs.counter(family::acme_orders_total, {a.route, "success"}, static_cast<double>(a.successes));
+    fs.counter(family::acme_orders_total, {a.route, "failure"}, static_cast<double>(a.failures));
+    fs.gauge(family::acme_next_renewal_timestamp_seconds, {a.route}, a.next_renewal_seconds);
+  }
   return fs.text();
 }
 

@@ -15,6 +15,14 @@ namespace vmsgate::app {
 
 struct route_record;  // proxy/app/gateway.hpp
 
+// One route's certificate renewals by ACME, as /metrics shows them.
+struct acme_status {
+  std::string route;
+  std::uint64_t successes = 0;
+  std::uint64_t failures = 0;
+  double next_renewal_seconds = 0;  // since the Unix epoch
+};
+
 // Reload outcomes, written by the reload code (any thread) and read by the scrape.
 struct reload_stats {
   std::atomic<std::uint64_t> successes{0};
@@ -83,6 +91,7 @@ std::size_t log_expiring(const std::vector<certificate_record>& certs, std::chro
 // The whole /metrics body in the Prometheus text format.
 std::string render_metrics(const std::vector<route_record>& routes, const std::vector<certificate_record>& certs,
                            const reload_stats& reloads, const std::vector<route_status>& health = {},
-                           const std::vector<crl_record>& crls = {});
+                           const std::vector<crl_record>& crls = {},
+                           const std::vector<acme_status>& acme = {});
 
 }  // namespace vmsgate::app

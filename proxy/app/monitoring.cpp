@@ -45,7 +45,8 @@ admin::handlers monitoring::handlers() {
   h.metrics = [this] {
     admin::response r;
     r.content_type = std::string(metrics::text_content_type);
-    r.body = render_metrics(routes_, reminder_->certs, reloads_, readiness_.status(), reminder_->crls);
+    r.body = render_metrics(routes_, reminder_->certs, reloads_, readiness_.status(), reminder_->crls,
+                            acme_ ? acme_() : std::vector<acme_status>{});
     return r;
   };
   h.ready = [this] { return to_response(readiness_.verdict()); };

@@ -5,6 +5,7 @@
 // control io_context (one thread), so none of it takes a lock.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -37,6 +38,8 @@ class monitoring {
   // in reloads()).
   void set_config(const config::config& cfg);
   reload_stats& reloads() { return reloads_; }
+  // Where /metrics reads the ACME renewals from (called on the io_context's thread).
+  void set_acme_source(std::function<std::vector<acme_status>()> source) { acme_ = std::move(source); }
 
   struct reminder;  // shared with the daily reminder coroutine
 
@@ -45,6 +48,7 @@ class monitoring {
   reload_stats reloads_;
   std::shared_ptr<reminder> reminder_;
   readiness readiness_;
+  std::function<std::vector<acme_status>()> acme_;
 };
 
 }  // namespace vmsgate::app

@@ -50,7 +50,7 @@ void gateway::apply_log_settings(const config::log_config& settings) {
 
 gateway::staged_route gateway::stage_route(const config::config& cfg, const config::route_config& rc,
                                            const route_record* old) {
-  const route_blueprint bp = make_blueprint(cfg, rc);
+  const route_blueprint bp = make_blueprint(cfg, rc, acme_answers_);
   const bool keep = old != nullptr && same_listen(old->listen, rc.listen);
   staged_route st;
   st.record.name = rc.name;
@@ -199,7 +199,7 @@ tls::ticket_key_list gateway::load_ticket_keys(const config::config& cfg) const 
   return keys;
 }
 
-void gateway::reload(const char* trigger) {
+bool gateway::reload(const char* trigger) {
   notify::reloading();
   log::line(log::level::info, "reload_started").field("trigger", trigger);
   const auto loaded = config::load_file(cfg_.path);
@@ -226,13 +226,15 @@ void gateway::reload(const char* trigger) {
     monitoring_->reloads().record_failure();
     log::line(log::level::error, "reload_failed").field("trigger", trigger).field("detail", why + "; nothing changed");
     notify::ready("reload failed (" + why + "); still serving the previous configuration");
-    return;
+    return false;
   }
   monitoring_->set_config(cfg_);
   monitoring_->reloads().record_success();
   log::line(log::level::info, "reload_succeeded").field("trigger", trigger).field("routes",
                                                                                    static_cast<std::uint64_t>(routes_.size()));
   notify::ready("reloaded; serving " + std::to_string(routes_.size()) + " routes");
+  acme_->configure(cfg_);
+  return true;
 }
 
 }  // namespace vmsgate::app

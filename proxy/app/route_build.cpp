@@ -1,6 +1,9 @@
 #include "proxy/app/route_build.hpp"
 
+#include <filesystem>
+
 #include "proxy/app/check.hpp"
+#include "proxy/pki/builder.hpp"
 #include "proxy/net/session.hpp"
 
 namespace vmsgate::app {
@@ -52,7 +55,21 @@ tcp::endpoint resolve(const config::endpoint& e, const std::string& what) {
   return results.begin()->endpoint();
 }
 
-route_blueprint make_blueprint(const config::config& cfg, const config::route_config& rc) {
+const tls::identity_pem& acme_stand_in() {
+  static const tls::identity_pem pem = [] {
+    const auto key = pki::generate_rsa(2048);
+    pki::cert_spec spec;
+    spec.common_name = "vmsgate: no certificate yet (ACME pending)";
+    spec.not_before = pki::clock::now() - std::chrono::hours(1);
+    spec.not_after = pki::clock::now() + std::chrono::hours(24 * 365);
+    const auto cert = pki::make_certificate(spec, key.get(), nullptr, key.get());
+    return tls::identity_pem{pki::to_pem(cert.get()), tls::to_secret(pki::to_pem(key.get()))};
+  }();
+  return pem;
+}
+
+route_blueprint make_blueprint(const config::config& cfg, const config::route_config& rc,
+                               std::shared_ptr<const tls::acme_answers> acme) {
   route_blueprint bp;
   bp.settings = make_settings(cfg, rc);
   bp.backends = std::make_shared<net_io::backend_state>(bp.settings->backends.size());
@@ -62,7 +79,11 @@ route_blueprint make_blueprint(const config::config& cfg, const config::route_co
                                  std::chrono::seconds(1));
   try {
     std::optional<tls::identity_pem> own;
-    if (!rc.cert.empty()) own = tls::identity_pem{tls::read_file(rc.cert), tls::read_secret_file(rc.key)};
+    const bool pending = rc.acme && !std::filesystem::exists(rc.cert) && !std::filesystem::exists(rc.key);
+    if (pending)
+      own = acme_stand_in();
+    else if (!rc.cert.empty())
+      own = tls::identity_pem{tls::read_file(rc.cert), tls::read_secret_file(rc.key)};
     const auto peers = tls::read_peer_roles(peer_policies(cfg, rc));
     if (rc.mode == config::mode::originate) {
       bp.client = tls::client_identity{rc.name, own, allow_ecdsa, peers};
@@ -71,6 +92,11 @@ route_blueprint make_blueprint(const config::config& cfg, const config::route_co
       bp.server = tls::server_identity{rc.name,     own.value_or(tls::identity_pem{}), rc.server_names, allow_ecdsa,
                                        to_tls(rc.client_auth), peers, lifetime, std::nullopt};
       bp.server->any_name = rc.is_default;
+      if (rc.acme) {
+        // Never without answers: a pending route must refuse, not serve its stand-in.
+        bp.server->acme = acme ? std::move(acme) : std::make_shared<const tls::acme_answers>();
+        bp.server->pending = pending;
+      }
       if (config::routes_sharing(cfg, rc).size() > 1) bp.server->on_client_hello = &net_io::session::on_client_hello;
       // Judged again here, at start and on each reload: check_config has logged
       // why a response is not stapled.

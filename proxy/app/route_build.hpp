@@ -31,7 +31,14 @@ struct route_blueprint {
 };
 
 // Reads certificates, keys and CAs and resolves addresses; throws startup_error.
-route_blueprint make_blueprint(const config::config& cfg, const config::route_config& rc);
+// A route with `acme:` answers tls-alpn-01 validations from `acme`, and one whose
+// certificate and key do not exist yet presents a stand-in and refuses clients.
+route_blueprint make_blueprint(const config::config& cfg, const config::route_config& rc,
+                               std::shared_ptr<const tls::acme_answers> acme = nullptr);
+
+// The stand-in a route presents while ACME has not yet obtained its certificate;
+// made once per process.
+const tls::identity_pem& acme_stand_in();
 
 // One worker's copy: its own TLS context, counters and backend state.
 // Reuses `counters` when given (a reload keeps a route's metrics going).

@@ -89,6 +89,23 @@ struct backend_config {
   location where;
 };
 
+// How a route's certificate is obtained and renewed from an ACME (RFC 8555) CA.
+enum class acme_challenge { tls_alpn_01, http_01 };
+
+struct acme_config {
+  std::string directory;             // the CA's directory URL (https)
+  std::vector<std::string> contact;  // e.g. mailto:ops@example.local
+  acme_challenge challenge = acme_challenge::tls_alpn_01;
+  std::optional<endpoint> http_listen;  // http-01: the plain listener that answers
+  std::string ca;                       // trust for the ACME server; empty: the system's store
+  std::string account_key;              // path; created when absent
+  // Renew this long before notAfter, or (when fraction is set) this fraction of the
+  // certificate's lifetime before it; a third of the lifetime by default.
+  std::optional<std::chrono::milliseconds> renew_before;
+  std::optional<double> renew_before_fraction;
+  location where;
+};
+
 struct route_config {
   std::string name;
   std::string role;
@@ -105,6 +122,7 @@ struct route_config {
   std::vector<std::string> peer_roles;
   std::vector<backend_config> backends;
   std::optional<std::uint64_t> max_connections;  // per-route cap; the global one applies too
+  std::optional<acme_config> acme;  // terminate: cert and key come from an ACME CA
   location where;
 };
 

@@ -1,5 +1,7 @@
 // YAML -> structs for routes and their backends.
 
+#include <charconv>
+#include <filesystem>
 #include <limits>
 
 #include "proxy/config/detail.hpp"
@@ -67,11 +69,66 @@ struct backends_reader {
   }
 };
 
+// One contact or a list of them.
+struct contacts_reader {
+  std::optional<std::vector<std::string>> operator()(context& ctx, const YAML::Node& node,
+                                                     const std::string& key) const {
+    if (node.IsScalar()) {
+      auto one = as_string{}(ctx, node, key);
+      if (!one) return std::nullopt;
+      return std::vector<std::string>{std::move(*one)};
+    }
+    return as_string_list{}(ctx, node, key);
+  }
+};
+
+// renew_before: a duration, or a percentage of the certificate's lifetime.
+void read_renew_before(context& ctx, const YAML::Node& node, const std::string& key, acme_config& acme) {
+  const std::string text = node.IsScalar() ? node.Scalar() : std::string{};
+  if (text.ends_with('%')) {
+    double percent = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, percent);
+    if (ec != std::errc{} || end != text.data() + text.size() - 1 || !(percent > 0) || !(percent < 100)) {
+      ctx.fail(node, key, "expected a percentage of the certificate's lifetime above 0% and below 100%, such as 33%");
+      return;
+    }
+    acme.renew_before_fraction = percent / 100;
+    return;
+  }
+  if (auto d = as_duration{false}(ctx, node, key)) acme.renew_before = *d;
+}
+
+acme_config parse_acme(context& ctx, const YAML::Node& node, const std::string& key) {
+  acme_config acme;
+  acme.where = ctx.at(node);
+  const fields f(ctx, node, key,
+                 {"directory", "contact", "challenge", "http_listen", "ca", "account_key", "renew_before"});
+  if (!f.ok()) return acme;
+  f.required("directory", acme.directory, as_string{});
+  f.optional("contact", acme.contact, contacts_reader{});
+  std::size_t challenge = 0;
+  f.optional("challenge", challenge, as_choice{{"tls-alpn-01", "http-01"}});
+  acme.challenge = challenge == 0 ? acme_challenge::tls_alpn_01 : acme_challenge::http_01;
+  f.optional("http_listen", acme.http_listen, as_endpoint{});
+  f.optional("ca", acme.ca, as_path{});
+  f.optional("account_key", acme.account_key, as_path{});
+  if (const YAML::Node renew = f.node("renew_before"); renew.IsDefined())
+    read_renew_before(ctx, renew, f.key("renew_before"), acme);
+  return acme;
+}
+
+struct acme_reader {
+  std::optional<acme_config> operator()(context& ctx, const YAML::Node& node, const std::string& key) const {
+    ctx.marks[key] = ctx.at(node);
+    return parse_acme(ctx, node, key);
+  }
+};
+
 void parse_route(context& ctx, const YAML::Node& node, const std::string& path, route_config& route) {
   route.where = ctx.at(node);
   const fields f(ctx, node, path,
                  {"name", "role", "mode", "listen", "server_names", "cert", "key", "client_auth", "peer_roles",
-                  "backends", "max_connections", "ocsp_response", "default"});
+                  "backends", "max_connections", "ocsp_response", "default", "acme"});
   if (!f.ok()) return;
   f.required("name", route.name, as_string{});
   f.required("role", route.role, as_string{});
@@ -91,6 +148,11 @@ void parse_route(context& ctx, const YAML::Node& node, const std::string& path, 
              as_uint{1, std::numeric_limits<std::uint32_t>::max()});
   f.optional("ocsp_response", route.ocsp_response, as_path{});
   f.optional("default", route.is_default, as_bool{});
+  f.optional("acme", route.acme, acme_reader{});
+  // The account key defaults to one beside the certificate, so that a route's ACME
+  // state lives in one directory the gateway may write to.
+  if (route.acme && route.acme->account_key.empty() && !route.cert.empty())
+    route.acme->account_key = (std::filesystem::path(route.cert).parent_path() / "acme-account.key").string();
 }
 
 }  // namespace

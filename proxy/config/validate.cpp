@@ -60,6 +60,32 @@ struct listener {
   std::size_t route = no_route;  // admin.listen otherwise
 };
 
+// ACME http-01 listeners: routes may share one (it answers for all of them), but
+// none may overlap a route's listener or the admin endpoint.
+void validate_http_listeners(context& ctx, const config& cfg, const std::vector<listener>& taken) {
+  std::vector<listener> http;
+  for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
+    const auto& acme = cfg.routes[i].acme;
+    if (!acme || !acme->http_listen) continue;
+    const std::string key = join(join(index("routes", i), "acme"), "http_listen");
+    const listener current{key, *acme->http_listen, ctx.where(key, cfg.routes[i].where), i};
+    const listener* clash = nullptr;
+    for (const auto& l : taken)
+      if (clash == nullptr && overlaps(current.address, l.address)) clash = &l;
+    for (const auto& l : http)
+      if (clash == nullptr && overlaps(current.address, l.address) && !same_address(current.address, l.address))
+        clash = &l;
+    if (clash != nullptr) {
+      ctx.fail(current.where, key,
+               in_quotes(current.address.str()) + " overlaps " + clash->key + " " + in_quotes(clash->address.str()) +
+                   at_line(clash->where) + "; the http-01 listener needs a port of its own (routes may share one "
+                   "http_listen written the same way)");
+      continue;
+    }
+    http.push_back(current);
+  }
+}
+
 void validate_listeners(context& ctx, const config& cfg) {
   std::vector<listener> seen;
   seen.push_back({"admin.listen", cfg.admin.listen, ctx.where("admin.listen", cfg.admin.where)});
@@ -84,6 +110,7 @@ void validate_listeners(context& ctx, const config& cfg) {
     }
     seen.push_back(current);
   }
+  validate_http_listeners(ctx, cfg, seen);
 }
 
 // Routes on one address: at most one default, and no client name that two of them
@@ -177,6 +204,39 @@ void validate_originate(context& ctx, const route_config& route, const std::stri
              "verified upstream");
 }
 
+void validate_acme(context& ctx, const route_config& route, const std::string& path) {
+  if (!route.acme) return;
+  const acme_config& acme = *route.acme;
+  const std::string key = join(path, "acme");
+  const location at = ctx.where(key, route.where);
+  if (route.mode != mode::terminate) {
+    ctx.fail(at, key,
+             "acme applies to terminate routes: it obtains the certificate this route presents to its clients");
+    return;
+  }
+  if (!acme.directory.empty() && !acme.directory.starts_with("https://"))
+    ctx.fail(ctx.where(join(key, "directory"), at), join(key, "directory"),
+             "an ACME directory is an https:// URL (RFC 8555 requires HTTPS), such as "
+             "https://acme.example.local/directory");
+  const bool http = acme.challenge == acme_challenge::http_01;
+  if (http && !acme.http_listen)
+    ctx.fail(at, join(key, "http_listen"),
+             "required key is missing: http-01 answers the CA on a plain HTTP listener, such as \"0.0.0.0:80\"");
+  if (!http && acme.http_listen)
+    ctx.fail(ctx.where(join(key, "http_listen"), at), join(key, "http_listen"),
+             "http_listen is for challenge: http-01; tls-alpn-01 answers on the route's own listener");
+  if (acme.http_listen && acme.http_listen->port == 0)
+    ctx.fail(ctx.where(join(key, "http_listen"), at), join(key, "http_listen"),
+             "the CA connects to a fixed port (80 unless it says otherwise)");
+  for (std::size_t i = 0; i < route.server_names.size(); ++i) {
+    const std::string& name = route.server_names[i];
+    if (name.find(':') != std::string::npos || name.find_first_not_of("0123456789.") == std::string::npos)
+      ctx.fail(ctx.where(join(path, "server_names"), route.where), join(path, "server_names"),
+               in_quotes(name) + " is an IP address; an ACME CA issues for DNS names, so list the route's DNS "
+               "names only, or leave acme out and install the certificate yourself");
+  }
+}
+
 void validate_route(context& ctx, const config& cfg, std::size_t i) {
   const route_config& route = cfg.routes[i];
   const std::string path = index("routes", i);
@@ -191,6 +251,7 @@ void validate_route(context& ctx, const config& cfg, std::size_t i) {
     validate_terminate(ctx, route, path);
   else
     validate_originate(ctx, route, path);
+  validate_acme(ctx, route, path);
 }
 
 }  // namespace

@@ -74,6 +74,13 @@ std::vector<family_spec> make_table() {
       {family::crl_next_update_timestamp_seconds, "crl_next_update_timestamp_seconds",
        "When each CRL of a role's CA is due to be replaced (its nextUpdate), in seconds since the Unix epoch.",
        MetricType::Gauge, {"role", "issuer"}},
+      {family::acme_orders_total, "acme_orders_total",
+       "ACME certificate orders of each route, by result (a failure leaves the certificate in use).",
+       MetricType::Counter, {"route", "result"}},
+      {family::acme_next_renewal_timestamp_seconds, "acme_next_renewal_timestamp_seconds",
+       "When each route's next ACME order is due (now while one is under way or being retried), in seconds since "
+       "the Unix epoch.",
+       MetricType::Gauge, {"route"}},
   };
 }
 

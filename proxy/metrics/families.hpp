@@ -47,8 +47,10 @@ enum class family : std::size_t {
   process_max_fds,
   process_start_time_seconds,
   crl_next_update_timestamp_seconds,
+  acme_orders_total,
+  acme_next_renewal_timestamp_seconds,
 };
-inline constexpr std::size_t family_count = 26;
+inline constexpr std::size_t family_count = 28;
 
 inline constexpr std::string_view prefix = "vmsgate_";
 

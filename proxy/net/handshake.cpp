@@ -8,6 +8,7 @@
 
 #include "proxy/net/session.hpp"
 #include "proxy/net/worker.hpp"
+#include "proxy/tls/acme_answers.hpp"
 #include "proxy/tls/certificate.hpp"
 #include "proxy/tls/client_hello.hpp"
 #include "proxy/tls/ktls.hpp"
@@ -132,6 +133,12 @@ net::awaitable<bool> session::accept_tls() {
   handshake_permit_.reset();
   if (!ok) {
     finish("handshake_failed");
+    co_return false;
+  }
+  // An ACME CA checked the validation certificate in the handshake; there is
+  // nothing to forward, and the backend never hears of it.
+  if (tls::is_acme_validation(ssl_.get())) {
+    finish("acme_validation");
     co_return false;
   }
   take_over_records();

@@ -107,6 +107,20 @@ int on_session_cached(SSL* ssl, SSL_SESSION* session) {
   return 0;  // OpenSSL keeps its reference
 }
 
+// The ClientHello callback of a route on a shared address or with ACME: the route
+// is chosen first (which may swap the SSL's context), then the chosen route's
+// ACME answers apply.
+int on_client_hello(SSL* ssl, int* alert, void* arg) {
+  const auto* first = static_cast<const server_context*>(arg);
+  if (first->route_hello != nullptr) {
+    const int chosen = first->route_hello(ssl, alert, nullptr);
+    if (chosen != SSL_CLIENT_HELLO_SUCCESS) return chosen;
+  }
+  const auto* ctx = static_cast<const server_context*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), context_index()));
+  if (ctx == nullptr || !ctx->acme) return SSL_CLIENT_HELLO_SUCCESS;
+  return answer_acme_hello(ssl, *ctx->acme, ctx->pending, alert);
+}
+
 int verify_mode(client_auth auth) {
   switch (auth) {
     case client_auth::none: return SSL_VERIFY_NONE;
@@ -147,7 +161,11 @@ std::shared_ptr<const server_context> make_server_context(const server_identity&
   use_identity(ctx, id.route, id.own, id.allow_ecdsa);
   SSL_CTX_set_tlsext_servername_callback(ctx, on_server_name);
   SSL_CTX_set_tlsext_servername_arg(ctx, result.get());
-  if (id.on_client_hello != nullptr) SSL_CTX_set_client_hello_cb(ctx, id.on_client_hello, nullptr);
+  result->route_hello = id.on_client_hello;
+  result->acme = id.acme;
+  result->pending = id.pending;
+  if (id.on_client_hello != nullptr || id.acme) SSL_CTX_set_client_hello_cb(ctx, on_client_hello, result.get());
+  if (id.acme) SSL_CTX_set_alpn_select_cb(ctx, select_acme_protocol, nullptr);
   if (result->staple) {
     SSL_CTX_set_tlsext_status_cb(ctx, on_status_request);
     SSL_CTX_set_tlsext_status_arg(ctx, result.get());

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/tls/acme_answers.hpp"
 #include "proxy/tls/context_common.hpp"
 #include "proxy/tls/ocsp.hpp"
 #include "proxy/tls/openssl.hpp"
@@ -37,6 +38,11 @@ struct server_identity {
   // Set on the routes of a shared address: chooses the route from the SNI
   // (net_io::session::on_client_hello).
   SSL_client_hello_cb_fn on_client_hello = nullptr;
+  // Set on a route whose certificate comes from ACME: tls-alpn-01 validations are
+  // answered from here. `pending`: the route has no certificate of its own yet
+  // (`own` is a stand-in) and refuses every client but the validator.
+  std::shared_ptr<const acme_answers> acme = nullptr;
+  bool pending = false;
 };
 
 // The SSL_CTX and the data its callbacks read; the address is stable for the
@@ -48,6 +54,9 @@ struct server_context {
   bool any_name = false;
   std::chrono::seconds session_lifetime = std::chrono::hours(12);
   std::optional<ocsp_staple> staple;
+  SSL_client_hello_cb_fn route_hello = nullptr;
+  std::shared_ptr<const acme_answers> acme;
+  bool pending = false;
   ssl_ctx_ptr ctx;
 };
 

@@ -96,5 +96,26 @@ TEST(AdminRoute, ThrowingHandlerIs500) {
   EXPECT_EQ(r.body, "internal error\n");
 }
 
+// The ACME http-01 listener: the key authorization of a pending token, and
+// nothing else, not even the admin paths.
+TEST(AdminRoute, TheAcmeListenerAnswersChallengeTokensOnly) {
+  handlers h;
+  h.acme_challenge = [](std::string_view token) -> std::optional<std::string> {
+    if (token == "tok123") return "tok123.thumb";
+    return std::nullopt;
+  };
+  const auto r = route("GET", "/.well-known/acme-challenge/tok123", h);
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.body, "tok123.thumb");
+  EXPECT_EQ(r.content_type, "application/octet-stream");
+  EXPECT_EQ(route("HEAD", "/.well-known/acme-challenge/tok123", h).status, 200u);
+  EXPECT_EQ(route("GET", "/.well-known/acme-challenge/other", h).status, 404u);
+  EXPECT_EQ(route("GET", "/.well-known/acme-challenge/", h).status, 404u);
+  const auto post = route("POST", "/.well-known/acme-challenge/tok123", h);
+  EXPECT_EQ(post.status, 405u);
+  EXPECT_EQ(post.allow, "GET, HEAD");
+  for (const char* path : {"/healthz", "/metrics", "/readyz", "/"}) EXPECT_EQ(route("GET", path, h).status, 404u) << path;
+}
+
 }  // namespace
 }  // namespace vmsgate::admin
