@@ -53,9 +53,17 @@ void check_route(const config::route_config& route, const tls::role_policy& poli
   }
   const auto use = terminate ? tls::usage::server : tls::usage::client;
   const std::vector<std::string> no_names;
-  append(out, route.name,
-         tls::check_files(policy, ca, route.name, use, terminate ? route.server_names : no_names, route.cert,
-                          route.key, now));
+  auto found = tls::check_files(policy, ca, route.name, use, terminate ? route.server_names : no_names, route.cert,
+                                route.key, now);
+  // An expired certificate that ACME renews is no reason to stay down: the route
+  // waits for the new one as if it had none (route_build.cpp).
+  for (auto& f : found) {
+    if (!route.acme || f.rule != "expired") continue;
+    f.level = tls::severity::warning;
+    f.rule = "acme_pending";
+    f.message += "; ACME replaces it once the gateway runs, and the route refuses clients until then";
+  }
+  append(out, route.name, std::move(found));
 }
 
 // Whether uid:gid (with no other group, as after drop_privileges) can open `path`

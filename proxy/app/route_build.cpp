@@ -4,6 +4,7 @@
 
 #include "proxy/app/check.hpp"
 #include "proxy/pki/builder.hpp"
+#include "proxy/tls/certificate.hpp"
 #include "proxy/net/session.hpp"
 
 namespace vmsgate::app {
@@ -55,6 +56,14 @@ tcp::endpoint resolve(const config::endpoint& e, const std::string& what) {
   return results.begin()->endpoint();
 }
 
+bool acme_pending(const config::route_config& rc, std::chrono::system_clock::time_point now) {
+  if (!rc.acme) return false;
+  if (!std::filesystem::exists(rc.cert) && !std::filesystem::exists(rc.key)) return true;
+  std::string why;
+  const auto chain = tls::load_certificates(rc.cert, why);
+  return !chain.empty() && tls::inspect(chain.front().get()).not_after <= now;
+}
+
 const tls::identity_pem& acme_stand_in() {
   static const tls::identity_pem pem = [] {
     const auto key = pki::generate_rsa(2048);
@@ -79,7 +88,7 @@ route_blueprint make_blueprint(const config::config& cfg, const config::route_co
                                  std::chrono::seconds(1));
   try {
     std::optional<tls::identity_pem> own;
-    const bool pending = rc.acme && !std::filesystem::exists(rc.cert) && !std::filesystem::exists(rc.key);
+    const bool pending = acme_pending(rc, std::chrono::system_clock::now());
     if (pending)
       own = acme_stand_in();
     else if (!rc.cert.empty())

@@ -3,6 +3,7 @@
 // and resolved once (the blueprint), then parsed into per-worker TLS contexts.
 // Used at start and, whole or not at all, on reload.
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -35,6 +36,10 @@ struct route_blueprint {
 // certificate and key do not exist yet presents a stand-in and refuses clients.
 route_blueprint make_blueprint(const config::config& cfg, const config::route_config& rc,
                                std::shared_ptr<const tls::acme_answers> acme = nullptr);
+
+// Whether ACME has yet to give the route a certificate it can serve: none on disk,
+// or an expired one (check reports both as acme_pending, not as errors).
+bool acme_pending(const config::route_config& rc, std::chrono::system_clock::time_point now);
 
 // The stand-in a route presents while ACME has not yet obtained its certificate;
 // made once per process.

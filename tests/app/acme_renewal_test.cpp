@@ -5,6 +5,13 @@
 
 #include "proxy/app/acme_http.hpp"
 #include "proxy/app/acme_renewal.hpp"
+#include "proxy/app/route_build.hpp"
+#include "proxy/pki/builder.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace vmsgate::app {
 namespace {
@@ -81,6 +88,33 @@ TEST(AcmeHttp, RetryAfterIsSecondsOrAnHttpDate) {
   EXPECT_FALSE(parse_retry_after("", now));
   EXPECT_FALSE(parse_retry_after("soon", now));
   EXPECT_FALSE(parse_retry_after("-5", now));
+}
+
+// A route that ACME serves waits, refusing clients, while it has no certificate or
+// only an expired one; without acme it never waits.
+TEST(AcmePending, NoCertificateOrAnExpiredOneMeansWaitingForACME) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("vmsgate-acme-pending-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  config::route_config rc;
+  rc.cert = (dir / "cam.pem").string();
+  rc.key = (dir / "cam.key").string();
+  rc.acme.emplace();
+  const auto now = system_clock::now();
+  EXPECT_TRUE(acme_pending(rc, now));
+  const auto key = pki::generate_ec();
+  pki::cert_spec spec;
+  spec.common_name = "cam";
+  spec.not_before = now - 48h;
+  spec.not_after = now + 24h;
+  const auto cert = pki::make_certificate(spec, key.get(), nullptr, key.get());
+  std::ofstream(rc.cert) << pki::to_pem(cert.get());
+  std::ofstream(rc.key) << pki::to_pem(key.get());
+  EXPECT_FALSE(acme_pending(rc, now));
+  EXPECT_TRUE(acme_pending(rc, now + 25h));  // expired by then
+  rc.acme.reset();
+  EXPECT_FALSE(acme_pending(rc, now + 25h));
+  fs::remove_all(dir);
 }
 
 }  // namespace
