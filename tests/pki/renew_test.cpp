@@ -155,12 +155,18 @@ TEST_F(Renew, ALeafNearItsEndGetsTheSameNamesAndUsageWithANewKey) {
   expect_no_temporary_files();
 }
 
-TEST_F(Renew, AnEcdsaLeafGetsAnEcdsaKeyAndKeepsItsFileModes) {
+TEST_F(Renew, AnEcdsaLeafGetsAnEcdsaKeyAndKeepsItsFileModesAndOwner) {
   const auto old_key = generate_ec("P-384");
   cert_spec spec = short_lived("ec.example.local");
   spec.client_auth = false;
   const std::string pem = write_leaf("ec.example.local", spec, old_key.get(), 0400);
+  const std::string key_path = dir_.file("ec.example.local.key");
   ASSERT_EQ(::chmod(pem.c_str(), 0640), 0);
+  // As root, the files keep their owner too (the gateway's user, say).
+  const bool root = ::geteuid() == 0;
+  if (root) {
+    ASSERT_EQ(::chown(key_path.c_str(), 4242, 4243), 0);
+  }
   const renewal line = entry(run(), pem);
   ASSERT_EQ(line.result, renew_result::renewed) << line.reason;
   EXPECT_EQ(line.reason, "ECDSA secp384r1");
@@ -169,8 +175,14 @@ TEST_F(Renew, AnEcdsaLeafGetsAnEcdsaKeyAndKeepsItsFileModes) {
   EXPECT_EQ(after.key_bits, 384);
   EXPECT_TRUE(after.eku_server_auth);
   EXPECT_FALSE(after.eku_client_auth);
-  EXPECT_EQ(mode_of(dir_.file("ec.example.local.key")), 0400u);
+  EXPECT_EQ(mode_of(key_path), 0400u);
   EXPECT_EQ(mode_of(pem), 0640u);
+  struct stat st {};
+  ASSERT_EQ(::stat(key_path.c_str(), &st), 0);
+  const uid_t want_uid = root ? 4242 : ::geteuid();
+  const gid_t want_gid = root ? 4243 : st.st_gid;
+  EXPECT_EQ(st.st_uid, want_uid);
+  EXPECT_EQ(st.st_gid, want_gid);
 }
 
 TEST_F(Renew, ALeafFarFromItsEndIsLeftByteForByte) {
