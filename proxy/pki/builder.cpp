@@ -89,9 +89,9 @@ tls::pkey_ptr generate_rsa(int bits) {
   return key;
 }
 
-tls::pkey_ptr generate_ec() {
-  tls::pkey_ptr key(EVP_EC_gen("P-256"));
-  if (!key) fail("cannot generate a P-256 key");
+tls::pkey_ptr generate_ec(const std::string& curve) {
+  tls::pkey_ptr key(EVP_EC_gen(curve.c_str()));
+  if (!key) fail("cannot generate a " + curve + " key");
   return key;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-// Building keys and X.509 certificates with OpenSSL's API. Used by `pki init` and
-// `pki issue`, and by tests that need certificates breaking one rule each.
+// Building keys and X.509 certificates with OpenSSL's API. Used by `pki init`,
+// `pki issue` and `pki renew`, and by tests that need certificates breaking one
+// rule each.
 
 #include <chrono>
 #include <stdexcept>
@@ -33,7 +34,7 @@ struct cert_spec {
 };
 
 tls::pkey_ptr generate_rsa(int bits);
-tls::pkey_ptr generate_ec();  // P-256
+tls::pkey_ptr generate_ec(const std::string& curve = "P-256");  // a named curve, e.g. P-256
 
 // Signs with SHA-256 by `issuer_key`; `issuer` null means self-signed.
 tls::x509_ptr make_certificate(const cert_spec& spec, EVP_PKEY* subject_key, X509* issuer, EVP_PKEY* issuer_key);

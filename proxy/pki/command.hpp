@@ -4,7 +4,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <chrono>
+#include <optional>
+#include <string_view>
+
 #include "proxy/pki/pki.hpp"
+#include "proxy/pki/renew.hpp"
 
 namespace vmsgate::pki {
 
@@ -13,11 +18,18 @@ struct command_line {
   issue_options issue;
   revoke_options revoke;
   crl_options crl;
+  renew_options renew;
+  std::string within = "30d";  // parsed into renew.within when the command runs
   CLI::App* init_cmd = nullptr;
   CLI::App* issue_cmd = nullptr;
   CLI::App* revoke_cmd = nullptr;
   CLI::App* crl_cmd = nullptr;
+  CLI::App* renew_cmd = nullptr;
 };
+
+// "30d", "12h", "90m", "45s": a whole number and a unit, at most 36500 days;
+// nullopt otherwise.
+std::optional<std::chrono::seconds> parse_within(std::string_view text);
 
 // Adds `pki` and its subcommands to `app`, writing into `cl`; `cl` must outlive
 // the parse.

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -45,17 +46,28 @@ void write_all(int fd, const std::string& data, const std::string& path) {
     if (n < 0) throw error(why("write", path, errno));
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0) throw error(why("sync", path, errno));
 }
 
-// Creates, fills and closes a file that did not exist.
-void create_exclusive(const std::string& path, const std::string& data, mode_t mode) {
+// The mode first: once the file belongs to another user, only CAP_FOWNER could
+// still change it.
+void set_attributes(int fd, const file_attributes& attrs, const std::string& path) {
+  if (::fchmod(fd, attrs.mode) != 0) throw error(why("set the mode of", path, errno));
+  const bool give_away = attrs.uid != static_cast<uid_t>(-1) || attrs.gid != static_cast<gid_t>(-1);
+  if (give_away && ::fchown(fd, attrs.uid, attrs.gid) != 0) throw error(why("set the owner of", path, errno));
+}
+
+// Creates, fills, syncs and closes a file that did not exist; with `attrs`, gives
+// it those before the sync.
+void create_exclusive(const std::string& path, const std::string& data, mode_t mode,
+                      const file_attributes* attrs = nullptr) {
   fd_guard fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
   if (fd.get() < 0) {
     if (errno == EEXIST) throw error(path + " already exists; pass --force to replace it");
     throw error(why("create", path, errno));
   }
   write_all(fd.get(), data, path);
+  if (attrs != nullptr) set_attributes(fd.get(), *attrs, path);
+  if (::fsync(fd.get()) != 0) throw error(why("sync", path, errno));
   if (::close(fd.release()) != 0) throw error(why("close", path, errno));
 }
 
@@ -64,6 +76,14 @@ std::string temp_name(const std::string& path) {
   std::ostringstream out;
   out << path << ".tmp-" << std::hex << rd() << rd();
   return out.str();
+}
+
+// A rename is durable only once the directory that holds the name is synced.
+void sync_directory_of(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  fd_guard fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0 || ::fsync(fd.get()) != 0) throw error(why("sync the directory", dir, errno));
 }
 
 }  // namespace
@@ -78,18 +98,7 @@ void write_new_file(const std::string& path, const std::string& data, mode_t mod
     create_exclusive(path, data, mode);
     return;
   }
-  const std::string temp = temp_name(path);
-  try {
-    create_exclusive(temp, data, mode);
-  } catch (...) {
-    ::unlink(temp.c_str());
-    throw;
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(temp.c_str());
-    throw error(why("replace", path, err));
-  }
+  staged_file(path, data, mode).commit();
 }
 
 std::string read_file(const std::string& path) {
@@ -98,6 +107,50 @@ std::string read_file(const std::string& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
+}
+
+file_attributes attributes_of(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) throw error(why("read the attributes of", path, errno));
+  if (!S_ISREG(st.st_mode)) throw error(path + " is not a regular file");
+  file_attributes out;
+  out.mode = st.st_mode & 07777;
+  // Only root may give a file to another user; anyone else writes files of its own.
+  if (::geteuid() == 0) {
+    out.uid = st.st_uid;
+    out.gid = st.st_gid;
+  }
+  return out;
+}
+
+staged_file::staged_file(std::string path, const std::string& data, mode_t mode)
+    : path_(std::move(path)), temp_(temp_name(path_)) {
+  try {
+    create_exclusive(temp_, data, mode);
+  } catch (...) {
+    ::unlink(temp_.c_str());
+    throw;
+  }
+}
+
+staged_file::staged_file(std::string path, const std::string& data, const file_attributes& attrs)
+    : path_(std::move(path)), temp_(temp_name(path_)) {
+  try {
+    create_exclusive(temp_, data, 0600, &attrs);
+  } catch (...) {
+    ::unlink(temp_.c_str());
+    throw;
+  }
+}
+
+staged_file::~staged_file() {
+  if (!committed_) ::unlink(temp_.c_str());
+}
+
+void staged_file::commit() {
+  if (::rename(temp_.c_str(), path_.c_str()) != 0) throw error(why("replace", path_, errno));
+  committed_ = true;
+  sync_directory_of(path_);
 }
 
 }  // namespace vmsgate::pki

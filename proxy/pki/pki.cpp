@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "proxy/pki/files.hpp"
+#include "proxy/pki/site_ca.hpp"
 #include "proxy/tls/certificate.hpp"
 #include "proxy/tls/name_match.hpp"
 
@@ -20,11 +21,6 @@ namespace vmsgate::pki {
 namespace {
 
 using std::chrono::hours;
-using std::chrono::minutes;
-
-// Leaves are back-dated a little so that a client whose clock runs slightly
-// behind does not see a certificate that is "not yet valid".
-constexpr auto backdate = minutes(5);
 
 void check_range(const char* what, int value, int low, int high) {
   if (value < low || value > high) {
@@ -66,28 +62,6 @@ void refuse_overwrite(const std::vector<std::string>& paths, bool force) {
   for (const auto& p : paths) {
     if (file_exists(p)) throw error(p + " already exists; pass --force to replace it");
   }
-}
-
-struct site_ca {
-  std::vector<tls::x509_ptr> chain;
-  tls::pkey_ptr key;
-  std::string pem;
-};
-
-site_ca load_site_ca(const std::string& dir) {
-  site_ca ca;
-  std::string why;
-  ca.chain = tls::load_certificates(dir + "/ca.pem", why);
-  if (ca.chain.empty()) throw error(dir + "/ca.pem: " + why + " (run `vmsgate pki init --dir " + dir + "` first)");
-  ca.key = tls::load_private_key(dir + "/ca.key", why);
-  if (!ca.key) throw error(dir + "/ca.key: " + why);
-  if (X509_check_private_key(ca.chain.front().get(), ca.key.get()) != 1) {
-    tls::drain_errors();
-    throw error(dir + "/ca.key does not match " + dir + "/ca.pem");
-  }
-  if (!tls::inspect(ca.chain.front().get()).is_ca) throw error(dir + "/ca.pem is not a CA certificate");
-  ca.pem = read_file(dir + "/ca.pem");
-  return ca;
 }
 
 // The key goes first: should writing the certificate fail, a key without its
@@ -151,25 +125,6 @@ issued issue(const issue_options& opts) {
 }
 
 namespace {
-
-struct revocation {
-  std::string serial;  // upper-case hex
-  long long when = 0;  // Unix time
-};
-
-std::vector<revocation> read_revocations(const std::string& dir) {
-  std::vector<revocation> out;
-  const std::string path = dir + "/revoked.txt";
-  if (!file_exists(path)) return out;
-  std::istringstream in(read_file(path));
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    revocation r;
-    if (fields >> r.serial >> r.when) out.push_back(r);
-  }
-  return out;
-}
 
 std::string normal_serial(std::string hex) {
   if (hex.starts_with("0x") || hex.starts_with("0X")) hex.erase(0, 2);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,6 +14,8 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -112,6 +115,55 @@ TEST(DeployFiles, SystemdUnitIsTypeNotifyAndVerifies) {
   const int rc = std::system(("systemd-analyze verify " + copy + " 2>&1").c_str());
   std::remove(copy.c_str());
   EXPECT_EQ(rc, 0);
+}
+
+// `systemd-analyze verify` of deploy/NAME... copied side by side into a fresh
+// directory (the built binary in place of the installed one): its exit status
+// and what it printed. Unknown keys are only warned of, so the words count too.
+std::pair<int, std::string> verify_units(const std::vector<std::string>& names) {
+  const std::string dir = ::testing::TempDir() + "vmsgate-units-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  std::string args;
+  for (const auto& name : names) {
+    std::string text = text_of(src + "/deploy/" + name);
+    for (std::size_t at; (at = text.find("/usr/local/bin/vmsgate")) != std::string::npos;)
+      text.replace(at, std::string("/usr/local/bin/vmsgate").size(), VMSGATE_BINARY);
+    std::ofstream(dir + "/" + name) << text;
+    args += " " + dir + "/" + name;
+  }
+  std::string out;
+  FILE* p = ::popen(("systemd-analyze verify" + args + " 2>&1").c_str(), "r");
+  char buf[512];
+  while (p != nullptr && std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = p != nullptr ? ::pclose(p) : -1;
+  std::filesystem::remove_all(dir);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// Issue 29: `pki renew` once a day from a timer; a oneshot that may write only
+// the pki directory and reloads the gateway, never restarts it.
+TEST(DeployFiles, PkiRenewTimerRunsDailyAndItsServiceVerifies) {
+  const std::string service = text_of(src + "/deploy/vmsgate-pki-renew.service");
+  EXPECT_NE(service.find("\nType=oneshot\n"), std::string::npos);
+  EXPECT_NE(service.find("\nExecStart=/usr/local/bin/vmsgate pki renew --dir /etc/vmsgate/pki --within 30d\n"),
+            std::string::npos);
+  EXPECT_NE(service.find("\nProtectSystem=strict\n"), std::string::npos);
+  EXPECT_NE(service.find("\nReadWritePaths=/etc/vmsgate/pki\n"), std::string::npos);
+  EXPECT_NE(service.find("\nExecStartPost=-/bin/systemctl reload vmsgate.service\n"), std::string::npos);
+  EXPECT_NE(service.find("\nLimitCORE=0\n"), std::string::npos);
+  std::istringstream lines(service);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("Exec", 0) == 0) {
+      EXPECT_EQ(line.find("restart"), std::string::npos) << line;
+    }
+  const std::string timer = text_of(src + "/deploy/vmsgate-pki-renew.timer");
+  for (const char* want : {"\nOnCalendar=daily\n", "\nRandomizedDelaySec=1h\n", "\nPersistent=true\n",
+                           "\nWantedBy=timers.target\n"})
+    EXPECT_NE(timer.find(want), std::string::npos) << want;
+  ASSERT_EQ(std::system("command -v systemd-analyze >/dev/null"), 0) << "systemd-analyze (Debian: systemd) is missing";
+  const auto [rc, out] = verify_units({"vmsgate-pki-renew.service", "vmsgate-pki-renew.timer"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "");
 }
 
 // Issue 27: the Kubernetes manifests, checked with no cluster. Every key of every

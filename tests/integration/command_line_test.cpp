@@ -19,8 +19,8 @@ command_result vmsgate(const std::string& args, std::chrono::milliseconds timeou
   return run_command(shell_quote(VMSGATE_BINARY) + " " + args + " 2>&1", timeout);
 }
 
-const std::vector<std::string> commands{"run",        "check",      "certs",   "pki",  "pki init", "pki issue",
-                                        "pki revoke", "pki crl",    "demo",    "simulate"};
+const std::vector<std::string> commands{"run",     "check",     "certs", "pki",     "pki init", "pki issue",
+                                        "pki revoke", "pki crl", "pki renew", "demo", "simulate"};
 
 TEST(CommandLine, EveryCommandHasHelpThatStartsNothing) {
   wait_for_stable_binary();
@@ -72,6 +72,8 @@ TEST(CommandLine, MistakesAreNamedWithTheUsageAndExitTwo) {
       {"pki issue --dir x --role r --host h --days many", "--days", "Usage: vmsgate pki issue"},
       {"pki revoke --dir x --serial 01 --cert c.pem", "excludes", "Usage: vmsgate pki revoke"},
       {"pki crl --dir x --dry-run", "--dry-run", "Usage: vmsgate pki crl"},
+      {"pki renew --within 30d", "--dir is required", "Usage: vmsgate pki renew"},
+      {"pki renew --dir x --within 30x", "--within", "Usage: vmsgate pki renew"},
   };
   for (const auto& m : mistakes) {
     SCOPED_TRACE(m.args);

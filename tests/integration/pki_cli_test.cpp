@@ -1,9 +1,14 @@
-// `vmsgate pki init` / `pki issue` through the binary: what they write passes
-// `openssl verify`, `vmsgate check`, and curl's verification when vmsgate serves it.
+// `vmsgate pki init` / `pki issue` / `pki renew` through the binary: what they
+// write passes `openssl verify`, `vmsgate check`, and curl's verification when
+// vmsgate serves it.
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <thread>
+
+#include "proxy/pki/files.hpp"
+#include "proxy/tls/certificate.hpp"
 #include "tests/support/backends.hpp"
 #include "tests/support/gateway.hpp"
 #include "tests/support/process.hpp"
@@ -43,9 +48,9 @@ class PkiCli : public ::testing::Test {
            shell_quote(file(cert));
   }
 
-  // A terminate route serving rec01 from the issued files.
-  static std::string site_yaml(const std::string& backend) {
-    const auto f = [](const char* n) { return file(n); };
+  // A terminate route serving rec01 from the issued files (the suite's, or those in `pki`).
+  static std::string site_yaml(const std::string& backend, const std::string& pki = "") {
+    const auto f = [&pki](const char* n) { return pki.empty() ? file(n) : pki + "/" + n; };
     return "admin:\n  listen: \"127.0.0.1:0\"\n"
            "roles:\n  recording:\n    ca: " + f("ca.pem") + "\n"
            "routes:\n"
@@ -118,6 +123,64 @@ TEST_F(PkiCli, CurlTrustsTheIssuedCertificateServedByVmsgate) {
                              ":127.0.0.1 https://rec01.example.local:" + port + "/");
   EXPECT_EQ(r.code(), 0) << r.err << gw.log();
   EXPECT_EQ(r.out, "200");
+}
+
+tls::cert_info leaf_of(const std::string& path) {
+  std::string why;
+  const auto chain = tls::load_certificates(path, why);
+  EXPECT_FALSE(chain.empty()) << path << ": " << why;
+  return chain.empty() ? tls::cert_info{} : tls::inspect(chain.front().get());
+}
+
+TEST_F(PkiCli, RenewReissuesWhatExpiresSoonAndCheckStillPasses) {
+  // A directory of its own, so that the suite's certificates stay as issued.
+  const temp_dir pki("vmsgate-pki-renew");
+  const std::string d = shell_quote(pki.path().string());
+  const std::string rec01 = (pki.path() / "rec01.example.local.pem").string();
+  const std::string rec02 = (pki.path() / "rec02.example.local.pem").string();
+  ASSERT_EQ(vmsgate("pki init --dir " + d + " --bits 2048").code(), 0);
+  const auto issue = vmsgate("pki issue --dir " + d + " --role recording --host rec01.example.local --ip 127.0.0.1 "
+                             "--days 2 && " + shell_quote(VMSGATE_BINARY) + " pki issue --dir " + d +
+                             " --role recording --host rec02.example.local");
+  ASSERT_EQ(issue.code(), 0) << issue.err;
+  const tls::cert_info before = leaf_of(rec01);
+  const std::string far = pki::read_file(rec02);
+  // notAfter holds whole seconds: the same two days counted from a later second
+  // end later.
+  std::this_thread::sleep_for(1100ms);
+
+  const auto r = vmsgate("pki renew --dir " + d + " --within 30d");
+  EXPECT_EQ(r.code(), 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(rec01 + ": renewed, notAfter " + tls::format_time(before.not_after) + " -> "),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(rec02 + ": still valid until "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 renewed, 1 still valid, 0 skipped, 0 failed"), std::string::npos) << r.out;
+  const tls::cert_info after = leaf_of(rec01);
+  EXPECT_GT(after.not_after, before.not_after);
+  EXPECT_NE(after.serial, before.serial);
+  EXPECT_EQ(after.uris, before.uris);
+  EXPECT_EQ(pki::read_file(rec02), far);
+  const auto verify = run_command("openssl verify -CAfile " + shell_quote((pki.path() / "ca.pem").string()) +
+                                  " -purpose sslserver -verify_ip 127.0.0.1 " + shell_quote(rec01));
+  EXPECT_EQ(verify.code(), 0) << verify.out << verify.err;
+
+  const temp_dir conf("vmsgate-pki-renew-check");
+  const auto path = conf.write_file("vmsgate.yaml", site_yaml("127.0.0.1:9", pki.path().string()));
+  const auto check = vmsgate("check --config " + shell_quote(path.string()));
+  EXPECT_EQ(check.code(), 0) << check.out << check.err;
+  EXPECT_NE(check.out.find("0 errors"), std::string::npos) << check.out;
+}
+
+TEST_F(PkiCli, RenewRefusesABadWindow) {
+  for (const char* within : {"30x", "30", "soon"}) {
+    const auto r = vmsgate("pki renew --dir " + d() + " --within " + within);
+    EXPECT_NE(r.code(), 0) << within;
+    EXPECT_NE(r.err.find("is not a duration"), std::string::npos) << within << ": " << r.err;
+  }
+  const auto missing = vmsgate("pki renew --dir " + shell_quote(file("nowhere")));
+  EXPECT_EQ(missing.code(), 1);
+  EXPECT_NE(missing.err.find("vmsgate pki renew: "), std::string::npos) << missing.err;
 }
 
 }  // namespace
