@@ -1,5 +1,8 @@
 #include "proxy/app/acme_renewal.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <random>
 
@@ -86,12 +89,16 @@ std::string reason_of(const std::exception& e) {
 
 system_clock::time_point renewal_due(system_clock::time_point not_before, system_clock::time_point not_after,
                                      const config::acme_config& acme, double jitter) {
-  const auto lifetime = std::max(not_after - not_before, system_clock::duration::zero());
+  if (not_after <= not_before) return not_before;  // dates that make no sense: due now
+  const auto lifetime = not_after - not_before;
   system_clock::duration before = lifetime / 3;
-  if (acme.renew_before_fraction)
-    before = std::chrono::duration_cast<system_clock::duration>(lifetime * *acme.renew_before_fraction);
-  else if (acme.renew_before)
+  if (acme.renew_before_fraction) {
+    before = std::chrono::duration_cast<system_clock::duration>(lifetime * std::clamp(*acme.renew_before_fraction, 0.0, 1.0));
+  } else if (acme.renew_before) {
+    // Compared in milliseconds first: a term of centuries overflows nanoseconds.
+    if (*acme.renew_before >= std::chrono::duration_cast<std::chrono::milliseconds>(lifetime)) return not_before;
     before = *acme.renew_before;
+  }
   const system_clock::duration spread = std::min<system_clock::duration>(lifetime / 50, 1h);
   return not_after - before - std::chrono::duration_cast<system_clock::duration>(spread * std::clamp(jitter, 0.0, 1.0));
 }
@@ -120,10 +127,14 @@ struct acme_renewals::task {
   system_clock::time_point renewal_info_checked{};
   std::optional<system_clock::time_point> renewal_info_point;  // chosen in the CA's window
   bool warned_always_due = false;
+  // The new certificate is in place but the reload that serves it failed: the
+  // next attempt reloads again rather than order anew.
+  bool awaiting_swap = false;
 };
 
 struct acme_renewals::outcome {
   bool ok = false;
+  bool installed = false;  // the files were replaced (the reload may still have failed)
   std::string detail;
   std::optional<std::chrono::seconds> retry_after;
 };
@@ -240,50 +251,99 @@ void acme_renewals::withdraw(const std::string& name, const std::string& token) 
 }
 
 net::awaitable<void> acme_renewals::keep_renewed(std::shared_ptr<task> t) {
+  t->stats.next_renewal_seconds = epoch_seconds(system_clock::now());
   while (!t->stopped) {
-    const auto due = co_await plan(*t);
-    if (t->stopped) break;
-    const auto now = system_clock::now();
-    t->stats.next_renewal_seconds = epoch_seconds(std::max(due, now));
-    if (due > now) {
-      t->timer.expires_after(std::min<system_clock::duration>(due - now, longest_sleep));
-      co_await t->timer.async_wait(use_nothrow);
-      continue;
+    // Nothing may end this loop but stop(): an exception would end the route's
+    // renewals for good, silently. It is logged and counted as a failure instead.
+    std::string fault;
+    try {
+      co_await renew_once(*t);
+    } catch (const std::exception& e) {
+      fault = e.what();
     }
-    t->ordering = true;
-    const auto started = std::chrono::steady_clock::now();
-    const outcome result = co_await order(*t);
+    if (fault.empty() || t->stopped) continue;
     t->ordering = false;
-    if (t->stopped) break;
-    const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (result.ok) {
-      ++t->stats.successes;
-      t->failures_in_row = 0;
-      t->not_before = system_clock::now() + after_success;
-      t->renewal_info_point.reset();
-      t->renewal_info_checked = {};
-      log::line(log::level::info, "acme_renewed").field("route", t->route.name).field("seconds", seconds);
-      continue;
-    }
-    ++t->stats.failures;
-    ++t->failures_in_row;
-    const auto wait = failure_backoff(t->failures_in_row, random_fraction(), result.retry_after);
-    t->not_before = system_clock::now() + wait;
-    log::line(log::level::error, "acme_order_failed")
-        .field("route", t->route.name)
-        .field("detail", result.detail + "; the current certificate stays in use")
-        .field("failures_in_row", static_cast<std::uint64_t>(t->failures_in_row))
-        .field("retry_in_seconds", static_cast<std::uint64_t>(wait.count()));
+    note_failure(*t, {false, false, "unexpected: " + fault, std::nullopt});
   }
+}
+
+void acme_renewals::note_failure(task& t, const outcome& result) {
+  ++t.stats.failures;
+  ++t.failures_in_row;
+  const auto wait = failure_backoff(t.failures_in_row, random_fraction(), result.retry_after);
+  t.not_before = system_clock::now() + wait;
+  t.stats.next_renewal_seconds = epoch_seconds(t.not_before);
+  log::line(log::level::error, "acme_order_failed")
+      .field("route", t.route.name)
+      .field("detail", result.detail + (result.installed ? "" : "; the current certificate stays in use"))
+      .field("failures_in_row", static_cast<std::uint64_t>(t.failures_in_row))
+      .field("retry_in_seconds", static_cast<std::uint64_t>(wait.count()));
+}
+
+void acme_renewals::note_success(task& t, double seconds) {
+  ++t.stats.successes;
+  t.failures_in_row = 0;
+  t.awaiting_swap = false;
+  t.not_before = system_clock::now() + after_success;
+  t.stats.next_renewal_seconds = epoch_seconds(t.not_before);
+  t.renewal_info_point.reset();
+  t.renewal_info_checked = {};
+  log::line(log::level::info, "acme_renewed").field("route", t.route.name).field("seconds", seconds);
+}
+
+// One turn: sleep until due (or until configure() wakes the task), then order, or
+// only reload when a certificate already installed is not served yet.
+net::awaitable<void> acme_renewals::renew_once(task& t) {
+  const auto due = co_await plan(t);
+  if (t.stopped) co_return;
+  const auto now = system_clock::now();
+  if (due > now) {
+    t.stats.next_renewal_seconds = epoch_seconds(due);
+    t.timer.expires_after(std::min<system_clock::duration>(due - now, longest_sleep));
+    co_await t.timer.async_wait(use_nothrow);
+    co_return;
+  }
+  t.stats.next_renewal_seconds = epoch_seconds(now);
+  const auto started = std::chrono::steady_clock::now();
+  outcome result;
+  if (t.awaiting_swap) {
+    result.installed = true;
+    result.ok = reload_("acme");
+    if (!result.ok) result.detail = "the new certificate is in place, but the reload that serves it failed again";
+  } else {
+    t.ordering = true;
+    result = co_await order(t);
+    t.ordering = false;
+  }
+  if (t.stopped) co_return;
+  const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  t.awaiting_swap = result.installed && !result.ok;
+  if (result.ok)
+    note_success(t, seconds);
+  else
+    note_failure(t, result);
 }
 
 // When the route's certificate is due: at once when there is none; else its
 // renew_before, or earlier when the CA's renewal window says so.
 net::awaitable<system_clock::time_point> acme_renewals::plan(task& t) {
   const auto now = system_clock::now();
+  if (t.awaiting_swap) co_return std::max(now, t.not_before);
   const auto leaf = read_leaf(t.route.cert);
   if (!leaf) co_return std::max(now, t.not_before);
   auto due = renewal_due(leaf->not_before, leaf->not_after, *t.route.acme, t.jitter);
+  // A certificate the route's names or role no longer accept (a name added, the
+  // role's CA or key size changed) is due at once.
+  const auto findings = tls::check_files(t.policy, tls::load_ca(t.policy.ca_path), t.route.name, tls::usage::server,
+                                         t.route.server_names, t.route.cert, t.route.key, now);
+  if (tls::has_error(findings)) {
+    for (const auto& f : findings)
+      if (f.level == tls::severity::error)
+        log::line(log::level::warning, "acme_certificate_outdated")
+            .field("route", t.route.name)
+            .field("detail", f.message + " [" + f.rule + "]; ordering a new one");
+    due = std::min(due, now);
+  }
   if (due <= now && t.not_before > now && !t.warned_always_due) {
     t.warned_always_due = true;
     log::line(log::level::warning, "acme_renew_before_too_long")
@@ -348,7 +408,7 @@ net::awaitable<acme_renewals::outcome> acme_renewals::order(task& t) {
                                                                             : acme::challenge_type::tls_alpn_01;
     if (const auto leaf = read_leaf(route.cert)) settings.replaces = acme::renewal_info_id(leaf->cert.get());
   } catch (const std::exception& e) {
-    co_return outcome{false, reason_of(e), std::nullopt};
+    co_return outcome{false, false, reason_of(e), std::nullopt};
   }
   acme::order_machine machine(settings, *account, key.get());
   const auto deadline = std::chrono::steady_clock::now() + order_budget;
@@ -385,7 +445,11 @@ net::awaitable<acme_renewals::outcome> acme_renewals::order(task& t) {
       }
       step = machine.published();
     } else if (step.what == acme::step::kind::wait) {
-      t.timer.expires_after(step.delay);
+      // The CA's Retry-After, but never past the order's budget, and looked at
+      // again at least every minute (stop() ends a wait at once).
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      t.timer.expires_after(std::clamp<std::chrono::milliseconds>(std::min<std::chrono::milliseconds>(step.delay, 60s),
+                                                                  0ms, std::max(left, 0ms)));
       co_await t.timer.async_wait(use_nothrow);
       step = machine.waited();
     } else if (step.what == acme::step::kind::done) {
@@ -404,26 +468,29 @@ net::awaitable<acme_renewals::outcome> acme_renewals::order(task& t) {
       .field("requests", static_cast<std::uint64_t>(machine.requests()))
       .field("bad_nonce_retries", static_cast<std::uint64_t>(machine.bad_nonce_retries()));
   if (!result.ok) co_return result;
-  co_return install(t, step.certificate_pem, key.get());
+  co_return install(t, route, step.certificate_pem, key.get());
 }
 
 // Checks what the CA sent against the role, as `check` would, from files written
-// beside the route's own; only then puts them in place and reloads.
-acme_renewals::outcome acme_renewals::install(task& t, const std::string& chain_pem, EVP_PKEY* key) {
-  const auto& route = t.route;
+// beside the route's own (`route`: as it was when the order began); only then puts
+// them in place and reloads.
+acme_renewals::outcome acme_renewals::install(task& t, const config::route_config& route, const std::string& chain_pem,
+                                              EVP_PKEY* key) {
   const std::string new_cert = route.cert + ".acme-new";
   const std::string new_key = route.key + ".acme-new";
+  const std::string old_key = route.key + ".acme-old";
   auto discard = [&] {
     std::error_code ignored;
     std::filesystem::remove(new_cert, ignored);
     std::filesystem::remove(new_key, ignored);
+    std::filesystem::remove(old_key, ignored);
   };
   try {
     const auto chain = acme::parse_pem_chain(chain_pem);
-    if (chain.empty()) return {false, "the ACME server sent no certificate", std::nullopt};
+    if (chain.empty()) return {false, false, "the ACME server sent no certificate", std::nullopt};
     if (X509_check_private_key(chain.front().get(), key) != 1) {
       tls::drain_errors();
-      return {false, "the certificate the ACME server sent is not for the key this order sent", std::nullopt};
+      return {false, false, "the certificate the ACME server sent is not for the key this order sent", std::nullopt};
     }
     pki::write_new_file(new_key, pki::to_pem(key), 0600, true);
     pki::write_new_file(new_cert, chain_pem, 0644, true);
@@ -432,14 +499,12 @@ acme_renewals::outcome acme_renewals::install(task& t, const std::string& chain_
     for (const auto& f : findings) {
       if (f.level != tls::severity::error) continue;
       discard();
-      return {false,
+      return {false, false,
               "the certificate the ACME server issued breaks role " + t.policy.name + "'s policy: " + f.message +
                   " [" + f.rule + "]",
               std::nullopt};
     }
-    // Each file is replaced whole; the reload below takes both.
-    std::filesystem::rename(new_key, route.key);
-    std::filesystem::rename(new_cert, route.cert);
+    replace_pair(route, new_cert, new_key, old_key);
     const auto facts = tls::inspect(chain.front().get());
     log::line(log::level::info, "acme_certificate_installed")
         .field("route", route.name)
@@ -448,12 +513,39 @@ acme_renewals::outcome acme_renewals::install(task& t, const std::string& chain_
         .field("not_after", iso_time(facts.not_after));
   } catch (const std::exception& e) {
     discard();
-    return {false, "cannot install the new certificate: " + reason_of(e), std::nullopt};
+    return {false, false, "cannot install the new certificate: " + reason_of(e), std::nullopt};
   }
   if (!reload_("acme"))
-    return {false, "the new certificate is in place, but the reload that serves it failed (see reload_failed)",
+    return {false, true, "the new certificate is in place, but the reload that serves it failed (see reload_failed)",
             std::nullopt};
-  return {true, {}, std::nullopt};
+  return {true, true, {}, std::nullopt};
+}
+
+// The key, then the certificate, each renamed whole over the old one. Should the
+// second rename fail, the old key comes back from a link kept for that, so the pair
+// on disk always matches; the directories are synced so that it stays so after a
+// crash. Throws on failure, with the old pair in place.
+void acme_renewals::replace_pair(const config::route_config& route, const std::string& new_cert,
+                                 const std::string& new_key, const std::string& old_key) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::remove(old_key, ec);
+  const bool had_key = fs::exists(route.key, ec);
+  if (had_key) fs::create_hard_link(route.key, old_key);
+  fs::rename(new_key, route.key);
+  try {
+    fs::rename(new_cert, route.cert);
+  } catch (...) {
+    if (had_key) fs::rename(old_key, route.key, ec);
+    throw;
+  }
+  fs::remove(old_key, ec);
+  for (const auto& path : {route.key, route.cert}) {
+    const int dir = ::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) continue;
+    ::fsync(dir);
+    ::close(dir);
+  }
 }
 
 }  // namespace vmsgate::app

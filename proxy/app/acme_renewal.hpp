@@ -63,9 +63,14 @@ class acme_renewals {
  private:
   struct outcome;
   net::awaitable<void> keep_renewed(std::shared_ptr<task> t);
+  net::awaitable<void> renew_once(task& t);
   net::awaitable<std::chrono::system_clock::time_point> plan(task& t);
   net::awaitable<outcome> order(task& t);
-  outcome install(task& t, const std::string& chain_pem, EVP_PKEY* key);
+  outcome install(task& t, const config::route_config& route, const std::string& chain_pem, EVP_PKEY* key);
+  static void replace_pair(const config::route_config& route, const std::string& new_cert, const std::string& new_key,
+                           const std::string& old_key);
+  void note_failure(task& t, const outcome& result);
+  void note_success(task& t, double seconds);
   void publish(const config::route_config& route, const std::string& name, const std::string& token,
                const std::string& key_authorization);
   void withdraw(const std::string& name, const std::string& token);

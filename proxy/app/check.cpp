@@ -34,6 +34,12 @@ void append(std::vector<finding>& out, const std::string& route, std::vector<tls
   }
 }
 
+// The rules a certificate from the route's ACME CA is ordered to meet.
+bool acme_mends(const std::string& rule) {
+  return rule == "expired" || rule == "not_yet_valid" || rule == "name_not_covered" || rule == "chain_untrusted" ||
+         rule == "key_too_small" || rule == "key_not_rsa";
+}
+
 void check_route(const config::route_config& route, const tls::role_policy& policy, const tls::ca_bundle& ca,
                  std::chrono::system_clock::time_point now, std::vector<finding>& out) {
   const bool terminate = route.mode == config::mode::terminate;
@@ -55,13 +61,17 @@ void check_route(const config::route_config& route, const tls::role_policy& poli
   const std::vector<std::string> no_names;
   auto found = tls::check_files(policy, ca, route.name, use, terminate ? route.server_names : no_names, route.cert,
                                 route.key, now);
-  // An expired certificate that ACME renews is no reason to stay down: the route
-  // waits for the new one as if it had none (route_build.cpp).
+  // What ACME's next certificate mends is no reason to stay down. An expired one:
+  // the route waits for the new one as if it had none (route_build.cpp). One that
+  // no longer meets the route's names or its role (a name added, the role's CA or
+  // key size changed): it is served until the new one, ordered at once, arrives.
   for (auto& f : found) {
-    if (!route.acme || f.rule != "expired") continue;
+    if (!route.acme || f.level != tls::severity::error || !acme_mends(f.rule)) continue;
+    const bool expired = f.rule == "expired" || f.rule == "not_yet_valid";
     f.level = tls::severity::warning;
     f.rule = "acme_pending";
-    f.message += "; ACME replaces it once the gateway runs, and the route refuses clients until then";
+    f.message += expired ? "; ACME replaces it once the gateway runs, and the route refuses clients until then"
+                         : "; ACME orders a new one once the gateway runs, and this one is served until then";
   }
   append(out, route.name, std::move(found));
 }
@@ -215,9 +225,14 @@ void check_role_confusion(const config::config& cfg, std::vector<finding>& out) 
 void check_acme_writable(const config::config& cfg, const config::route_config& route, std::vector<finding>& out) {
   if (!route.acme || cfg.user) return;  // as another user, the files' owner is set up by hand
   for (const auto& path : {route.cert, route.key, route.acme->account_key}) {
-    const auto dir = std::filesystem::path(path).parent_path();
     std::error_code ec;
-    if (std::filesystem::exists(path, ec) && path == route.acme->account_key) continue;
+    if (path == route.acme->account_key && std::filesystem::exists(path, ec)) continue;
+    // The account key's directory is made when missing: its nearest existing
+    // ancestor must be writable then.
+    auto dir = std::filesystem::path(path).parent_path();
+    while (path == route.acme->account_key && !dir.empty() && dir != dir.root_path() &&
+           !std::filesystem::exists(dir, ec))
+      dir = dir.parent_path();
     if (::access(dir.c_str(), W_OK | X_OK) == 0) continue;
     out.push_back({finding::severity::error, route.name, "acme_not_writable",
                    "route " + route.name + ": ACME writes " + path + ", but this process cannot write to " +

@@ -27,7 +27,7 @@ gateway::gateway(const config::config& cfg) : cfg_(cfg) {
   // Staged and committed like a reload, so both take one path.
   commit(stage_all(cfg_), cfg_);
   start_admin();
-  acme_ = std::make_unique<acme_renewals>(control_, acme_answers_, [this](const char* trigger) { return reload(trigger); });
+  acme_ = std::make_unique<acme_renewals>(control_, acme_answers_, [this](const char* trigger) { return swap_certificates(trigger); });
   acme_->listen_http(cfg_);  // port 80 is bound before privileges drop
   monitoring_->set_acme_source([this] { return acme_->status(); });
   drop_privileges();
@@ -124,6 +124,9 @@ net::awaitable<void> gateway::drain() {
   admin_->stop();
   signals_.cancel();
   watchdog_timer_.cancel();
+  // Nothing on the control thread is left to wait for: an ACME request still in
+  // flight (up to 30 s) must not hold the exit.
+  control_.stop();
 }
 
 // WATCHDOG=1 from the control loop itself: if it stops turning (a reload stuck,

@@ -29,6 +29,7 @@ struct route_record {
   config::endpoint listen;  // as configured
   tcp::endpoint bound;      // with the port it got
   std::shared_ptr<net_io::route_shared> shared;
+  bool acme_pending = false;  // refusing clients until ACME brings its certificate
 };
 
 class gateway {
@@ -67,6 +68,8 @@ class gateway {
   void commit(staged_config staged, config::config cfg);
   // Returns whether the new configuration is being served.
   bool reload(const char* trigger);
+  bool swap_certificates(const char* trigger);
+  bool reload_from(const char* trigger, bool read_config_file);
   void apply_log_settings(const config::log_config& settings);
   tls::ticket_key_list load_ticket_keys(const config::config& cfg) const;
   net::awaitable<void> watch_files();

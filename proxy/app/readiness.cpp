@@ -23,6 +23,7 @@ struct readiness::state {
         backend_up[i].clear();
       }
       backend_up[i].resize(routes[i].backends.size(), false);
+      health[i].acme_pending = routes[i].acme_pending;
     }
   }
 
@@ -128,7 +129,9 @@ readiness_verdict decide_readiness(bool accepting, const std::vector<route_healt
   readiness_verdict v;
   if (!accepting) v.body += "listeners are not accepting connections (starting or draining)\n";
   for (const auto& r : routes) {
-    if (!r.last_error.empty())
+    if (r.acme_pending)
+      v.body += "route " + r.name + ": waiting for its certificate from ACME\n";
+    else if (!r.last_error.empty())
       v.body += "route " + r.name + ": no backend answers (" + r.last_error + ")\n";
     else if (freshness == steady::duration::zero())
       continue;  // admin.probe_interval: 0, nothing probes: the listeners' state decides

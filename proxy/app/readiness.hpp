@@ -27,6 +27,7 @@ struct route_health {
   std::string name;
   std::optional<steady::time_point> last_answer;  // a backend accepted a connection
   std::string last_error;                          // of the last probe that found none
+  bool acme_pending = false;  // no certificate yet: the route refuses every client
 };
 
 struct readiness_verdict {

@@ -58,6 +58,7 @@ gateway::staged_route gateway::stage_route(const config::config& cfg, const conf
   st.record.backends = bp.settings->backends;
   for (const auto& b : bp.settings->backends) st.record.backend_labels.push_back(b.label);
   st.record.listen = rc.listen;
+  st.record.acme_pending = bp.server && bp.server->pending;
   st.record.shared = keep ? old->shared : std::make_shared<net_io::route_shared>();
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     auto counters = old != nullptr ? old->per_worker[i] : nullptr;
@@ -199,19 +200,34 @@ tls::ticket_key_list gateway::load_ticket_keys(const config::config& cfg) const 
   return keys;
 }
 
-bool gateway::reload(const char* trigger) {
+bool gateway::reload(const char* trigger) { return reload_from(trigger, true); }
+
+// The running configuration staged again: every file re-read and checked, as on a
+// reload, but not the configuration file, which may be half edited. ACME takes a
+// certificate it has just written this way.
+bool gateway::swap_certificates(const char* trigger) { return reload_from(trigger, false); }
+
+bool gateway::reload_from(const char* trigger, bool read_config_file) {
   notify::reloading();
   log::line(log::level::info, "reload_started").field("trigger", trigger);
-  const auto loaded = config::load_file(cfg_.path);
+  std::optional<config::config> loaded_cfg;
   std::string why;
-  if (!loaded.cfg) {
-    log_config_errors(loaded.errors);
+  if (read_config_file) {
+    auto loaded = config::load_file(cfg_.path);
+    if (loaded.cfg)
+      loaded_cfg = std::move(loaded.cfg);
+    else
+      log_config_errors(loaded.errors);
+  } else {
+    loaded_cfg = cfg_;
+  }
+  if (!loaded_cfg) {
     why = "the configuration is invalid";
-  } else if (log_findings(check_config(*loaded.cfg))) {
+  } else if (log_findings(check_config(*loaded_cfg))) {
     why = "a certificate breaks its role's policy";
   }
   if (why.empty()) {
-    config::config next = *loaded.cfg;
+    config::config next = *loaded_cfg;
     keep_restart_only(cfg_, next);
     try {
       auto keys = load_ticket_keys(next);

@@ -256,12 +256,39 @@ void validate_route(context& ctx, const config& cfg, std::size_t i) {
 
 }  // namespace
 
+// ACME writes a route's cert and key: two routes writing the same file, or the
+// account key written over by a certificate, would undo each other's work.
+void validate_acme_files(context& ctx, const config& cfg) {
+  for (std::size_t j = 0; j < cfg.routes.size(); ++j) {
+    const route_config& route = cfg.routes[j];
+    if (!route.acme) continue;
+    const std::string key = join(index("routes", j), "acme");
+    const location at = ctx.where(key, route.where);
+    const auto& account = route.acme->account_key;
+    if (!account.empty() && (account == route.cert || account == route.key))
+      ctx.fail(at, join(key, "account_key"),
+               "the account key must be a file of its own: ACME replaces cert and key on every renewal");
+    for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
+      const route_config& other = cfg.routes[i];
+      if (i == j || (i > j && other.acme)) continue;  // a pair of ACME routes is reported once
+      for (const auto* mine : {&route.cert, &route.key})
+        if (!mine->empty() && (*mine == other.cert || *mine == other.key)) {
+          ctx.fail(at, key,
+                   "ACME writes " + *mine + ", which " + index("routes", i) + " " + in_quotes(other.name) +
+                       " also uses" + at_line(other.where) + "; give each ACME route files of its own");
+          break;
+        }
+    }
+  }
+}
+
 void validate(context& ctx, const config& cfg) {
   validate_role_names(ctx, cfg);
   validate_route_names(ctx, cfg);
   validate_listeners(ctx, cfg);
   validate_shared_addresses(ctx, cfg);
   for (std::size_t i = 0; i < cfg.routes.size(); ++i) validate_route(ctx, cfg, i);
+  validate_acme_files(ctx, cfg);
 }
 
 }  // namespace vmsgate::config::detail

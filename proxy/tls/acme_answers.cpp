@@ -1,5 +1,7 @@
 #include "proxy/tls/acme_answers.hpp"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -81,12 +83,23 @@ int answer_acme_hello(SSL* ssl, const acme_answers& answers, bool pending, int* 
       *alert = SSL_AD_NO_APPLICATION_PROTOCOL;
       return SSL_CLIENT_HELLO_ERROR;
     }
-    if (SSL_use_cert_and_key(ssl, found->cert.get(), found->key.get(), nullptr, 1) != 1 ||
+    // Only the validation certificate: the route's own (an ECDSA one, say) must not
+    // be chosen for a validator that prefers it.
+    SSL_certs_clear(ssl);
+    // The CA's validator has no client certificate to give, so this handshake asks
+    // for none. It must leave nothing to resume: a session made here, resumed on an
+    // ordinary connection, would reach the backend of a route that requires client
+    // certificates without one. No tickets, and a session id context of its own,
+    // random and its own, which no other connection's matches.
+    unsigned char own_context[SSL_MAX_SID_CTX_LENGTH];
+    if (RAND_bytes(own_context, sizeof own_context) != 1 ||
+        SSL_use_cert_and_key(ssl, found->cert.get(), found->key.get(), nullptr, 1) != 1 ||
+        SSL_set_num_tickets(ssl, 0) != 1 || SSL_set_session_id_context(ssl, own_context, sizeof own_context) != 1 ||
         SSL_set_ex_data(ssl, validation_index(), &validation_mark) != 1) {
       *alert = SSL_AD_INTERNAL_ERROR;
       return SSL_CLIENT_HELLO_ERROR;
     }
-    // The CA's validator has no client certificate to give.
+    SSL_set_options(ssl, SSL_OP_NO_TICKET);
     SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
     return SSL_CLIENT_HELLO_SUCCESS;
   }

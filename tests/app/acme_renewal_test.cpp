@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <limits>
 #include <fstream>
 
 namespace vmsgate::app {
@@ -47,7 +48,13 @@ TEST(AcmeRenewalDue, JitterMovesItEarlierByAtMostAFiftiethOfTheLifetimeCappedAtA
 TEST(AcmeRenewalDue, ATermLongerThanTheLifetimeIsDueAtOnce) {
   config::acme_config acme;
   acme.renew_before = 36500 * 24h;
-  EXPECT_LT(renewal_due(t0, t0 + 90 * 24h, acme, 0), t0);
+  EXPECT_EQ(renewal_due(t0, t0 + 90 * 24h, acme, 0), t0);
+  // A term of millennia does not overflow the clock.
+  acme.renew_before = std::chrono::milliseconds(std::numeric_limits<std::int64_t>::max() / 2);
+  EXPECT_EQ(renewal_due(t0, t0 + 90 * 24h, acme, 0), t0);
+  // Nor do dates that make no sense.
+  acme.renew_before.reset();
+  EXPECT_EQ(renewal_due(t0, t0 - 1h, acme, 0), t0);
 }
 
 TEST(AcmeFailureBackoff, DoublesFromTenSecondsToAnHourAndHonoursRetryAfter) {

@@ -139,5 +139,22 @@ routes:
   EXPECT_TRUE(has_error(r, "routes[0].acme", "terminate")) << all_errors(r);
 }
 
+TEST(AcmeConfig, EachAcmeRouteWritesFilesOfItsOwn) {
+  auto r = load_string(route_with("      directory: https://a.example/dir\n      account_key: live/mobile.key\n"),
+                       test_file);
+  EXPECT_TRUE(has_error(r, "routes[0].acme.account_key", "file of its own")) << all_errors(r);
+  std::string two = route_with("      directory: https://a.example/dir\n");
+  two += R"(  - name: mobile2
+    role: mobile
+    listen: "*:8083"
+    server_names: [mobile2.example.local]
+    cert: live/mobile.pem
+    key: live/mobile2.key
+    backends: ["127.0.0.1:18083"]
+)";
+  r = load_string(two, test_file);
+  EXPECT_TRUE(has_error(r, "routes[0].acme", "also uses")) << all_errors(r);
+}
+
 }  // namespace
 }  // namespace vmsgate::config

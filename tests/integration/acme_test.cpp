@@ -207,12 +207,13 @@ TEST_F(Acme, ObtainsTheFirstCertificateAtStartOverTlsAlpnAndThenServes) {
   ASSERT_TRUE(ca.write_root(site_.root()));
   ASSERT_FALSE(fs::exists(site_.cert()));
   // `check` knows it is coming and does not fail for it.
-  gateway gw(site_.yaml(ca));
-  const auto check = run_command(shell_quote(VMSGATE_BINARY) + " check --config " +
-                                     shell_quote(gw.config_path().string()) + " 2>&1",
-                                 30s);
+  const fs::path config = site_.dir / "check.yaml";
+  write_text(config, site_.yaml(ca));
+  const auto check =
+      run_command(shell_quote(VMSGATE_BINARY) + " check --config " + shell_quote(config.string()) + " 2>&1", 30s);
   EXPECT_EQ(check.code(), 0) << check.out;
   EXPECT_NE(check.out.find("[acme_pending]"), std::string::npos) << check.out;
+  gateway gw(site_.yaml(ca));
   ASSERT_TRUE(gw.wait_ready()) << gw.log();
   ASSERT_TRUE(gw.wait_for_event("acme_certificate_installed", 60s)) << gw.log() << ca.log();
   ASSERT_TRUE(gw.wait_for_event("reload_succeeded", 20s)) << gw.log();
@@ -240,6 +241,32 @@ TEST_F(Acme, ObtainsTheFirstCertificateAtStartOverTlsAlpnAndThenServes) {
   // The validation itself never reached the backend: only the client above did.
   EXPECT_EQ(echo_.data_connections(), 1u);
   EXPECT_FALSE(gw.events("acme_order_finished").empty());
+}
+
+// While its certificate has not come, the route refuses every client (it holds
+// only a stand-in), /readyz says why, and nothing reaches the backend.
+TEST_F(Acme, APendingRouteRefusesClientsAndIsNotReady) {
+  pebble_ca ca(site_.dir, closed_port(), site_.http_port);  // its validations cannot succeed
+  ASSERT_TRUE(ca.ready()) << ca.log();
+  ASSERT_TRUE(ca.write_root(site_.root()));
+  auto gw = start_gateway(ca);
+  tls_client c;
+  tls_options o = verified(site_.root());
+  o.ca_file.clear();  // not even a client that verifies nothing gets through
+  EXPECT_FALSE(c.connect(site_.route_port, o));
+  ASSERT_TRUE(gw->proc().wait_for_line(
+      [](const std::string& l) {
+        return is_event(l, "connection_closed") && l.find("no certificate yet") != std::string::npos;
+      },
+      10s))
+      << gw->log();
+  std::string body;
+  EXPECT_EQ(http_get(gw->admin_port(), "/readyz", &body), 503);
+  EXPECT_NE(body.find("route cam: waiting for its certificate from ACME"), std::string::npos) << body;
+  EXPECT_EQ(sum_samples(scrape(gw->admin_port()), "vmsgate_route_ready", "route=\"cam\""), 0.0);
+  EXPECT_EQ(echo_.data_connections(), 0u);
+  ASSERT_TRUE(gw->wait_for_event("acme_order_failed", 60s)) << gw->log();
+  EXPECT_FALSE(fs::exists(site_.cert()));
 }
 
 // http-01: pebble fetches the key authorization from the plain listener.

@@ -49,12 +49,16 @@ struct outcome {
   std::string subject_cn;
   bool has_acme_extension = false;
   bool validation = false;  // as the session would see it
+  bool resumed = false;
 };
 
-outcome shake(const tls::server_context& ctx, const char* sni, bool offer_acme, bool offer_h2 = false) {
+outcome shake(const tls::server_context& ctx, const char* sni, bool offer_acme, bool offer_h2 = false,
+              SSL_SESSION* resume = nullptr, tls::ssl_session_ptr* session_out = nullptr, int version = 0) {
   tls::ssl_ctx_ptr client_ctx(SSL_CTX_new(TLS_client_method()));
+  if (version != 0) SSL_CTX_set_max_proto_version(client_ctx.get(), version);
   tls::ssl_ptr s(SSL_new(ctx.ctx.get())), c(SSL_new(client_ctx.get()));
   EXPECT_TRUE(join_in_memory(s.get(), c.get()));
+  if (resume != nullptr) SSL_set_session(c.get(), resume);
   if (sni != nullptr) SSL_set_tlsext_host_name(c.get(), sni);
   std::string protos;
   if (offer_h2) protos += std::string("\x02h2", 3);
@@ -66,9 +70,19 @@ outcome shake(const tls::server_context& ctx, const char* sni, bool offer_acme, 
     SSL_do_handshake(c.get());
     SSL_do_handshake(s.get());
   }
+  // TLS 1.3 tickets go out with the server's first write after the handshake, and
+  // the client takes them when it reads.
+  unsigned char byte = 'x';
+  SSL_write(s.get(), &byte, 1);
+  SSL_read(c.get(), &byte, 1);
   ERR_clear_error();
   outcome out;
   out.done = SSL_is_init_finished(c.get()) == 1 && SSL_is_init_finished(s.get()) == 1;
+  out.resumed = SSL_session_reused(s.get()) == 1;
+  if (session_out != nullptr) session_out->reset(SSL_get1_session(c.get()));
+  // Freed without a shutdown, a session is marked as not resumable.
+  SSL_set_shutdown(c.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  SSL_set_shutdown(s.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   out.validation = tls::is_acme_validation(s.get());
   const unsigned char* alpn = nullptr;
   unsigned alpn_len = 0;
@@ -144,6 +158,40 @@ TEST(AcmeAnswers, APendingRouteRefusesEveryoneButTheValidator) {
   EXPECT_TRUE(v.done);
   EXPECT_EQ(v.alpn, "acme-tls/1");
   EXPECT_FALSE(shake(*ctx, host, false).done);
+}
+
+// A validation asks for no client certificate, so nothing it makes may resume on
+// the route: an ordinary connection offering its session (TLS 1.3 ticket, TLS 1.2
+// ticket or session id) gets a full handshake, and on a route that requires client
+// certificates, none without one.
+TEST(AcmeAnswers, AValidationLeavesNothingThatResumesOnTheRoute) {
+  auto answers = std::make_shared<tls::acme_answers>();
+  auto [cert, key] = validation_certificate();
+  answers->put(host, std::move(cert), std::move(key));
+  const auto required = context(answers, false, tls::client_auth::required);
+  const auto open = context(answers, false);
+  for (const int version : {TLS1_3_VERSION, TLS1_2_VERSION}) {
+    tls::ssl_session_ptr session;
+    const auto v = shake(*required, host, true, false, nullptr, &session, version);
+    ASSERT_TRUE(v.done) << version;
+    ASSERT_TRUE(v.validation);
+    ASSERT_TRUE(session);
+    EXPECT_FALSE(shake(*required, host, false, false, session.get(), nullptr, version).done) << version;
+    const auto again = shake(*open, host, false, false, session.get(), nullptr, version);
+    EXPECT_TRUE(again.done);
+    EXPECT_FALSE(again.resumed) << version;
+    // Nor does a second validation resume the first.
+    const auto second = shake(*required, host, true, false, session.get(), nullptr, version);
+    EXPECT_TRUE(second.done);
+    EXPECT_FALSE(second.resumed) << version;
+  }
+  // The ordinary sessions of the route still resume (the check above could not
+  // pass by resumption being broken altogether).
+  tls::ssl_session_ptr plain;
+  ASSERT_TRUE(shake(*open, host, false, false, nullptr, &plain, TLS1_3_VERSION).done);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(SSL_SESSION_is_resumable(plain.get()), 1);
+  EXPECT_TRUE(shake(*open, host, false, false, plain.get(), nullptr, TLS1_3_VERSION).resumed);
 }
 
 TEST(AcmeAnswers, AlpnListsAreParsedWithTheirBoundsChecked) {
