@@ -123,13 +123,17 @@ struct acme_renewals::task {
   acme_status stats;
   double jitter = random_fraction();
   int failures_in_row = 0;
-  system_clock::time_point not_before{};  // no order before this
+  system_clock::time_point backoff_until{};  // after failures: no attempt before this
+  system_clock::time_point rested_until{};   // after a success: no scheduled renewal before this
   system_clock::time_point renewal_info_checked{};
   std::optional<system_clock::time_point> renewal_info_point;  // chosen in the CA's window
   bool warned_always_due = false;
   // The new certificate is in place but the reload that serves it failed: the
   // next attempt reloads again rather than order anew.
   bool awaiting_swap = false;
+  // configure() asked for another look while the task was not yet asleep (in plan,
+  // fetching the CA's window): it must not then sleep on the old plan.
+  bool wake = false;
 };
 
 struct acme_renewals::outcome {
@@ -199,7 +203,8 @@ void acme_renewals::configure(const config::config& cfg) {
     if (found == tasks_.end()) {
       net::co_spawn(control_, keep_renewed(t), net::detached);
     } else if (!t->ordering) {
-      t->timer.cancel();  // look at the certificate again: it may have been replaced
+      t->wake = true;  // look at the certificate again: it may have been replaced
+      t->timer.cancel();
     }
   }
   for (auto& [name, t] : tasks_) {
@@ -271,8 +276,8 @@ void acme_renewals::note_failure(task& t, const outcome& result) {
   ++t.stats.failures;
   ++t.failures_in_row;
   const auto wait = failure_backoff(t.failures_in_row, random_fraction(), result.retry_after);
-  t.not_before = system_clock::now() + wait;
-  t.stats.next_renewal_seconds = epoch_seconds(t.not_before);
+  t.backoff_until = system_clock::now() + wait;
+  t.stats.next_renewal_seconds = epoch_seconds(t.backoff_until);
   log::line(log::level::error, "acme_order_failed")
       .field("route", t.route.name)
       .field("detail", result.detail + (result.installed ? "" : "; the current certificate stays in use"))
@@ -284,8 +289,9 @@ void acme_renewals::note_success(task& t, double seconds) {
   ++t.stats.successes;
   t.failures_in_row = 0;
   t.awaiting_swap = false;
-  t.not_before = system_clock::now() + after_success;
-  t.stats.next_renewal_seconds = epoch_seconds(t.not_before);
+  t.backoff_until = {};
+  t.rested_until = system_clock::now() + after_success;
+  t.stats.next_renewal_seconds = epoch_seconds(t.rested_until);
   t.renewal_info_point.reset();
   t.renewal_info_checked = {};
   log::line(log::level::info, "acme_renewed").field("route", t.route.name).field("seconds", seconds);
@@ -299,6 +305,7 @@ net::awaitable<void> acme_renewals::renew_once(task& t) {
   const auto now = system_clock::now();
   if (due > now) {
     t.stats.next_renewal_seconds = epoch_seconds(due);
+    if (t.wake) co_return;
     t.timer.expires_after(std::min<system_clock::duration>(due - now, longest_sleep));
     co_await t.timer.async_wait(use_nothrow);
     co_return;
@@ -327,24 +334,26 @@ net::awaitable<void> acme_renewals::renew_once(task& t) {
 // When the route's certificate is due: at once when there is none; else its
 // renew_before, or earlier when the CA's renewal window says so.
 net::awaitable<system_clock::time_point> acme_renewals::plan(task& t) {
+  t.wake = false;
   const auto now = system_clock::now();
-  if (t.awaiting_swap) co_return std::max(now, t.not_before);
+  if (t.awaiting_swap) co_return std::max(now, t.backoff_until);
   const auto leaf = read_leaf(t.route.cert);
-  if (!leaf) co_return std::max(now, t.not_before);
-  auto due = renewal_due(leaf->not_before, leaf->not_after, *t.route.acme, t.jitter);
+  if (!leaf) co_return std::max(now, t.backoff_until);
   // A certificate the route's names or role no longer accept (a name added, the
-  // role's CA or key size changed) is due at once.
+  // role's CA or key size changed) is due at once, however recent.
   const auto findings = tls::check_files(t.policy, tls::load_ca(t.policy.ca_path), t.route.name, tls::usage::server,
                                          t.route.server_names, t.route.cert, t.route.key, now);
   if (tls::has_error(findings)) {
-    for (const auto& f : findings)
-      if (f.level == tls::severity::error)
-        log::line(log::level::warning, "acme_certificate_outdated")
-            .field("route", t.route.name)
-            .field("detail", f.message + " [" + f.rule + "]; ordering a new one");
-    due = std::min(due, now);
+    if (t.backoff_until <= now)
+      for (const auto& f : findings)
+        if (f.level == tls::severity::error)
+          log::line(log::level::warning, "acme_certificate_outdated")
+              .field("route", t.route.name)
+              .field("detail", f.message + " [" + f.rule + "]; ordering a new one");
+    co_return std::max(now, t.backoff_until);
   }
-  if (due <= now && t.not_before > now && !t.warned_always_due) {
+  auto due = renewal_due(leaf->not_before, leaf->not_after, *t.route.acme, t.jitter);
+  if (due <= now && t.rested_until > now && !t.warned_always_due) {
     t.warned_always_due = true;
     log::line(log::level::warning, "acme_renew_before_too_long")
         .field("route", t.route.name)
@@ -383,7 +392,7 @@ net::awaitable<system_clock::time_point> acme_renewals::plan(task& t) {
           .field("renew_at", iso_time(*t.renewal_info_point));
   }
   if (t.renewal_info_point) due = std::min(due, *t.renewal_info_point);
-  co_return std::max(due, t.not_before);
+  co_return std::max({due, t.rested_until, t.backoff_until});
 }
 
 net::awaitable<acme_renewals::outcome> acme_renewals::order(task& t) {

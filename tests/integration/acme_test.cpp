@@ -329,6 +329,34 @@ TEST_F(Acme, ARenewalSwapsTheCertificateUnderAnOpenStream) {
   EXPECT_FALSE(gw->events("acme_renew_before_too_long").empty());
 }
 
+// A name added to the route: the certificate in use no longer covers it, which
+// is no reason to refuse the reload; a certificate for both names is ordered at
+// once, and the old one is served until it comes.
+TEST_F(Acme, ANameAddedByAReloadIsOrderedAtOnce) {
+  pebble_ca ca(site_.dir, site_.route_port, site_.http_port);
+  ASSERT_TRUE(ca.ready()) << ca.log();
+  ASSERT_TRUE(ca.write_root(site_.root()));
+  auto gw = start_gateway(ca);
+  ASSERT_TRUE(gw->wait_for_event("acme_renewed", 60s)) << gw->log() << ca.log();
+  const std::string before = live::file_serial(site_.cert());
+  std::string yaml = site_.yaml(ca);
+  yaml.replace(yaml.find(std::string("[") + name + "]"), std::string(name).size() + 2,
+               std::string("[") + name + ", cam2.acme.test]");
+  const std::size_t mark = gw->proc().stderr_line_count();
+  ASSERT_TRUE(gw->reload(yaml)) << gw->log();
+  // Still served while the new one is ordered.
+  EXPECT_EQ(served_serial(site_.route_port), before);
+  ASSERT_TRUE(gw->wait_for_event("acme_certificate_outdated", 10s, mark)) << gw->log();
+  ASSERT_TRUE(gw->wait_for_event("acme_renewed", 60s, mark)) << gw->log() << ca.log();
+  const auto names = run_command("openssl x509 -noout -ext subjectAltName -in " + shell_quote(site_.cert().string()));
+  EXPECT_NE(names.out.find("cam2.acme.test"), std::string::npos) << names.out;
+  EXPECT_NE(names.out.find(name), std::string::npos) << names.out;
+  tls_client c;
+  tls_options o = verified(site_.root());
+  o.sni = o.verify_host = "cam2.acme.test";
+  EXPECT_TRUE(c.connect(site_.route_port, o)) << c.error();
+}
+
 // pebble refuses a share of nonces as badNonce (as a CA may at any time): each is
 // retried with the fresh nonce it sent, and the order still succeeds.
 TEST_F(Acme, BadNoncesAreRetriedWithTheNonceTheRefusalCarries) {
