@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "proxy/common/unique_fd.hpp"
 #include "proxy/acme/jws.hpp"
 #include "proxy/pki/builder.hpp"
 #include "proxy/tls/certificate.hpp"
@@ -23,21 +24,7 @@ namespace {
   throw error("cannot " + what + " " + path + ": " + std::strerror(err));
 }
 
-// Owns a descriptor so that every error path closes it.
-class fd_guard {
- public:
-  explicit fd_guard(int fd) : fd_(fd) {}
-  ~fd_guard() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  fd_guard(const fd_guard&) = delete;
-  fd_guard& operator=(const fd_guard&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
+using fd_guard = vmsgate::unique_fd;
 
 // The PEM of a fresh key, wiped from memory when it goes.
 struct wiped_string {

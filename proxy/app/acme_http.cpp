@@ -8,15 +8,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "proxy/common/coroutine_frames.hpp"
 #include "proxy/tls/openssl.hpp"
 
-// GCC 12 reports the coroutine frames Asio allocates with its recycling allocator
-// as freed by a mismatched operator delete: the false positive session.cpp
-// describes. Clang and GCC 13 do not report it.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace vmsgate::app {
 namespace {
@@ -154,7 +148,3 @@ net::awaitable<acme::http_response> acme_exchange(net::ssl::context& trust, acme
 }
 
 }  // namespace vmsgate::app
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif

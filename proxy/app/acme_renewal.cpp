@@ -14,6 +14,7 @@
 #include "proxy/app/acme_http.hpp"
 #include "proxy/app/check.hpp"
 #include "proxy/app/route_build.hpp"
+#include "proxy/common/coroutine_frames.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/pki/builder.hpp"
 #include "proxy/pki/files.hpp"
@@ -21,13 +22,6 @@
 #include "proxy/tls/peer_verify.hpp"
 #include "proxy/tls/policy.hpp"
 
-// GCC 12 reports the coroutine frames Asio allocates with its recycling allocator
-// as freed by a mismatched operator delete: the false positive session.cpp
-// describes. Clang and GCC 13 do not report it.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace vmsgate::app {
 namespace {
@@ -558,7 +552,3 @@ void acme_renewals::replace_pair(const config::route_config& route, const std::s
 }
 
 }  // namespace vmsgate::app
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <utility>
 
+#include "proxy/common/unique_fd.hpp"
 #include "proxy/pki/builder.hpp"
 
 namespace vmsgate::pki {
@@ -22,21 +23,7 @@ std::string why(const std::string& what, const std::string& path, int err) {
   return "cannot " + what + " " + path + ": " + std::strerror(err);
 }
 
-// Owns a descriptor so that every error path closes it.
-class fd_guard {
- public:
-  explicit fd_guard(int fd) : fd_(fd) {}
-  ~fd_guard() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  fd_guard(const fd_guard&) = delete;
-  fd_guard& operator=(const fd_guard&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
+using fd_guard = vmsgate::unique_fd;
 
 void write_all(int fd, const std::string& data, const std::string& path) {
   std::size_t done = 0;

@@ -25,11 +25,6 @@ using live::paused_stream;
 
 constexpr const char* name = "cam.acme.test";
 
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
 std::string text_of(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -165,12 +160,7 @@ tls_options verified(const fs::path& root) {
   return o;
 }
 
-std::string served_serial(std::uint16_t port) {
-  return trimmed(run_command("openssl s_client -connect 127.0.0.1:" + std::to_string(port) + " -servername " + name +
-                                 " </dev/null 2>/dev/null | openssl x509 -noout -serial",
-                             15s)
-                     .out);
-}
+std::string served_serial(std::uint16_t port) { return live::served_serial(port, name); }
 
 double orders(gateway& gw, const std::string& result) {
   const std::string text = scrape(gw.admin_port());

@@ -46,8 +46,8 @@ inline std::string file_serial(const fs::path& pem) {
 
 // "serial=…" of the certificate that 127.0.0.1:port presents; empty when the
 // handshake fails.
-inline std::string served_serial(std::uint16_t port) {
-  const auto r = run_command("openssl s_client -connect 127.0.0.1:" + std::to_string(port) + " -servername " + host +
+inline std::string served_serial(std::uint16_t port, const std::string& server_name = host) {
+  const auto r = run_command("openssl s_client -connect 127.0.0.1:" + std::to_string(port) + " -servername " + server_name +
                                  " </dev/null 2>/dev/null | openssl x509 -noout -serial",
                              15s);
   if (r.code() != 0) return {};

@@ -1,6 +1,7 @@
 // `pki init` / `pki issue`: the files they write, their modes, the refusal to
 // overwrite, and that what they issue verifies with openssl and passes the policy.
 
+#include "tests/pki/helpers.hpp"
 #include "proxy/pki/pki.hpp"
 
 #include <gtest/gtest.h>
@@ -16,21 +17,8 @@
 namespace vmsgate::pki {
 namespace {
 
-mode_t mode_of(const std::string& path) {
-  struct stat st {};
-  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 0777;
-}
-
-// Runs a shell command and returns its exit status and combined output.
-std::pair<int, std::string> shell(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  char buf[512];
-  while (p != nullptr && std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  const int status = p != nullptr ? ::pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using test_helpers::mode_of;
+using test_helpers::shell;
 
 class Pki : public ::testing::Test {
  protected:

@@ -1,6 +1,7 @@
 // `pki renew`: what it renews and how (names, usage, key, modes, in place), what
 // it leaves alone, and that a renewal that cannot write changes nothing.
 
+#include "tests/pki/helpers.hpp"
 #include "proxy/pki/renew.hpp"
 
 #include <gtest/gtest.h>
@@ -23,21 +24,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-mode_t mode_of(const std::string& path) {
-  struct stat st {};
-  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
-  return st.st_mode & 07777;
-}
-
-// Runs a shell command: its exit status, and its output for the failure message.
-std::pair<int, std::string> shell(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  char buf[512];
-  while (p != nullptr && std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  const int status = p != nullptr ? ::pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using test_helpers::mode_of;
+using test_helpers::shell;
 
 tls::cert_info info_of(const std::string& path, std::size_t* count = nullptr) {
   std::string why;
