@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "proxy/acme/certs.hpp"
 #include "proxy/tls/acme_answers.hpp"
 #include "proxy/tls/server_context.hpp"
 #include "tests/support/memory_pair.hpp"
@@ -92,22 +93,17 @@ outcome shake(const tls::server_context& ctx, const char* sni, bool offer_acme, 
     char cn[256] = {};
     X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
     out.subject_cn = cn;
-    out.has_acme_extension = X509_get_ext_by_OBJ(peer, OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1), -1) >= 0;
+    const std::unique_ptr<ASN1_OBJECT, decltype(&ASN1_OBJECT_free)> acme_identifier(
+        OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1), ASN1_OBJECT_free);
+    out.has_acme_extension = X509_get_ext_by_OBJ(peer, acme_identifier.get(), -1) >= 0;
   }
   return out;
 }
 
-// A stand-in for acme::make_alpn_certificate: what matters here is which
-// certificate is served, not what it holds.
+// The certificate the ACME client makes for a tls-alpn-01 validation (RFC 8737).
 std::pair<tls::x509_ptr, tls::pkey_ptr> validation_certificate() {
-  auto key = pki::generate_rsa(2048);
-  pki::cert_spec spec;
-  spec.common_name = "validation";
-  spec.dns_names = {host};
-  spec.not_before = sys_clock::now() - 1h;
-  spec.not_after = sys_clock::now() + 1h;
-  auto cert = pki::make_certificate(spec, key.get(), nullptr, key.get());
-  return {std::move(cert), std::move(key)};
+  auto made = acme::make_alpn_certificate(host, "token.thumbprint");
+  return {std::move(made.cert), std::move(made.key)};
 }
 
 TEST(AcmeAnswers, AValidatorForAPendingNameGetsTheValidationCertificateAndProtocol) {
@@ -120,7 +116,7 @@ TEST(AcmeAnswers, AValidatorForAPendingNameGetsTheValidationCertificateAndProtoc
   EXPECT_TRUE(v.done);
   EXPECT_TRUE(v.validation);
   EXPECT_EQ(v.alpn, "acme-tls/1");
-  EXPECT_EQ(v.subject_cn, "validation");
+  EXPECT_TRUE(v.has_acme_extension);
 
   // Anyone else on the same context: the route's own certificate, no protocol, and a
   // client certificate is still asked for (this one has none: refused).
@@ -129,6 +125,7 @@ TEST(AcmeAnswers, AValidatorForAPendingNameGetsTheValidationCertificateAndProtoc
   EXPECT_FALSE(other.validation);
   EXPECT_EQ(other.alpn, "");
   EXPECT_EQ(other.subject_cn, host);
+  EXPECT_FALSE(other.has_acme_extension);
   EXPECT_FALSE(shake(*ctx, host, false).done);
 
   // Withdrawn: a validator is refused.
