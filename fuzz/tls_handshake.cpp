@@ -3,7 +3,9 @@
 // a memory BIO here only because a fuzzer has no socket; the options, suites,
 // callbacks and limits are those of the real data path.
 //
-// Input: one byte whose low bit asks for client certificates, then a sequence of flights, each a 2-byte big-endian length then that many
+// Input: one byte whose low bit asks for client certificates, whose next bit makes
+// the route an ACME one answering tls-alpn-01 for rec01.example.local, and whose
+// third bit makes it pending (no certificate of its own yet), then a sequence of flights, each a 2-byte big-endian length then that many
 // bytes, so that the fuzzer can send a ClientHello and, after the server's answer,
 // more records (a Finished, an alert, application data, a renegotiation attempt).
 
@@ -24,7 +26,7 @@ using namespace vmsgate;
 // for the fuzzing itself. With `mutual`, the context asks for a client certificate
 // (client_auth optional) from a role whose CA is that same self-signed certificate,
 // so that client certificates in the input reach the peer verification callback.
-std::shared_ptr<const tls::server_context> make_context(bool mutual) {
+std::shared_ptr<const tls::server_context> make_context(bool mutual, bool acme, bool pending) {
   auto key = pki::generate_rsa(2048);
   pki::cert_spec spec;
   spec.common_name = "rec01.example.local";
@@ -46,15 +48,26 @@ std::shared_ptr<const tls::server_context> make_context(bool mutual) {
     role.ca_pem = id.own.cert_chain_pem;
     id.peers.push_back(role);
   }
+  if (acme) {
+    auto answers = std::make_shared<tls::acme_answers>();
+    answers->put("rec01.example.local", tls::x509_ptr(X509_dup(cert.get())), [&] {
+      EVP_PKEY_up_ref(key.get());
+      return tls::pkey_ptr(key.get());
+    }());
+    id.acme = std::move(answers);
+    id.pending = pending;
+  }
   // A fixed key, so that a ticket in the corpus stays meaningful from run to run.
   auto ring = std::make_shared<const tls::ticket_keyring>(tls::ticket_key_list{tls::ticket_key{}});
   return tls::make_server_context(id, ring);
 }
 
-const tls::server_context& context(bool mutual) {
-  static const auto plain = make_context(false);
-  static const auto with_client_auth = make_context(true);
-  return mutual ? *with_client_auth : *plain;
+// The eight contexts of the first byte's three bits, each made on first use.
+const tls::server_context& context(unsigned bits) {
+  static std::shared_ptr<const tls::server_context> made[8];
+  auto& ctx = made[bits & 7];
+  if (!ctx) ctx = make_context((bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0);
+  return *ctx;
 }
 
 // Runs the SSL object on what it has; reads application data once the handshake is done.
@@ -73,7 +86,7 @@ void step(SSL* ssl) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
-  const tls::server_context& ctx = context(data[0] & 1);
+  const tls::server_context& ctx = context(data[0]);
   ++data;
   --size;
   tls::ssl_ptr ssl(SSL_new(ctx.ctx.get()));

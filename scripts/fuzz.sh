@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-15}
-targets=(config policy name_match admin_http tls_handshake ticket_keys records record_diff)
+targets=(config policy name_match admin_http tls_handshake ticket_keys records record_diff acme_order)
 lock=${VMSGATE_BUILD_LOCK:-/tmp/vmsgate-build.lock}
 
 # Instrument the project libraries for coverage and the sanitizers too, or the

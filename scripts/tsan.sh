@@ -17,6 +17,6 @@ CC=clang-14 CXX=clang++-14 flock "$lock" cmake -S . -B build-tsan -DCMAKE_BUILD_
 flock "$lock" cmake --build build-tsan --target vmsgate test_integration test_net -j "$(nproc)"
 
 # Multi-worker tests: every gateway these tests start runs two workers.
-tests='^(SourceLimiter\.|Gateway\.(SmallEcho|TenParallelStreams|DeadPrimary)|GatewayLifecycle\.|HostileFlood\.|HostilePeers\.)'
+tests='^(SourceLimiter\.|Gateway\.(SmallEcho|TenParallelStreams|DeadPrimary)|GatewayLifecycle\.|HostileFlood\.|HostilePeers\.|Acme\.(ObtainsTheFirst|ARenewal))'
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp"
 (cd build-tsan && VMSGATE_TEST_SANITIZED=1 ctest -R "$tests" --output-on-failure --timeout 900)
