@@ -21,7 +21,8 @@ const std::array<rfc_departure, 3> rfc_departures{{
     {"message_after_answered_key_update", "RFC 8446 4",
      "once it has answered a KeyUpdate that asked for its own, waits for the whole of a later handshake "
      "message (its header may say 16 MiB) before it refuses one of a type it does not take or a KeyUpdate "
-     "of the wrong length",
+     "of the wrong length; one with no request byte it does not refuse at all, and the next record that is "
+     "not a handshake one ends the connection (unexpected_message)",
      "refuses it as soon as the message's header shows its type and length, with the same alert"},
 }};
 
@@ -309,7 +310,8 @@ bool record_layer::take_handshake(const unsigned char* body, std::size_t content
 // its record (section 5.1).
 bool record_layer::take_tls13_message(std::size_t rest, opened& r) {
   if (rest != 0) return fail(r, unexpected_message, "a KeyUpdate that does not end its record");
-  if (body_size_ != 1) return fail(r, decode_error, "a KeyUpdate without its request");
+  if (body_size_ != 1)
+    return fail(r, decode_error, "a KeyUpdate without its request", answered_update_ ? departure_id(2) : nullptr);
   const unsigned char request = fragment_[4];
   if (request > 1) return fail(r, illegal_parameter, "a KeyUpdate request of " + std::to_string(request));
   if (request == 1) update_due_ = answered_update_ = true;

@@ -283,6 +283,13 @@ std::vector<named_case> cases() {
     w += p.seal(handshake, std::string("\x18\x2c\x72\x65", 4), 224);
     return w;
   });
+  only13("key_update_requested_then_empty_key_update", [](record_pair& p) {
+    wire w;
+    w += p.key_update(1);
+    w += p.seal(handshake, std::string("\x18\x00\x00\x00", 4));
+    w += p.seal(data, "after");
+    return w;
+  });
   only13("key_update_then_client_hello", [](record_pair& p) {
     wire w;
     w += p.key_update(0);
@@ -390,6 +397,31 @@ TEST(RecordDiffDepartures, ATls12RecordTooShortForItsTagIsABadRecordMacAsRfc5246
     EXPECT_STREQ(v.departure, tls::rfc_departures[1].id);
     EXPECT_FALSE(v.resumable);
   }
+}
+
+// After answering a KeyUpdate that asked for its own, OpenSSL 3.0 leaves a later
+// KeyUpdate with no request byte unrefused, and ends the connection only at the
+// next record of another type; the layer refuses it at once, as RFC 8446 says
+// (found by the differential fuzzer).
+TEST(RecordDiffDepartures, AKeyUpdateWithoutItsRequestIsADecodeErrorAtOnce) {
+  const char* suite = "TLS_AES_128_GCM_SHA256";
+  const auto make = [](record_pair& p) {
+    std::string w = p.key_update(1);  // one at a time: each record is sealed under the keys before it
+    w += p.seal(22, std::string("\x18\x00\x00\x00", 4));
+    w += p.seal(data, "after");
+    return w;
+  };
+  record_pair theirs(suite), mine(suite);
+  const record_outcome o = theirs.openssl(make(theirs));
+  EXPECT_TRUE(o.ended);
+  EXPECT_EQ(o.alerts, (std::vector<std::pair<int, int>>{{2, 10}})) << o.describe();
+  const record_outcome v = mine.vmsgate(make(mine));
+  EXPECT_TRUE(v.ended);
+  EXPECT_EQ(v.alerts, (std::vector<std::pair<int, int>>{{2, 50}})) << v.describe();
+  ASSERT_NE(v.departure, nullptr);
+  EXPECT_STREQ(v.departure, tls::rfc_departures[2].id);
+  record_pair both(suite);  // and the harness allows exactly this difference
+  EXPECT_EQ(both.compare(make(both)), "");
 }
 
 // The cases the issue listed, pinned on the layer's side (the differential test
