@@ -2,8 +2,9 @@
 # Peer comparison (issue 7): the CPU time vmsgate, HAProxy, hitch and nginx stream
 # each spend per unit of work, and their memory per idle TLS connection, with the
 # same certificate, backend and loads; one worker each, the proxy pinned to one CPU
-# and the load generators and backends to the other. Writes bench/RESULTS.md.
-# See README.md here and bench/README.md.
+# and the load generators and backends to the other. The report becomes the latest
+# peer comparison in bench/RESULTS.md, the one before moving to its History (with
+# OUT=FILE, it goes to FILE alone). See README.md here and bench/README.md.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,7 +24,8 @@ PROXY_CPU=${PROXY_CPU:-1}
 WORKERS=${WORKERS:-1}  # vmsgate's workers (scaling.sh sets 2)
 CLIENTS=${CLIENTS:-1}  # parallel s_time clients in the handshake tests
 LOAD_CPU=${LOAD_CPU:-0}
-OUT=${OUT:-$ROOT/bench/RESULTS.md}
+OUT=${OUT:-}  # set: the report goes there; unset: into RESULTS_FILE, keeping the history
+RESULTS_FILE=$ROOT/bench/RESULTS.md
 FLOOR=${FLOOR:-1}  # 0: no floor column
 FLOOR_RELAY=${FLOOR_RELAY:-$ROOT/build/bench/vmsgate_floor_relay}
 FLOOR_BENCH=${FLOOR_BENCH:-$ROOT/build/bench/vmsgate_bench}  # OpenSSL's own handshake, in memory
@@ -35,6 +37,9 @@ PIDS=()
 START_TIME=$(date +%s)
 
 say() { echo "run.sh: $*" >&2; }
+
+# shellcheck source=results.sh
+source "$HERE/results.sh"
 
 # Every process this script starts is listed in PIDS and stopped here by pid.
 cleanup() {
@@ -756,12 +761,33 @@ commit_note() {
   echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- proxy 2>/dev/null || echo ", proxy/ with uncommitted changes")"
 }
 
+# The same commit as one word, for the section markers of RESULTS.md.
+commit_id() {
+  local id=${VMSGATE_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}
+  echo "${id// /_}"
+}
+
+# Shared with scaling.sh: the report in file $2 goes to OUT when that is set, or
+# becomes the latest $1 section of RESULTS_FILE (the one it replaces moves to the
+# top of History); then to stdout. RUN_DATE is the date the report names.
+publish_report() {
+  local kind=$1 report=$2 kept
+  if [[ -n $OUT ]]; then
+    cp "$report" "$OUT"
+  elif ! results_update "$kind" "$report" "$RESULTS_FILE" "$RUN_DATE" "$(commit_id)"; then
+    kept=$(mktemp --suffix=.md "/tmp/vmsgate-$kind-report.XXXXXX")
+    cp "$report" "$kept"
+    say "$RESULTS_FILE not updated; the report is in $kept"
+  fi
+  cat "$report"
+}
+
 report() {
   local elapsed=$(( $(date +%s) - START_TIME ))
   cat <<EOF
 # Peer comparison: vmsgate, HAProxy, hitch, nginx stream
 
-$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(sed -nE '0,/^model name/s/^model name[^:]*: //p' /proc/cpuinfo)),
+$RUN_DATE, $(nproc) CPUs ($(sed -nE '0,/^model name/s/^model name[^:]*: //p' /proc/cpuinfo)),
 Linux $(uname -r), $(openssl version | cut -d' ' -f1-2), vmsgate $(commit_note),
 load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg); the run took $((elapsed / 60)) min $((elapsed % 60)) s.
 ${NOTE:+
@@ -842,8 +868,9 @@ main() {
       for t in $(floor_kinds); do floor_plain_run "$t" "$run"; done
     fi
   done
-  report >"$OUT"
-  cat "$OUT"
+  RUN_DATE=$(date -u +%Y-%m-%dT%H:%MZ)
+  report >"$WORK/report.md"
+  publish_report peers "$WORK/report.md"
 }
 
 # Sourced by scaling.sh for its functions; run when executed.

@@ -4,11 +4,12 @@
 # With 1 worker the proxy is pinned to CPU 1 and the clients to CPU 0; with 2 the
 # workers need both CPUs, so proxy and clients share them: on a 2-CPU machine the
 # second figure also carries the cost of sharing a core with the load. OpenSSL 3.0's
-# lock contention, if any, shows as a higher CPU cost per handshake. Writes
-# bench/SCALING.md. Environment: RUNS (3), HS_SECONDS (5), CLIENTS (2), OUT.
+# lock contention, if any, shows as a higher CPU cost per handshake. The report
+# becomes the latest scaling section of bench/RESULTS.md, the one before moving to
+# its History (run.sh's publish_report; with OUT=FILE, it goes to FILE alone).
+# Environment: RUNS (3), HS_SECONDS (5), CLIENTS (2), OUT.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-SCALING_OUT=${OUT:-$HERE/../SCALING.md}
 export CLIENTS=${CLIENTS:-2}
 # shellcheck source=run.sh
 source "$HERE/run.sh"
@@ -37,10 +38,11 @@ scaling_main() {
   local row1="| 1 | CPU 1 (load on CPU 0) | $(fmt "$m") ($(fmt "$lo")–$(fmt "$hi")) | 1.00 |"
   read -r m lo hi < <(stats <"$WORK/workers.2"); two=$m
   local row2="| 2 | CPUs 0,1 (load on both) | $(fmt "$m") ($(fmt "$lo")–$(fmt "$hi")) | $(awk -v a="$two" -v b="$one" 'BEGIN { printf "%.2f", a / b }') |"
-  cat >"$SCALING_OUT" <<REPORT
+  RUN_DATE=$(date -u +%Y-%m-%dT%H:%MZ)
+  cat >"$WORK/scaling.md" <<REPORT
 # Scaling: vmsgate CPU per full handshake, 1 worker vs 2
 
-$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, Linux $(uname -r), $(openssl version | cut -d' ' -f1-2),
+$RUN_DATE, $(nproc) CPUs, Linux $(uname -r), $(openssl version | cut -d' ' -f1-2),
 vmsgate $(commit_note); load average at start $load_start, at end $(cut -d' ' -f1-3 /proc/loadavg).
 
 $CLIENTS parallel \`openssl s_time -new -tls1_3 -ciphersuites $CIPHERSUITE -time $HS_SECONDS\` clients,
@@ -63,7 +65,7 @@ $(printf '%s\n' "${RAW[@]}")
 
 Reproduce: \`bash bench/peers/scaling.sh\` (runs alternate 1 and 2 workers).
 REPORT
-  cat "$SCALING_OUT"
+  publish_report scaling "$WORK/scaling.md"
 }
 
 scaling_main
