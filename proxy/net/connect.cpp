@@ -17,21 +17,20 @@
 namespace vmsgate::net_io {
 
 net::awaitable<bool> session::connect_backend() {
-  const auto& settings = *route_->settings;
-  backoff& health = route_->backends->health;
+  const auto& settings = *route().settings;
+  backoff& health = route().backends->health;
   bool tls_refused = false;
   // An attempt that must wait sets its own deadline; one that does not (a connect
   // answered at once) leaves the session's. This phase, and the close_notify that
   // follows if every backend fails, get at least connect_timeout from here rather
   // than what the handshake left (no re-arm: the watchdog wakes at the old deadline
   // and sleeps on to this one).
-  const auto floor = clock::now() + settings.connect_timeout;
-  if (deadline_ < floor) deadline_ = floor;
+  link_.watchdog().at_least_until(clock::now() + settings.connect_timeout);
   for (const std::size_t i : health.order(clock::now())) {
-    phase_ = phase::connect;
+    link_.watchdog().enter(watchdog::phase::connect);
     const auto started = clock::now();
     const bool connected = co_await try_backend(i);
-    if (aborted_) co_return false;
+    if (link_.aborted()) co_return false;
     if (!connected) {
       health.failed(i, clock::now());
       continue;
@@ -39,29 +38,36 @@ net::awaitable<bool> session::connect_backend() {
     counters().backend_connect_duration.observe(std::chrono::duration<double>(clock::now() - started).count());
     if (originate()) {
       const bool secured = co_await connect_tls(i);
-      if (aborted_) co_return false;
+      if (link_.aborted()) co_return false;
       if (!secured) {
         tls_refused = true;
-        counters().backend_failures[i][static_cast<std::size_t>(backend_failure::tls)].add();
-        log::line(log::level::warning, "backend_failed")
-            .field("route", settings.name)
-            .field("backend", settings.backends[i].label)
-            .field("reason", "tls")
-            .field("handshake_failure", failure_ ? tls::name(*failure_) : "timeout")
-            .field("detail", error_detail_);
+        backend_failed(i, backend_failure::tls, report_.failure ? tls::name(*report_.failure) : std::string_view("timeout"));
         health.failed(i, clock::now());
         continue;
       }
+      choose_transport();
     }
     health.succeeded(i);
     if (i > 0) counters().backend_failovers.add();
-    backend_used_ = &settings.backends[i];
-    failure_.reset();
-    error_detail_.clear();
+    report_.backend_used = &settings.backends[i];
+    report_.failure.reset();
+    link_.detail().clear();
     co_return true;
   }
-  finish(tls_refused ? "handshake_failed" : "backend_unavailable");
+  link_.finish(tls_refused ? end_reason::handshake_failed : end_reason::backend_unavailable);
   co_return false;
+}
+
+// One backend failed this session: counted by reason, and a warning (the detail is
+// the conduit's). A TLS failure names how the upstream's handshake failed.
+void session::backend_failed(std::size_t index, backend_failure why, std::string_view handshake_failure) {
+  counters().backend_failures[index][static_cast<std::size_t>(why)].add();
+  log::line line(log::level::warning, "backend_failed");
+  line.field("route", route().settings->name)
+      .field("backend", route().settings->backends[index].label)
+      .field("reason", backend_failure_names[static_cast<std::size_t>(why)]);
+  if (!handshake_failure.empty()) line.field("handshake_failure", handshake_failure);
+  line.field("detail", link_.detail());
 }
 
 namespace {
@@ -102,66 +108,58 @@ bool pending(int step) noexcept { return step == EINPROGRESS || step == EALREADY
 // at once: no wait, no watchdog re-arm, no poll(2) as Asio's async_connect makes. Only a connect still going on waits, under the attempt's
 // deadline, for the socket to become writable.
 net::awaitable<bool> session::try_backend(std::size_t index) {
-  const backend_target& target = route_->settings->backends[index];
+  const backend_target& target = route().settings->backends[index];
+  tcp::socket& backend = link_.backend();
+  watchdog& deadlines = link_.watchdog();
   error_code ec;
   if (originate()) ssl_.reset();  // a previous attempt's TLS state belongs to a closed descriptor
-  backend_.close(ec);
-  backend_hangup_ = false;  // noted for the closed descriptor
-  // The pump calls recv/send itself: the socket must not block.
-  ec = open_socket(backend_, target.endpoint.protocol());
+  backend.close(ec);
+  link_.forget_backend_hangup();  // noted for the closed descriptor
+  // The transports call recv/send themselves: the socket must not block.
+  ec = open_socket(backend, target.endpoint.protocol());
   if (ec) {
     // Out of descriptors, most likely: a failure of this backend like any other.
-    error_detail_ = ec.message();
-    counters().backend_failures[index][static_cast<std::size_t>(backend_failure::error)].add();
-    log::line(log::level::warning, "backend_failed")
-        .field("route", route_->settings->name)
-        .field("backend", target.label)
-        .field("reason", "error")
-        .field("detail", error_detail_);
-    backend_.close(ec);
+    link_.detail() = ec.message();
+    backend_failed(index, backend_failure::error);
+    backend.close(ec);
     co_return false;
   }
-  const int fd = backend_.native_handle();
+  const int fd = backend.native_handle();
   int step = connect_step(fd, target.endpoint);
   if (step == EINPROGRESS) step = connect_progress(fd);
   bool expired = false;
   if (pending(step)) {
-    start_attempt(route_->settings->connect_timeout);
+    deadlines.start_attempt(route().settings->connect_timeout);
     while (pending(step)) {
-      const auto [wait_ec] = co_await backend_.async_wait(tcp::socket::wait_write, use_nothrow);
-      if (aborted_ || attempt_expired_) break;
+      const auto [wait_ec] = co_await backend.async_wait(tcp::socket::wait_write, use_nothrow);
+      if (link_.aborted() || deadlines.attempt_expired()) break;
       // Writable, or an error: ask again (a wakeup with the connect still going on
       // only waits once more).
       step = wait_ec ? wait_ec.value() : connect_progress(fd);
     }
-    expired = end_attempt();
+    expired = deadlines.end_attempt();
   }
-  if (aborted_) co_return false;
+  if (link_.aborted()) co_return false;
   // A backend that accepted, answered and reset before the connect was seen to
   // complete: connected, with its answer still to read. The reset that SO_ERROR
   // reported is gone from the socket, so the end of that answer is taken for it
-  // (end_plain_to_tls).
-  reset_behind_answer_ = step == ECONNRESET && !originate();
-  if (reset_behind_answer_) step = 0;
+  // (conduit::plain_side_ended).
+  link_.set_reset_behind_answer(step == ECONNRESET && !originate());
+  if (link_.reset_behind_answer()) step = 0;
   std::optional<backend_failure> why;
   if (expired) {
     why = backend_failure::timeout;
-    error_detail_ = "no answer in time";
+    link_.detail() = "no answer in time";
   } else if (step != 0) {
-    error_detail_ = std::strerror(step);
+    link_.detail() = std::strerror(step);
     why = step == ECONNREFUSED ? backend_failure::refused : backend_failure::error;
   }
   if (why) {
-    counters().backend_failures[index][static_cast<std::size_t>(*why)].add();
-    log::line(log::level::warning, "backend_failed")
-        .field("route", route_->settings->name)
-        .field("backend", target.label)
-        .field("reason", backend_failure_names[static_cast<std::size_t>(*why)])
-        .field("detail", error_detail_);
-    backend_.close(ec);
+    backend_failed(index, *why);
+    backend.close(ec);
     co_return false;
   }
-  backend_.set_option(tcp::no_delay(true), ec);
+  backend.set_option(tcp::no_delay(true), ec);
   enable_inq(fd);  // without it, reads go on until EAGAIN
   co_return true;
 }

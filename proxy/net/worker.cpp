@@ -143,7 +143,7 @@ void worker::stop_accepting() {
 
 void worker::close_all() {
   net::post(ioc_, [this] {
-    for (session* s = sessions_; s != nullptr; s = s->next_) s->fail("shutdown");
+    for (session* s = sessions_; s != nullptr; s = s->next_) s->fail(end_reason::shutdown);
   });
 }
 
