@@ -43,6 +43,4 @@ received receive_noting_rest(int fd, void* p, std::size_t n) noexcept {
   return out;
 }
 
-net::detail::reactor& reactor_of(net::io_context& ctx) { return net::use_service<net::detail::reactor>(ctx); }
-
 }  // namespace vmsgate::net_io

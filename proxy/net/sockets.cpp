@@ -11,8 +11,6 @@
 namespace vmsgate::net_io {
 namespace {
 
-namespace ops = net::detail::socket_ops;
-
 // Takes `fd` (non-blocking, of our own making) into `out`: Asio registers it with
 // the reactor and is told that it is non-blocking already and no duplicate, so
 // closing it is one close(2).
@@ -23,28 +21,14 @@ error_code adopt(tcp::socket& out, const tcp& protocol, int fd) noexcept {
     ::close(fd);
     return ec;
   }
-  auto& impl = (out.*detail::socket_impl).get_implementation();
-  impl.state_ = static_cast<ops::state_type>((impl.state_ & ~ops::possible_dup) | ops::user_set_non_blocking |
-                                             ops::internal_non_blocking);
+  mark_non_blocking_no_dup(out);
   return ec;
 }
 
-// Asio keeps an acceptor's implementation object private (a socket's is
-// protected). An explicit instantiation may name any member ([temp.spec.general]):
-// this one hands the member's pointer to a friend found through the tag.
-template <auto Member, typename Tag>
-struct expose {
-  friend constexpr auto member_of(Tag) noexcept { return Member; }
-};
-struct acceptor_impl {
-  friend constexpr auto member_of(acceptor_impl) noexcept;
-};
-template struct expose<&tcp::acceptor::impl_, acceptor_impl>;
-
 }  // namespace
 
-net::awaitable<error_code> wait_for_connection(tcp::acceptor& listener, net::detail::reactor& reactor) {
-  const auto [ec] = co_await async_wait_edge_on(listener.*member_of(acceptor_impl{}), reactor, use_nothrow,
+net::awaitable<error_code> wait_for_connection(tcp::acceptor& listener, asio_reactor& reactor) {
+  const auto [ec] = co_await async_wait_edge_on(acceptor_implementation(listener), reactor, use_nothrow,
                                                 /*drained_just_now=*/true);
   co_return ec;
 }

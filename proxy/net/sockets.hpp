@@ -12,6 +12,7 @@
 #include <cerrno>
 
 #include "proxy/common/asio.hpp"
+#include "proxy/net/asio_internals.hpp"
 
 namespace vmsgate::net_io {
 
@@ -22,7 +23,7 @@ int accept_socket(tcp::acceptor& listener, tcp::socket& out, tcp::endpoint& peer
 // Waits for a connection on a listener whose accept_socket has just said EAGAIN,
 // without re-arming it (edge_wait.hpp); the listener's io_context is run by one
 // thread. Ends with operation_aborted when the listener is closed.
-net::awaitable<error_code> wait_for_connection(tcp::acceptor& listener, net::detail::reactor& reactor);
+net::awaitable<error_code> wait_for_connection(tcp::acceptor& listener, asio_reactor& reactor);
 
 // Opens `out` (closed) as a non-blocking, close-on-exec socket of `protocol`.
 error_code open_socket(tcp::socket& out, const tcp& protocol) noexcept;

@@ -74,7 +74,7 @@ void worker::close(std::uint64_t id) {
 // A reconnect storm fills the backlog: after worker::accept_batch accepts the loop
 // lets the worker's other connections run before it takes more.
 net::awaitable<void> accept_loop(worker& w, std::shared_ptr<worker::listener> l) {
-  net::detail::reactor& reactor = reactor_of(w.context());
+  asio_reactor& reactor = reactor_of(w.context());
   bool drained = false;
   int in_a_row = 0;
   for (;;) {

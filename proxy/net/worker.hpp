@@ -44,7 +44,7 @@ class worker {
 
   unsigned index() const noexcept { return index_; }
   net::io_context& context() noexcept { return ioc_; }
-  net::detail::reactor& reactor() noexcept { return reactor_; }
+  asio_reactor& reactor() noexcept { return reactor_; }
   buffer_pool& pool() noexcept { return pool_; }
   global_state& global() noexcept { return global_; }
 
@@ -101,7 +101,7 @@ class worker {
   std::atomic<std::uint64_t> open_{0};
   std::atomic<std::uint64_t> peak_{0};
   net::io_context ioc_{1};
-  net::detail::reactor& reactor_ = reactor_of(ioc_);
+  asio_reactor& reactor_ = reactor_of(ioc_);
   std::optional<net::executor_work_guard<net::io_context::executor_type>> guard_;
   std::vector<std::shared_ptr<listener>> listeners_;  // used only on the worker's thread
   std::thread thread_;

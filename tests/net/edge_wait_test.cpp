@@ -22,7 +22,7 @@ struct connected {
   net::io_context io;
   tcp::socket ours{io};
   tcp::socket peer{io};
-  net::detail::reactor& reactor = reactor_of(io);
+  asio_reactor& reactor = reactor_of(io);
   explicit connected(bool inq = true) {
     tcp::acceptor acc(io, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
     if (inq) {

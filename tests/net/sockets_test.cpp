@@ -25,7 +25,7 @@ bool has_flag(int fd, int cmd, int flag) { return (::fcntl(fd, cmd) & flag) != 0
 struct listening {
   net::io_context io;
   tcp::acceptor acceptor{io, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)};
-  net::detail::reactor& reactor = reactor_of(io);
+  asio_reactor& reactor = reactor_of(io);
   listening() { acceptor.non_blocking(true); }
 };
 
