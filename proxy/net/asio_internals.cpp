@@ -30,6 +30,9 @@ void mark_non_blocking_no_dup(tcp::socket& s) noexcept {
   auto& impl = socket_implementation(s).get_implementation();
   impl.state_ = static_cast<ops::state_type>((impl.state_ & ~ops::possible_dup) | ops::user_set_non_blocking |
                                              ops::internal_non_blocking);
+  // Registered just now on this thread (one thread runs the worker's io_context): the
+  // reactor is not running the entry.
+  asio_internals::forget_last_events(impl.reactor_data_);
 }
 
 }  // namespace vmsgate::net_io

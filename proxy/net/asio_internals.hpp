@@ -89,7 +89,10 @@ socket_implementation_type& acceptor_implementation(tcp::acceptor& a) noexcept;
 
 // Tells Asio that `s`, just assigned a descriptor of our own making that is
 // non-blocking already, is non-blocking and no duplicate (6 above): no ioctl later,
-// and closing it is one close(2).
+// and closing it is one close(2). Also forgets the events of the last wake-up that
+// the reactor's entry may hold from an earlier socket (2 below): Asio reuses a closed
+// descriptor's state without clearing them, and a socket accepted after one that
+// was reset would otherwise see a hang-up it never had.
 void mark_non_blocking_no_dup(tcp::socket& s) noexcept;
 
 namespace asio_internals {
@@ -112,6 +115,13 @@ inline unsigned last_events(asio_reactor::per_descriptor_data d) noexcept {
   // NOLINTNEXTLINE(cppcoreguidelines-pro-type-cstyle-cast): the base is private, see above
   const auto* state = (const net::detail::scheduler_operation*)d;
   return state->*task_result;
+}
+
+inline void forget_last_events(asio_reactor::per_descriptor_data d) noexcept {
+  if (d == nullptr) return;
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-cstyle-cast): the base is private, see above
+  auto* state = (net::detail::scheduler_operation*)d;
+  state->*task_result = 0;
 }
 
 inline unsigned last_wakeup_events(tcp::socket& s) noexcept {

@@ -19,6 +19,7 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "proxy/net/edge_wait.hpp"
 #include "proxy/net/sockets.hpp"
@@ -214,6 +215,52 @@ TEST(AsioInternals, AnEdgeWaitOnTheAcceptorsImplementationCompletesWhenAClientCo
   EXPECT_EQ(got, std::optional<error_code>(error_code()))
       << "the wait did not see the listener's connection: acceptor_implementation() reaches something else (7)"
       << recheck;
+}
+
+}  // namespace
+}  // namespace vmsgate::net_io
+
+namespace vmsgate::net_io {
+namespace {
+
+// 2 and 6: Asio hands a closed socket's reactor entry to the next socket registered,
+// with the events of its last wake-up still in it. A socket accepted after one that
+// was reset must not start with that reset's EPOLLHUP (its first edge wait would then
+// complete at once for nothing): adopting it forgets them.
+TEST(AsioInternals, ASocketAcceptedAfterOneThatWasResetStartsWithNoEvents) {
+  net::io_context io;
+  asio_reactor& reactor = reactor_of(io);
+  tcp::acceptor acceptor(io, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  acceptor.non_blocking(true);
+  auto accept_one = [&](tcp::socket& client, tcp::socket& out) {
+    client.connect(acceptor.local_endpoint());
+    tcp::endpoint peer;
+    for (int i = 0; i < 100 && accept_socket(acceptor, out, peer) != 0; ++i) std::this_thread::sleep_for(5ms);
+    return out.is_open();
+  };
+  tcp::socket first_client(io);
+  tcp::socket first(io);
+  ASSERT_TRUE(accept_one(first_client, first));
+  bool hangup = false;
+  std::optional<error_code> got;
+  async_wait_edge(first, reactor, [&got](error_code ec) { got = ec; }, /*drained_just_now=*/true, &hangup);
+  const linger abort{1, 0};
+  ASSERT_EQ(::setsockopt(first_client.native_handle(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+  first_client.close();  // a reset
+  io.run_for(2s);
+  ASSERT_TRUE(got.has_value());
+  ASSERT_NE(asio_internals::last_wakeup_events(first) & (EPOLLERR | EPOLLHUP), 0u) << recheck;
+  const auto* entry = socket_implementation(first).get_implementation().reactor_data_;
+  tcp::socket second_client(io);
+  second_client.open(tcp::v4());  // registered before the entry is freed: the next socket gets it
+  first.close();
+
+  tcp::socket second(io);
+  ASSERT_TRUE(accept_one(second_client, second));
+  ASSERT_EQ(socket_implementation(second).get_implementation().reactor_data_, entry)
+      << "Asio no longer reuses a closed descriptor's reactor entry: this test no longer exercises the reuse" << recheck;
+  EXPECT_EQ(asio_internals::last_wakeup_events(second), 0u)
+      << "a new socket inherited the last wake-up's events of the socket that had its reactor entry before";
 }
 
 }  // namespace
