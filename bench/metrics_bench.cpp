@@ -13,8 +13,8 @@
 #include <memory>
 #include <vector>
 
-#include "proxy/app/gateway.hpp"
-#include "proxy/app/metrics_export.hpp"
+#include "proxy/observe/metrics_export.hpp"
+#include "proxy/observe/route_record.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// What a simulated camera's frame costs (proxy/sim): drawing and encoding a new test
+// What a simulated camera's frame costs (demo/sim): drawing and encoding a new test
 // card, against building a frame around a picture another viewer already had
 // encoded (the cache's hit: the padding and checksum only). Tells whether live
 // cameras can encode each frame or must pre-encode a cycle.
@@ -7,8 +7,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include "proxy/sim/frame.hpp"
-#include "proxy/sim/picture.hpp"
+#include "demo/sim/frame.hpp"
+#include "demo/sim/picture.hpp"
 
 namespace {
 

@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "proxy/sim/frame.hpp"
-#include "proxy/sim/picture.hpp"
+#include "demo/sim/frame.hpp"
+#include "demo/sim/picture.hpp"
 #include "tests/support/gateway.hpp"
 #include "tests/support/process.hpp"
 

@@ -8,12 +8,12 @@
 #include <thread>
 
 #include "proxy/common/asio.hpp"
-#include "proxy/sim/client.hpp"
-#include "proxy/sim/frame.hpp"
-#include "proxy/sim/management.hpp"
-#include "proxy/sim/mobile.hpp"
-#include "proxy/sim/recording.hpp"
-#include "proxy/sim/wire.hpp"
+#include "demo/sim/client.hpp"
+#include "demo/sim/frame.hpp"
+#include "demo/sim/management.hpp"
+#include "demo/sim/mobile.hpp"
+#include "demo/sim/recording.hpp"
+#include "demo/sim/wire.hpp"
 #include "tests/support/gateway.hpp"
 
 namespace vmsgate::test {
