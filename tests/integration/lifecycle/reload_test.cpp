@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include "tests/integration/reload_common.hpp"
+#include "tests/integration/lifecycle/reload_common.hpp"
 #include "tests/support/backends.hpp"
 
 namespace vmsgate::test {

@@ -1,6 +1,6 @@
 // The simulators and their checking clients: protocol round trips, then a recording
 // server behind the real gateway, with its failover. The frames themselves:
-// tests/sim/frame_test.cpp.
+// tests/demo/sim/frame_test.cpp.
 
 #include <gtest/gtest.h>
 

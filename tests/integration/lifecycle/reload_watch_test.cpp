@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/integration/reload_common.hpp"
+#include "tests/integration/lifecycle/reload_common.hpp"
 #include "tests/support/backends.hpp"
 
 namespace vmsgate::test {

@@ -10,7 +10,7 @@
 #include <fstream>
 
 #include "proxy/pki/builder.hpp"
-#include "tests/integration/reload_common.hpp"
+#include "tests/integration/lifecycle/reload_common.hpp"
 #include "tests/support/backends.hpp"
 #include "tests/support/gateway.hpp"
 #include "tests/support/metrics_text.hpp"

@@ -9,7 +9,7 @@
 #include <atomic>
 #include <random>
 
-#include "tests/integration/hostile_common.hpp"
+#include "tests/integration/hostile/hostile_common.hpp"
 
 namespace vmsgate::test {
 namespace {

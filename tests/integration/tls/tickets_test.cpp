@@ -6,7 +6,7 @@
 
 #include <thread>
 
-#include "tests/integration/reload_common.hpp"
+#include "tests/integration/lifecycle/reload_common.hpp"
 #include "tests/support/backends.hpp"
 
 namespace vmsgate::test {

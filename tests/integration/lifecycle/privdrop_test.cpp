@@ -11,7 +11,7 @@
 
 #include <fstream>
 
-#include "tests/integration/reload_common.hpp"
+#include "tests/integration/lifecycle/reload_common.hpp"
 #include "tests/support/backends.hpp"
 
 namespace vmsgate::test {

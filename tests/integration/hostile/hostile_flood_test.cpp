@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/integration/hostile_common.hpp"
+#include "tests/integration/hostile/hostile_common.hpp"
 
 namespace vmsgate::test {
 namespace {

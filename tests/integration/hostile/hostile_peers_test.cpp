@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
-#include "tests/integration/hostile_common.hpp"
+#include "tests/integration/hostile/hostile_common.hpp"
 
 namespace vmsgate::test {
 namespace {

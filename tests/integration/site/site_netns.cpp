@@ -1,4 +1,4 @@
-#include "tests/integration/site_netns.hpp"
+#include "tests/integration/site/site_netns.hpp"
 
 #include <unistd.h>
 

@@ -12,7 +12,7 @@
 
 #include "proxy/config/features.hpp"
 #include "proxy/pki/pki.hpp"
-#include "tests/integration/site_netns.hpp"
+#include "tests/integration/site/site_netns.hpp"
 #include "tests/support/gateway.hpp"
 
 namespace vmsgate::test {
